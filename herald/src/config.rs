@@ -1,0 +1,531 @@
+//! Producer settings: every default in one place, the Kafka property names a Java
+//! or librdkafka config uses, and one [`ProducerConfig::validate`] that checks
+//! settings against each other.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::partitioner::NullKeyPartitioning;
+
+/// How many replicas must have a record before the broker acknowledges it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Acks {
+    /// `acks=0`: the broker does not answer; a record counts as sent once written
+    /// to the socket, and gets no offset. Records can be lost silently.
+    None,
+    /// `acks=1`: the partition leader has written the record. Lost if the leader
+    /// dies before followers copy it.
+    Leader,
+    /// `acks=all` (or `-1`): every in-sync replica has the record. Kafka's default.
+    #[default]
+    All,
+}
+
+impl Acks {
+    /// The value of the `acks` field in a Produce request.
+    pub(crate) fn wire(self) -> i16 {
+        match self {
+            Acks::None => 0,
+            Acks::Leader => 1,
+            Acks::All => -1,
+        }
+    }
+
+    fn parse(v: &str) -> Option<Acks> {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "0" => Some(Acks::None),
+            "1" => Some(Acks::Leader),
+            "all" | "-1" => Some(Acks::All),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Acks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Acks::None => "0",
+            Acks::Leader => "1",
+            Acks::All => "all",
+        })
+    }
+}
+
+/// How records are compressed, per batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Compression {
+    /// No compression (Kafka's default).
+    #[default]
+    None,
+}
+
+impl Compression {
+    fn parse(v: &str) -> std::result::Result<Compression, String> {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "none" | "" => Ok(Compression::None),
+            "gzip" | "snappy" | "lz4" | "zstd" => Err(format!("compression {v} is not supported yet (only none)")),
+            _ => Err("expected one of none, gzip, snappy, lz4, zstd".to_owned()),
+        }
+    }
+}
+
+/// Which built-in partitioner is used (Java's `partitioner.class`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum BuiltInPartitioner {
+    /// murmur2 for keys, [`NullKeyPartitioning`] for null keys.
+    #[default]
+    Default,
+    /// Java's `RoundRobinPartitioner`: every record round-robin, keys ignored.
+    RoundRobin,
+    /// Java's `UniformStickyPartitioner`: every record sticky, keys ignored.
+    UniformSticky,
+}
+
+static PRODUCER_COUNT: AtomicU64 = AtomicU64::new(1);
+
+/// Every producer setting, with Kafka 4.x's producer defaults.
+///
+/// Build one with [`ProducerBuilder`](crate::ProducerBuilder); read one back from
+/// [`Producer::config`](crate::Producer::config).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ProducerConfig {
+    /// `bootstrap.servers`: `host:port` pairs to learn the cluster from. Required.
+    pub bootstrap_servers: Vec<String>,
+    /// `client.id`; default `herald-producer-N`.
+    pub client_id: String,
+    /// `acks`; default all.
+    pub acks: Acks,
+    /// `linger.ms`; default 5 ms.
+    pub linger: Duration,
+    /// `batch.size` in bytes; default 16384. 0 sends each record in a batch of its own.
+    pub batch_size: usize,
+    /// `max.request.size` in bytes; default 1048576.
+    pub max_request_size: usize,
+    /// `request.timeout.ms`; default 30 s.
+    pub request_timeout: Duration,
+    /// `delivery.timeout.ms`; default 120 s.
+    pub delivery_timeout: Duration,
+    /// `retries`; default 2147483647 (bounded in time by `delivery.timeout.ms`).
+    pub retries: u32,
+    /// `retry.backoff.ms`; default 100 ms.
+    pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms`; default 1000 ms.
+    pub retry_backoff_max: Duration,
+    /// `metadata.max.age.ms`; default 300 s.
+    pub metadata_max_age: Duration,
+    /// `max.block.ms`: how long `send` waits for metadata; default 60 s.
+    pub max_block: Duration,
+    /// `max.in.flight.requests.per.connection`; default 5.
+    pub max_in_flight: usize,
+    /// `enable.idempotence`; default false in this release (Java's is true).
+    pub enable_idempotence: bool,
+    /// `compression.type`; default none.
+    pub compression: Compression,
+    /// `reconnect.backoff.ms`; default 50 ms.
+    pub reconnect_backoff: Duration,
+    /// `reconnect.backoff.max.ms`; default 1000 ms.
+    pub reconnect_backoff_max: Duration,
+    /// `socket.connection.setup.timeout.ms`; default 10 s.
+    pub connection_setup_timeout: Duration,
+    /// Where null-key records go with the built-in partitioner; default round-robin.
+    pub null_key_partitioning: NullKeyPartitioning,
+    /// `partitioner.ignore.keys`; default false.
+    pub partitioner_ignore_keys: bool,
+    pub(crate) builtin_partitioner: BuiltInPartitioner,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> ProducerConfig {
+        ProducerConfig {
+            bootstrap_servers: Vec::new(),
+            client_id: String::new(),
+            acks: Acks::All,                                   // Kafka: acks=all
+            linger: Duration::from_millis(5),                  // Kafka 4.0+: linger.ms=5
+            batch_size: 16_384,                                // Kafka: batch.size=16384
+            max_request_size: 1_048_576,                       // Kafka: max.request.size=1048576
+            request_timeout: Duration::from_millis(30_000),    // Kafka: request.timeout.ms=30000
+            delivery_timeout: Duration::from_millis(120_000),  // Kafka: delivery.timeout.ms=120000
+            retries: i32::MAX as u32,                          // Kafka: retries=2147483647
+            retry_backoff: Duration::from_millis(100),         // Kafka: retry.backoff.ms=100
+            retry_backoff_max: Duration::from_millis(1_000),   // Kafka: retry.backoff.max.ms=1000
+            metadata_max_age: Duration::from_millis(300_000),  // Kafka: metadata.max.age.ms=300000
+            max_block: Duration::from_millis(60_000),          // Kafka: max.block.ms=60000
+            max_in_flight: 5,                                  // Kafka: max.in.flight.requests.per.connection=5
+            enable_idempotence: false,                         // Kafka: true; herald: not yet implemented
+            compression: Compression::None,                    // Kafka: compression.type=none
+            reconnect_backoff: Duration::from_millis(50),      // Kafka: reconnect.backoff.ms=50
+            reconnect_backoff_max: Duration::from_millis(1_000), // Kafka: reconnect.backoff.max.ms=1000
+            connection_setup_timeout: Duration::from_millis(10_000), // Kafka: socket.connection.setup.timeout.ms=10000
+            null_key_partitioning: NullKeyPartitioning::RoundRobin, // Kafka: sticky (KIP-794); the seeds: round-robin
+            partitioner_ignore_keys: false,                    // Kafka: partitioner.ignore.keys=false
+            builtin_partitioner: BuiltInPartitioner::Default,
+        }
+    }
+}
+
+/// Properties that a pasted Java config may carry and that do not apply to herald:
+/// accepted, and logged at debug level.
+const IGNORED_PROPERTIES: &[(&str, &str)] = &[
+    ("key.serializer", "herald records carry bytes; use herald::serde serializers in code"),
+    ("value.serializer", "herald records carry bytes; use herald::serde serializers in code"),
+    ("send.buffer.bytes", "the OS default socket buffer size is used"),
+    ("receive.buffer.bytes", "the OS default socket buffer size is used"),
+    ("connections.max.idle.ms", "connections stay open while the producer lives"),
+    ("metadata.max.idle.ms", "topics stay in the metadata while the producer lives"),
+    ("socket.connection.setup.timeout.max.ms", "socket.connection.setup.timeout.ms is used for every attempt"),
+    ("partitioner.availability.timeout.ms", "adaptive partitioning is not implemented"),
+    ("client.dns.lookup", "every address a name resolves to is tried in order"),
+];
+
+/// Properties of the Java client herald knows but does not implement yet: refused
+/// with a clear reason rather than silently ignored.
+const UNSUPPORTED_PROPERTIES: &[(&str, &str)] = &[
+    ("transactional.id", "transactions are not implemented"),
+    ("interceptor.classes", "interceptors are Java classes; wrap the Producer instead"),
+    ("metric.reporters", "metrics reporters are Java classes"),
+    ("sasl.mechanism", "SASL is not implemented yet"),
+    ("sasl.jaas.config", "SASL is not implemented yet"),
+    ("ssl.truststore.location", "TLS is not implemented yet"),
+    ("ssl.keystore.location", "TLS is not implemented yet"),
+    ("transaction.timeout.ms", "transactions are not implemented"),
+];
+
+/// librdkafka names for the same settings, so a librdkafka config can be pasted in.
+const ALIASES: &[(&str, &str)] = &[
+    ("metadata.broker.list", "bootstrap.servers"),
+    ("queue.buffering.max.ms", "linger.ms"),
+    ("request.required.acks", "acks"),
+    ("compression.codec", "compression.type"),
+    ("message.timeout.ms", "delivery.timeout.ms"),
+    ("message.max.bytes", "max.request.size"),
+    ("enable.idempotence", "enable.idempotence"),
+];
+
+/// The Java property names herald implements, for suggestions in errors.
+const KNOWN: &[&str] = &[
+    "bootstrap.servers",
+    "client.id",
+    "acks",
+    "linger.ms",
+    "batch.size",
+    "max.request.size",
+    "request.timeout.ms",
+    "delivery.timeout.ms",
+    "retries",
+    "retry.backoff.ms",
+    "retry.backoff.max.ms",
+    "metadata.max.age.ms",
+    "max.block.ms",
+    "max.in.flight.requests.per.connection",
+    "enable.idempotence",
+    "compression.type",
+    "reconnect.backoff.ms",
+    "reconnect.backoff.max.ms",
+    "socket.connection.setup.timeout.ms",
+    "security.protocol",
+    "partitioner.class",
+    "partitioner.ignore.keys",
+    "partitioner.adaptive.partitioning.enable",
+    "herald.null.key.partitioning",
+];
+
+impl ProducerConfig {
+    /// Sets one setting by its Kafka property name (Java's, or librdkafka's alias).
+    ///
+    /// Unknown names, malformed values and settings herald does not implement are
+    /// errors naming the property.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
+        let name = name.trim();
+        let canonical = ALIASES
+            .iter()
+            .find(|(alias, _)| *alias == name)
+            .map(|(_, c)| *c)
+            .unwrap_or(name);
+        let v = value.trim();
+        let bad = |reason: &str| Error::config(name, format!("{reason} (got {value:?})"));
+        match canonical {
+            "bootstrap.servers" => {
+                self.bootstrap_servers = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+            }
+            "client.id" => self.client_id = v.to_owned(),
+            "acks" => self.acks = Acks::parse(v).ok_or_else(|| bad("expected all, -1, 0 or 1"))?,
+            "linger.ms" => self.linger = parse_ms(v).map_err(|e| bad(&e))?,
+            "batch.size" => self.batch_size = parse_size(v).map_err(|e| bad(&e))?,
+            "max.request.size" => {
+                self.max_request_size = parse_size(v).map_err(|e| bad(&e))?;
+            }
+            "request.timeout.ms" => self.request_timeout = parse_ms(v).map_err(|e| bad(&e))?,
+            "delivery.timeout.ms" => self.delivery_timeout = parse_ms(v).map_err(|e| bad(&e))?,
+            "retries" => {
+                let n: i64 = v.parse().map_err(|_| bad("expected a whole number"))?;
+                self.retries = u32::try_from(n.clamp(0, i64::from(i32::MAX))).unwrap_or(0);
+                if n < 0 {
+                    return Err(bad("must not be negative"));
+                }
+            }
+            "retry.backoff.ms" => self.retry_backoff = parse_ms(v).map_err(|e| bad(&e))?,
+            "retry.backoff.max.ms" => self.retry_backoff_max = parse_ms(v).map_err(|e| bad(&e))?,
+            "metadata.max.age.ms" => self.metadata_max_age = parse_ms(v).map_err(|e| bad(&e))?,
+            "max.block.ms" => self.max_block = parse_ms(v).map_err(|e| bad(&e))?,
+            "max.in.flight.requests.per.connection" => {
+                self.max_in_flight = parse_size(v).map_err(|e| bad(&e))?;
+            }
+            "enable.idempotence" => self.enable_idempotence = parse_bool(v).map_err(|e| bad(&e))?,
+            "compression.type" => self.compression = Compression::parse(v).map_err(|e| bad(&e))?,
+            "reconnect.backoff.ms" => self.reconnect_backoff = parse_ms(v).map_err(|e| bad(&e))?,
+            "reconnect.backoff.max.ms" => {
+                self.reconnect_backoff_max = parse_ms(v).map_err(|e| bad(&e))?;
+            }
+            "socket.connection.setup.timeout.ms" => {
+                self.connection_setup_timeout = parse_ms(v).map_err(|e| bad(&e))?;
+            }
+            "security.protocol" => {
+                if !v.eq_ignore_ascii_case("PLAINTEXT") {
+                    return Err(bad("only PLAINTEXT is supported yet (TLS and SASL are not implemented)"));
+                }
+            }
+            "partitioner.class" => {
+                self.builtin_partitioner = match v.rsplit('.').next().unwrap_or(v) {
+                    "" | "DefaultPartitioner" | "BuiltInPartitioner" => BuiltInPartitioner::Default,
+                    "RoundRobinPartitioner" => BuiltInPartitioner::RoundRobin,
+                    "UniformStickyPartitioner" => BuiltInPartitioner::UniformSticky,
+                    _ => {
+                        return Err(bad(
+                            "herald cannot load Java classes; the built-in ones are DefaultPartitioner, \
+                             RoundRobinPartitioner and UniformStickyPartitioner, and ProducerBuilder::partitioner \
+                             plugs in your own",
+                        ));
+                    }
+                };
+                if v.ends_with("DefaultPartitioner") {
+                    // Java's default partitioner sends null keys sticky.
+                    self.null_key_partitioning = NullKeyPartitioning::UniformSticky;
+                }
+            }
+            "partitioner.ignore.keys" => self.partitioner_ignore_keys = parse_bool(v).map_err(|e| bad(&e))?,
+            "partitioner.adaptive.partitioning.enable" => {
+                // Adaptive partitioning only tunes the sticky partitioner's choice; the
+                // uniform choice herald makes is what Java does with it off.
+                parse_bool(v).map_err(|e| bad(&e))?;
+                tracing::debug!(property = name, "adaptive partitioning is not implemented; uniform sticky is used");
+            }
+            "herald.null.key.partitioning" => {
+                self.null_key_partitioning = match v.to_ascii_lowercase().as_str() {
+                    "round-robin" | "round_robin" | "roundrobin" => NullKeyPartitioning::RoundRobin,
+                    "sticky" | "uniform-sticky" | "uniform_sticky" => NullKeyPartitioning::UniformSticky,
+                    _ => return Err(bad("expected round-robin or sticky")),
+                };
+            }
+            other => {
+                if let Some((_, why)) = IGNORED_PROPERTIES.iter().find(|(n, _)| *n == other) {
+                    tracing::debug!(property = other, reason = why, "ignoring property");
+                } else if let Some((_, why)) = UNSUPPORTED_PROPERTIES.iter().find(|(n, _)| *n == other) {
+                    return Err(Error::config(name, format!("not supported: {why}")));
+                } else {
+                    let hint = suggest(other).map(|s| format!("; did you mean {s}?")).unwrap_or_default();
+                    return Err(Error::config(name, format!("unknown producer property{hint}")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks settings against each other. Called by
+    /// [`ProducerBuilder::build`](crate::ProducerBuilder::build).
+    pub fn validate(&self) -> Result<()> {
+        if self.bootstrap_servers.is_empty() {
+            return Err(Error::config("bootstrap.servers", "at least one host:port is required"));
+        }
+        for s in &self.bootstrap_servers {
+            parse_host_port(s).map_err(|e| Error::config("bootstrap.servers", e))?;
+        }
+        if self.max_request_size == 0 || self.max_request_size > i32::MAX as usize {
+            return Err(Error::config("max.request.size", "must be between 1 and 2147483647"));
+        }
+        if self.batch_size > i32::MAX as usize {
+            return Err(Error::config("batch.size", "must be at most 2147483647"));
+        }
+        if self.max_in_flight == 0 {
+            return Err(Error::config("max.in.flight.requests.per.connection", "must be at least 1"));
+        }
+        if self.request_timeout.is_zero() {
+            return Err(Error::config("request.timeout.ms", "must be positive"));
+        }
+        if self.delivery_timeout < self.linger + self.request_timeout {
+            return Err(Error::config(
+                "delivery.timeout.ms",
+                format!(
+                    "must be at least linger.ms + request.timeout.ms ({} ms), as in the Java client",
+                    (self.linger + self.request_timeout).as_millis()
+                ),
+            ));
+        }
+        if self.retry_backoff_max < self.retry_backoff {
+            return Err(Error::config("retry.backoff.max.ms", "must be at least retry.backoff.ms"));
+        }
+        if self.enable_idempotence {
+            return Err(Error::config(
+                "enable.idempotence",
+                "the idempotent producer is not implemented yet; set enable.idempotence=false",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Fills in derived defaults (the client id).
+    pub(crate) fn finish(&mut self) {
+        if self.client_id.is_empty() {
+            self.client_id = format!("herald-producer-{}", PRODUCER_COUNT.fetch_add(1, Ordering::Relaxed));
+        }
+    }
+}
+
+/// Splits `host:port` (or `[v6]:port`), checking the port.
+pub(crate) fn parse_host_port(s: &str) -> std::result::Result<(String, u16), String> {
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{s:?} is not host:port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(format!("{s:?} has no host"));
+    }
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| format!("{s:?} has no valid port (1-65535)"))?;
+    Ok((host.to_owned(), port))
+}
+
+fn parse_ms(v: &str) -> std::result::Result<Duration, String> {
+    let n: i64 = v.parse().map_err(|_| "expected milliseconds as a whole number".to_owned())?;
+    if n < 0 {
+        return Err("must not be negative".to_owned());
+    }
+    Ok(Duration::from_millis(n as u64))
+}
+
+fn parse_size(v: &str) -> std::result::Result<usize, String> {
+    let n: i64 = v.parse().map_err(|_| "expected a whole number".to_owned())?;
+    usize::try_from(n).map_err(|_| "must not be negative".to_owned())
+}
+
+fn parse_bool(v: &str) -> std::result::Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("expected true or false".to_owned()),
+    }
+}
+
+/// The known property closest to `name`, if one is close.
+fn suggest(name: &str) -> Option<&'static str> {
+    KNOWN
+        .iter()
+        .chain(ALIASES.iter().map(|(a, _)| a))
+        .map(|k| (edit_distance(name, k), *k))
+        .filter(|(d, _)| *d <= 3)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(props: &[(&str, &str)]) -> Result<ProducerConfig> {
+        let mut c = ProducerConfig::default();
+        c.set("bootstrap.servers", "127.0.0.1:9092")?;
+        for (k, v) in props {
+            c.set(k, v)?;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    #[test]
+    fn defaults_follow_kafka_4() {
+        let c = ProducerConfig::default();
+        assert_eq!(c.acks, Acks::All);
+        assert_eq!(c.linger, Duration::from_millis(5));
+        assert_eq!(c.batch_size, 16384);
+        assert_eq!(c.max_request_size, 1048576);
+        assert_eq!(c.delivery_timeout, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn java_properties_parse() {
+        let c = with(&[("acks", "1"), ("linger.ms", "20"), ("batch.size", "65536"), ("client.id", "x")]).unwrap();
+        assert_eq!(c.acks, Acks::Leader);
+        assert_eq!(c.linger, Duration::from_millis(20));
+        assert_eq!(c.batch_size, 65536);
+        assert_eq!(c.client_id, "x");
+        assert_eq!(with(&[("acks", "-1")]).unwrap().acks, Acks::All);
+        assert_eq!(with(&[("acks", "0")]).unwrap().acks, Acks::None);
+    }
+
+    #[test]
+    fn librdkafka_aliases_parse() {
+        let c = with(&[("queue.buffering.max.ms", "7"), ("request.required.acks", "1")]).unwrap();
+        assert_eq!(c.linger, Duration::from_millis(7));
+        assert_eq!(c.acks, Acks::Leader);
+    }
+
+    #[test]
+    fn unknown_property_is_an_error_with_a_suggestion() {
+        let e = with(&[("linger.msx", "5")]).unwrap_err();
+        assert!(e.is_config());
+        assert!(e.to_string().contains("did you mean linger.ms"), "{e}");
+    }
+
+    #[test]
+    fn invalid_values_are_errors_naming_the_property() {
+        for (k, v) in [("acks", "2"), ("linger.ms", "soon"), ("batch.size", "-1"), ("retries", "-3"), ("enable.idempotence", "yes")] {
+            let e = with(&[(k, v)]).unwrap_err();
+            assert!(e.to_string().contains(k), "{e}");
+        }
+    }
+
+    #[test]
+    fn conflicting_settings_are_errors() {
+        let e = with(&[("delivery.timeout.ms", "1000")]).unwrap_err();
+        assert!(e.to_string().contains("delivery.timeout.ms"), "{e}");
+        let e = with(&[("max.in.flight.requests.per.connection", "0")]).unwrap_err();
+        assert!(e.is_config());
+        let mut c = ProducerConfig::default();
+        assert!(c.validate().unwrap_err().to_string().contains("bootstrap.servers"));
+        c.set("bootstrap.servers", "localhost").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("host:port"));
+    }
+
+    #[test]
+    fn host_port_parsing() {
+        assert_eq!(parse_host_port("a:1").unwrap(), ("a".to_owned(), 1));
+        assert_eq!(parse_host_port("[::1]:9092").unwrap(), ("::1".to_owned(), 9092));
+        assert!(parse_host_port("a:0").is_err());
+        assert!(parse_host_port(":9").is_err());
+    }
+}

@@ -1,0 +1,505 @@
+//! herald's one error type, and Kafka's error codes.
+//!
+//! Every failure a caller can see is an [`Error`]: cheap to clone (a failed batch
+//! hands the same error to each of its records), `Send + Sync + 'static`, and
+//! matchable through [`Error::kind`]. An error that concerns a record names its topic
+//! and, once known, its partition.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::ResponseError;
+
+/// A Kafka protocol error code, as a broker returns it (`0` is no error).
+///
+/// Displayed with Kafka's own name, e.g. `NOT_LEADER_OR_FOLLOWER (6)`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ErrorCode(i16);
+
+impl ErrorCode {
+    /// `NONE` (0): no error.
+    pub const NONE: ErrorCode = ErrorCode(0);
+    /// `UNKNOWN_SERVER_ERROR` (-1).
+    pub const UNKNOWN_SERVER_ERROR: ErrorCode = ErrorCode(-1);
+    /// `CORRUPT_MESSAGE` (2): a batch failed its CRC or size checks.
+    pub const CORRUPT_MESSAGE: ErrorCode = ErrorCode(2);
+    /// `UNKNOWN_TOPIC_OR_PARTITION` (3).
+    pub const UNKNOWN_TOPIC_OR_PARTITION: ErrorCode = ErrorCode(3);
+    /// `LEADER_NOT_AVAILABLE` (5).
+    pub const LEADER_NOT_AVAILABLE: ErrorCode = ErrorCode(5);
+    /// `NOT_LEADER_OR_FOLLOWER` (6).
+    pub const NOT_LEADER_OR_FOLLOWER: ErrorCode = ErrorCode(6);
+    /// `REQUEST_TIMED_OUT` (7).
+    pub const REQUEST_TIMED_OUT: ErrorCode = ErrorCode(7);
+    /// `MESSAGE_TOO_LARGE` (10): the batch is larger than the topic's `max.message.bytes`.
+    pub const MESSAGE_TOO_LARGE: ErrorCode = ErrorCode(10);
+    /// `NETWORK_EXCEPTION` (13).
+    pub const NETWORK_EXCEPTION: ErrorCode = ErrorCode(13);
+    /// `INVALID_TOPIC_EXCEPTION` (17).
+    pub const INVALID_TOPIC_EXCEPTION: ErrorCode = ErrorCode(17);
+    /// `RECORD_LIST_TOO_LARGE` (18).
+    pub const RECORD_LIST_TOO_LARGE: ErrorCode = ErrorCode(18);
+    /// `NOT_ENOUGH_REPLICAS` (19).
+    pub const NOT_ENOUGH_REPLICAS: ErrorCode = ErrorCode(19);
+    /// `NOT_ENOUGH_REPLICAS_AFTER_APPEND` (20).
+    pub const NOT_ENOUGH_REPLICAS_AFTER_APPEND: ErrorCode = ErrorCode(20);
+    /// `INVALID_REQUIRED_ACKS` (21).
+    pub const INVALID_REQUIRED_ACKS: ErrorCode = ErrorCode(21);
+    /// `TOPIC_AUTHORIZATION_FAILED` (29).
+    pub const TOPIC_AUTHORIZATION_FAILED: ErrorCode = ErrorCode(29);
+    /// `INVALID_TIMESTAMP` (32).
+    pub const INVALID_TIMESTAMP: ErrorCode = ErrorCode(32);
+    /// `UNSUPPORTED_VERSION` (35).
+    pub const UNSUPPORTED_VERSION: ErrorCode = ErrorCode(35);
+    /// `TOPIC_ALREADY_EXISTS` (36).
+    pub const TOPIC_ALREADY_EXISTS: ErrorCode = ErrorCode(36);
+    /// `INVALID_PARTITIONS` (37).
+    pub const INVALID_PARTITIONS: ErrorCode = ErrorCode(37);
+    /// `INVALID_REPLICATION_FACTOR` (38).
+    pub const INVALID_REPLICATION_FACTOR: ErrorCode = ErrorCode(38);
+    /// `INVALID_CONFIG` (40).
+    pub const INVALID_CONFIG: ErrorCode = ErrorCode(40);
+    /// `NOT_CONTROLLER` (41).
+    pub const NOT_CONTROLLER: ErrorCode = ErrorCode(41);
+    /// `INVALID_REQUEST` (42).
+    pub const INVALID_REQUEST: ErrorCode = ErrorCode(42);
+    /// `OUT_OF_ORDER_SEQUENCE_NUMBER` (45).
+    pub const OUT_OF_ORDER_SEQUENCE_NUMBER: ErrorCode = ErrorCode(45);
+    /// `DUPLICATE_SEQUENCE_NUMBER` (46).
+    pub const DUPLICATE_SEQUENCE_NUMBER: ErrorCode = ErrorCode(46);
+    /// `INVALID_PRODUCER_EPOCH` (47).
+    pub const INVALID_PRODUCER_EPOCH: ErrorCode = ErrorCode(47);
+    /// `KAFKA_STORAGE_ERROR` (56).
+    pub const KAFKA_STORAGE_ERROR: ErrorCode = ErrorCode(56);
+    /// `UNKNOWN_PRODUCER_ID` (59).
+    pub const UNKNOWN_PRODUCER_ID: ErrorCode = ErrorCode(59);
+    /// `FENCED_LEADER_EPOCH` (74).
+    pub const FENCED_LEADER_EPOCH: ErrorCode = ErrorCode(74);
+    /// `UNKNOWN_LEADER_EPOCH` (75).
+    pub const UNKNOWN_LEADER_EPOCH: ErrorCode = ErrorCode(75);
+    /// `UNSUPPORTED_COMPRESSION_TYPE` (76).
+    pub const UNSUPPORTED_COMPRESSION_TYPE: ErrorCode = ErrorCode(76);
+    /// `INVALID_RECORD` (87): the broker refused one or more records of the batch.
+    pub const INVALID_RECORD: ErrorCode = ErrorCode(87);
+    /// `UNKNOWN_TOPIC_ID` (100).
+    pub const UNKNOWN_TOPIC_ID: ErrorCode = ErrorCode(100);
+
+    /// The code for a raw `i16`.
+    pub const fn new(code: i16) -> ErrorCode {
+        ErrorCode(code)
+    }
+
+    /// The raw `i16` code.
+    pub const fn code(self) -> i16 {
+        self.0
+    }
+
+    /// Whether this is `NONE` (0).
+    pub const fn is_ok(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Whether Kafka calls this error retriable: the same request may succeed later.
+    pub fn is_retriable(self) -> bool {
+        ResponseError::try_from_code(self.0).is_some_and(|e| e.is_retriable())
+    }
+
+    /// Whether this error means the client's view of partition leadership is stale,
+    /// so metadata must be refreshed before the next attempt.
+    pub fn is_stale_metadata(self) -> bool {
+        matches!(
+            self,
+            Self::UNKNOWN_TOPIC_OR_PARTITION
+                | Self::LEADER_NOT_AVAILABLE
+                | Self::NOT_LEADER_OR_FOLLOWER
+                | Self::KAFKA_STORAGE_ERROR
+                | Self::FENCED_LEADER_EPOCH
+                | Self::UNKNOWN_LEADER_EPOCH
+                | Self::UNKNOWN_TOPIC_ID
+                | Self::NETWORK_EXCEPTION
+        ) || self.0 == 103 // INCONSISTENT_TOPIC_ID
+    }
+
+    /// Kafka's name for this code, e.g. `NOT_LEADER_OR_FOLLOWER`.
+    pub fn name(self) -> String {
+        let mut s = String::new();
+        // Writing to a String cannot fail.
+        let _ = write_name(self.0, &mut s);
+        s
+    }
+
+    /// Kafka's one-line description of this code.
+    pub fn description(self) -> String {
+        match ResponseError::try_from_code(self.0) {
+            None => "no error".to_owned(),
+            Some(e) => e.to_string(),
+        }
+    }
+}
+
+/// Writes Kafka's SCREAMING_SNAKE name for `code`, derived from kafka-protocol's
+/// variant names (`NotLeaderOrFollower` becomes `NOT_LEADER_OR_FOLLOWER`).
+fn write_name(code: i16, out: &mut impl fmt::Write) -> fmt::Result {
+    let Some(e) = ResponseError::try_from_code(code) else {
+        return out.write_str("NONE");
+    };
+    if let ResponseError::Unknown(_) = e {
+        return out.write_str("UNKNOWN_ERROR_CODE");
+    }
+    let camel = format!("{e:?}");
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.write_char('_')?;
+        }
+        out.write_char(c.to_ascii_uppercase())?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_name(self.0, f)?;
+        write!(f, " ({})", self.0)
+    }
+}
+
+impl fmt::Debug for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// What went wrong. Matched through [`Error::kind`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A setting is unknown, malformed, or conflicts with another one.
+    Config {
+        /// The setting's Kafka property name (or the builder method's, for settings
+        /// that have no property).
+        name: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A broker answered with a Kafka error code.
+    Broker {
+        /// The code.
+        code: ErrorCode,
+        /// The broker's own message, when it sent one.
+        message: Option<String>,
+    },
+    /// The record is larger than a limit the producer enforces before sending.
+    RecordTooLarge {
+        /// The record's size in a batch of its own, in bytes.
+        size: usize,
+        /// The limit.
+        max: usize,
+        /// The setting that sets the limit, e.g. `max.request.size`.
+        limit: &'static str,
+    },
+    /// The topic does not exist (and the cluster did not create it).
+    UnknownTopic,
+    /// A bounded wait ended.
+    Timeout {
+        /// What was being waited for.
+        waiting_for: TimeoutKind,
+        /// How long it lasted.
+        after: Duration,
+    },
+    /// A connection could not be made, or broke.
+    Connection {
+        /// The broker, as `host:port` (with its node id when known).
+        broker: String,
+    },
+    /// A broker sent bytes that do not follow the Kafka protocol.
+    Protocol {
+        /// The broker, as `host:port`.
+        broker: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The producer was closed before the record could be delivered.
+    Closed,
+    /// The record was refused before sending: e.g. it names a partition the topic
+    /// does not have.
+    InvalidRecord {
+        /// Why.
+        reason: String,
+    },
+    /// The cluster does not support something the producer needs.
+    Unsupported {
+        /// What is missing.
+        what: String,
+    },
+}
+
+/// What a [`ErrorKind::Timeout`] was waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimeoutKind {
+    /// Metadata for the topic (`max.block.ms`).
+    Metadata,
+    /// Delivery of the record (`delivery.timeout.ms`).
+    Delivery,
+    /// A broker's answer to one request (`request.timeout.ms`).
+    Request,
+    /// `close(timeout)` ran out of time with the record still pending.
+    Close,
+    /// A TCP connection to be set up (`socket.connection.setup.timeout.ms`).
+    Connect,
+}
+
+impl fmt::Display for TimeoutKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TimeoutKind::Metadata => "metadata (max.block.ms)",
+            TimeoutKind::Delivery => "delivery (delivery.timeout.ms)",
+            TimeoutKind::Request => "a response (request.timeout.ms)",
+            TimeoutKind::Close => "delivery before close",
+            TimeoutKind::Connect => "a connection (socket.connection.setup.timeout.ms)",
+        })
+    }
+}
+
+/// herald's error: what went wrong ([`Error::kind`]), which topic and partition it
+/// concerns, and the underlying cause when there is one.
+#[derive(Clone)]
+pub struct Error {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    topic: Option<Arc<str>>,
+    partition: Option<i32>,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind) -> Error {
+        Error {
+            inner: Arc::new(Inner {
+                kind,
+                topic: None,
+                partition: None,
+                source: None,
+            }),
+        }
+    }
+
+    pub(crate) fn config(name: impl Into<String>, reason: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Config {
+            name: name.into(),
+            reason: reason.into(),
+        })
+    }
+
+    pub(crate) fn broker(code: ErrorCode, message: Option<String>) -> Error {
+        Error::new(ErrorKind::Broker { code, message })
+    }
+
+    pub(crate) fn timeout(waiting_for: TimeoutKind, after: Duration) -> Error {
+        Error::new(ErrorKind::Timeout { waiting_for, after })
+    }
+
+    pub(crate) fn connection(broker: impl Into<String>, source: std::io::Error) -> Error {
+        Error::new(ErrorKind::Connection {
+            broker: broker.into(),
+        })
+        .with_source(source)
+    }
+
+    pub(crate) fn protocol(broker: impl Into<String>, detail: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Protocol {
+            broker: broker.into(),
+            detail: detail.into(),
+        })
+    }
+
+    fn modify(self, f: impl FnOnce(&mut Inner)) -> Error {
+        let mut inner = match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner,
+            Err(shared) => Inner {
+                kind: shared.kind.clone(),
+                topic: shared.topic.clone(),
+                partition: shared.partition,
+                source: shared.source.clone(),
+            },
+        };
+        f(&mut inner);
+        Error {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Attaches the topic and partition the error concerns.
+    pub(crate) fn for_partition(self, topic: &Arc<str>, partition: Option<i32>) -> Error {
+        let topic = topic.clone();
+        self.modify(|i| {
+            i.topic = Some(topic);
+            if partition.is_some() {
+                i.partition = partition;
+            }
+        })
+    }
+
+    /// Attaches the cause.
+    pub(crate) fn with_source(self, source: impl std::error::Error + Send + Sync + 'static) -> Error {
+        self.modify(|i| i.source = Some(Arc::new(source)))
+    }
+
+    /// Attaches another herald error as the cause (e.g. the last error before a timeout).
+    pub(crate) fn caused_by(self, cause: Error) -> Error {
+        self.modify(|i| i.source = Some(Arc::new(cause)))
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.inner.kind
+    }
+
+    /// The topic this error concerns, if it concerns one.
+    pub fn topic(&self) -> Option<&str> {
+        self.inner.topic.as_deref()
+    }
+
+    /// The partition this error concerns, if known.
+    pub fn partition(&self) -> Option<i32> {
+        self.inner.partition
+    }
+
+    /// The Kafka error code, when a broker answered with one.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match &self.inner.kind {
+            ErrorKind::Broker { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// Whether retrying the same operation may succeed.
+    pub fn is_retriable(&self) -> bool {
+        match &self.inner.kind {
+            ErrorKind::Broker { code, .. } => code.is_retriable(),
+            ErrorKind::Connection { .. } => true,
+            ErrorKind::Timeout { waiting_for, .. } => {
+                matches!(waiting_for, TimeoutKind::Request | TimeoutKind::Connect)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether this is a timeout of any kind.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.inner.kind, ErrorKind::Timeout { .. })
+    }
+
+    /// Whether this is a configuration error, raised when the producer is built.
+    pub fn is_config(&self) -> bool {
+        matches!(self.inner.kind, ErrorKind::Config { .. })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        match (&i.topic, i.partition) {
+            (Some(t), Some(p)) => write!(f, "topic {t} partition {p}: ")?,
+            (Some(t), None) => write!(f, "topic {t}: ")?,
+            _ => {}
+        }
+        match &i.kind {
+            ErrorKind::Config { name, reason } => write!(f, "invalid setting {name}: {reason}")?,
+            ErrorKind::Broker { code, message } => {
+                write!(f, "broker returned {code}: {}", code.description())?;
+                if let Some(m) = message.as_deref().filter(|m| !m.is_empty()) {
+                    write!(f, " ({m})")?;
+                }
+            }
+            ErrorKind::RecordTooLarge { size, max, limit } => write!(
+                f,
+                "record of {size} bytes is larger than {limit} ({max} bytes)"
+            )?,
+            ErrorKind::UnknownTopic => f.write_str(
+                "topic does not exist (UNKNOWN_TOPIC_OR_PARTITION); create it first or enable auto-creation on the broker",
+            )?,
+            ErrorKind::Timeout { waiting_for, after } => {
+                write!(f, "timed out after {after:?} waiting for {waiting_for}")?
+            }
+            ErrorKind::Connection { broker } => write!(f, "connection to {broker} failed")?,
+            ErrorKind::Protocol { broker, detail } => {
+                write!(f, "malformed response from {broker}: {detail}")?
+            }
+            ErrorKind::Closed => f.write_str("producer closed before the record was delivered")?,
+            ErrorKind::InvalidRecord { reason } => write!(f, "invalid record: {reason}")?,
+            ErrorKind::Unsupported { what } => write!(f, "not supported by the cluster: {what}")?,
+        }
+        if let Some(src) = &i.source {
+            write!(f, ": {src}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.inner.kind);
+        if let Some(t) = &self.inner.topic {
+            d.field("topic", t);
+        }
+        if let Some(p) = self.inner.partition {
+            d.field("partition", &p);
+        }
+        if let Some(s) = &self.inner.source {
+            d.field("source", &format_args!("{s}"));
+        }
+        d.finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// `Result` with herald's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_is_send_sync_static() {
+        fn assert<T: Send + Sync + 'static>() {}
+        assert::<Error>();
+    }
+
+    #[test]
+    fn code_names_follow_kafka() {
+        assert_eq!(ErrorCode::NOT_LEADER_OR_FOLLOWER.name(), "NOT_LEADER_OR_FOLLOWER");
+        assert_eq!(ErrorCode::MESSAGE_TOO_LARGE.name(), "MESSAGE_TOO_LARGE");
+        assert_eq!(ErrorCode::KAFKA_STORAGE_ERROR.name(), "KAFKA_STORAGE_ERROR");
+        assert_eq!(ErrorCode::new(-1).name(), "UNKNOWN_SERVER_ERROR");
+        assert_eq!(ErrorCode::new(31000).name(), "UNKNOWN_ERROR_CODE");
+        assert_eq!(ErrorCode::NOT_LEADER_OR_FOLLOWER.to_string(), "NOT_LEADER_OR_FOLLOWER (6)");
+        assert!(ErrorCode::NOT_LEADER_OR_FOLLOWER.is_retriable());
+        assert!(!ErrorCode::MESSAGE_TOO_LARGE.is_retriable());
+    }
+
+    #[test]
+    fn display_names_topic_and_partition() {
+        let t: Arc<str> = Arc::from("orders");
+        let e = Error::broker(ErrorCode::MESSAGE_TOO_LARGE, None).for_partition(&t, Some(3));
+        let s = e.to_string();
+        assert!(s.starts_with("topic orders partition 3: broker returned MESSAGE_TOO_LARGE (10)"), "{s}");
+        assert_eq!(e.topic(), Some("orders"));
+        assert_eq!(e.partition(), Some(3));
+        assert_eq!(e.code(), Some(ErrorCode::MESSAGE_TOO_LARGE));
+    }
+}

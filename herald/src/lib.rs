@@ -1,0 +1,35 @@
+#![doc = include_str!("../../README.md")]
+//!
+//! # Layout
+//! Dependencies point one way, from the pure protocol up to the producer:
+//! - [`record`]: what callers send ([`Record`], [`Header`]) and get back ([`RecordMetadata`]).
+//! - [`partitioner`]: murmur2 exactly as Java, round-robin and sticky, the [`Partitioner`] trait.
+//! - `protocol` (private): request framing over the `kafka-protocol` crate, and herald's
+//!   own RecordBatch v2 writer. Pure: no I/O.
+//! - `connection` (private): one TCP connection per broker, pipelined requests matched by
+//!   correlation id, API versions negotiated at connect.
+//! - `metadata` (private): which broker leads which partition.
+//! - [`producer`]: the accumulator (per-partition batches), the sender task, delivery futures.
+//! - [`admin`]: create and delete topics, describe partitions.
+//! - [`config`]: every setting and its Kafka default; Kafka property names.
+//! - [`error`]: one [`Error`] type, matchable through [`ErrorKind`].
+#![deny(missing_docs)]
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod admin;
+pub mod config;
+mod connection;
+pub mod error;
+mod metadata;
+pub mod partitioner;
+pub mod producer;
+mod protocol;
+pub mod record;
+
+pub use crate::admin::{Admin, NewTopic, TopicDescription};
+pub use crate::config::{Acks, Compression, ProducerConfig};
+pub use crate::error::{Error, ErrorCode, ErrorKind, Result, TimeoutKind};
+pub use crate::partitioner::{NullKeyPartitioning, Partitioner, Partitions};
+pub use crate::producer::{DeliveryFuture, Producer, ProducerBuilder};
+pub use crate::record::{Header, Record, RecordMetadata, TimestampType};

@@ -1,0 +1,383 @@
+//! Where records wait to be sent: one [`PartitionQueue`] per partition, holding the
+//! batch being filled and the sealed batches behind it.
+//!
+//! `send` appends on the caller's thread, encoding the record straight into the
+//! open batch under the partition's lock (held for one append, never across I/O).
+//! A batch is sealed when the next record would not fit in `batch.size`, or by the
+//! sender when `linger.ms` has passed, on flush, and on close.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+
+use arc_swap::ArcSwapOption;
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::delivery::{BatchCompletion, DeliveryFuture};
+use crate::error::{Error, ErrorKind, Result};
+use crate::metadata::NO_LEADER;
+use crate::partitioner::TopicPartitionerState;
+use crate::protocol::batch::{BATCH_HEADER_LEN, BatchWriter};
+use crate::record::Header;
+
+/// A batch sealed and waiting to be sent (or sent again).
+#[derive(Debug)]
+pub(crate) struct ProducerBatch {
+    pub(crate) bytes: Bytes,
+    pub(crate) records: i32,
+    pub(crate) completion: Arc<BatchCompletion>,
+    pub(crate) created: Instant,
+    /// Order of the batch within its partition, to put retried batches back in place.
+    pub(crate) order: u64,
+    pub(crate) attempts: u32,
+    pub(crate) retry_at: Option<Instant>,
+    pub(crate) last_error: Option<Error>,
+}
+
+/// The batch being filled.
+#[derive(Debug)]
+struct OpenBatch {
+    writer: BatchWriter,
+    completion: Arc<BatchCompletion>,
+    created: Instant,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct QueueState {
+    open: Option<OpenBatch>,
+    /// Sealed batches in send order.
+    pub(crate) ready: VecDeque<ProducerBatch>,
+    next_order: u64,
+}
+
+impl QueueState {
+    fn seal_open(&mut self) {
+        if let Some(open) = self.open.take() {
+            let records = open.writer.count();
+            let bytes = open.writer.finish().freeze();
+            let order = self.next_order;
+            self.next_order += 1;
+            self.ready.push_back(ProducerBatch {
+                bytes,
+                records,
+                completion: open.completion,
+                created: open.created,
+                order,
+                attempts: 0,
+                retry_at: None,
+                last_error: None,
+            });
+        }
+    }
+
+    /// Seals the open batch if `linger` has passed since it was opened (or `force`);
+    /// otherwise returns when it will have.
+    pub(crate) fn seal_if_lingered(&mut self, now: Instant, linger: std::time::Duration, force: bool) -> Option<Instant> {
+        let due = self.open.as_ref().map(|o| o.created + linger)?;
+        if force || now >= due {
+            self.seal_open();
+            None
+        } else {
+            Some(due)
+        }
+    }
+
+    /// Puts a batch back to be retried, in its original order among the others.
+    pub(crate) fn requeue(&mut self, batch: ProducerBatch) {
+        let at = self.ready.iter().position(|b| b.order > batch.order).unwrap_or(self.ready.len());
+        self.ready.insert(at, batch);
+    }
+
+    /// The outcome handles of every batch here, open one included.
+    pub(crate) fn completions(&self, out: &mut Vec<Arc<BatchCompletion>>) {
+        out.extend(self.open.iter().map(|o| o.completion.clone()));
+        out.extend(self.ready.iter().map(|b| b.completion.clone()));
+    }
+
+    /// Fails every batch here with `err`.
+    pub(crate) fn fail_all(&mut self, err: &Error) {
+        self.seal_open();
+        for b in self.ready.drain(..) {
+            b.completion.fail(err.clone());
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.open.is_none() && self.ready.is_empty()
+    }
+}
+
+/// One partition's queue.
+#[derive(Debug)]
+pub(crate) struct PartitionQueue {
+    pub(crate) topic: Arc<str>,
+    pub(crate) partition: i32,
+    /// The leader's node id, or [`NO_LEADER`]; kept current by metadata.
+    pub(crate) leader: AtomicI32,
+    pub(crate) state: Mutex<QueueState>,
+}
+
+impl PartitionQueue {
+    fn new(topic: Arc<str>, partition: i32) -> PartitionQueue {
+        PartitionQueue {
+            topic,
+            partition,
+            leader: AtomicI32::new(NO_LEADER),
+            state: Mutex::new(QueueState::default()),
+        }
+    }
+
+    pub(crate) fn leader(&self) -> i32 {
+        self.leader.load(Ordering::Acquire)
+    }
+}
+
+/// A topic's partitions as the latest metadata describes them.
+#[derive(Debug)]
+pub(crate) struct TopicMeta {
+    pub(crate) id: Uuid,
+    pub(crate) partitions: Vec<Arc<PartitionQueue>>,
+    /// Partitions with a leader, ascending.
+    pub(crate) available: Vec<i32>,
+}
+
+/// A topic the producer has been asked to send to.
+#[derive(Debug)]
+pub(crate) struct TopicEntry {
+    pub(crate) name: Arc<str>,
+    pub(crate) meta: ArcSwapOption<TopicMeta>,
+    /// Notified when metadata arrives or the topic is found not to exist.
+    pub(crate) changed: Notify,
+    /// Why sends to this topic fail at once (e.g. it does not exist), and since when.
+    pub(crate) verdict: Mutex<Option<(Instant, Error)>>,
+    /// Consecutive metadata answers saying the topic does not exist.
+    pub(crate) unknown_answers: AtomicU32,
+    pub(crate) partitioner: TopicPartitionerState,
+}
+
+impl TopicEntry {
+    /// Installs fresh metadata, reusing the queues of partitions already known.
+    pub(crate) fn update(&self, id: Uuid, leaders: &[i32]) {
+        let old = self.meta.load_full();
+        let mut partitions = Vec::with_capacity(leaders.len());
+        for (i, leader) in leaders.iter().enumerate() {
+            let q = old
+                .as_ref()
+                .and_then(|m| m.partitions.get(i).cloned())
+                .unwrap_or_else(|| Arc::new(PartitionQueue::new(self.name.clone(), i as i32)));
+            q.leader.store(*leader, Ordering::Release);
+            partitions.push(q);
+        }
+        // A topic's partition count only grows; keep queues of partitions the metadata
+        // no longer lists so their batches still resolve (they fail with the broker's
+        // error or time out).
+        if let Some(old) = &old {
+            for q in old.partitions.iter().skip(leaders.len()) {
+                q.leader.store(NO_LEADER, Ordering::Release);
+                partitions.push(q.clone());
+            }
+        }
+        let available = partitions
+            .iter()
+            .take(leaders.len())
+            .filter(|q| q.leader() >= 0)
+            .map(|q| q.partition)
+            .collect();
+        self.meta.store(Some(Arc::new(TopicMeta {
+            id,
+            partitions,
+            available,
+        })));
+        *self.verdict.lock() = None;
+        self.unknown_answers.store(0, Ordering::Relaxed);
+        self.changed.notify_waiters();
+    }
+
+    /// Records why sends to this topic fail, waking every send waiting on it.
+    pub(crate) fn set_verdict(&self, err: Error) {
+        *self.verdict.lock() = Some((Instant::now(), err));
+        self.changed.notify_waiters();
+    }
+}
+
+/// Every topic's queues.
+#[derive(Debug)]
+pub(crate) struct Accumulator {
+    topics: RwLock<HashMap<Arc<str>, Arc<TopicEntry>>>,
+    batch_size: usize,
+    /// Set once the sender has stopped: appends fail instead of queueing.
+    closed: AtomicBool,
+}
+
+/// What an append did, for the caller to decide whether to wake the sender.
+pub(crate) struct Appended {
+    pub(crate) future: DeliveryFuture,
+    /// A batch was opened or sealed: the sender has something new to schedule.
+    pub(crate) wake: bool,
+}
+
+impl Accumulator {
+    pub(crate) fn new(batch_size: usize) -> Accumulator {
+        Accumulator {
+            topics: RwLock::new(HashMap::new()),
+            batch_size,
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// The entry for `topic`, and whether it was just created.
+    pub(crate) fn topic(&self, topic: &str) -> (Arc<TopicEntry>, bool) {
+        if let Some(e) = self.topics.read().get(topic) {
+            return (e.clone(), false);
+        }
+        let mut w = self.topics.write();
+        if let Some(e) = w.get(topic) {
+            return (e.clone(), false);
+        }
+        let name: Arc<str> = Arc::from(topic);
+        let e = Arc::new(TopicEntry {
+            name: name.clone(),
+            meta: ArcSwapOption::empty(),
+            changed: Notify::new(),
+            verdict: Mutex::new(None),
+            unknown_answers: AtomicU32::new(0),
+            partitioner: TopicPartitionerState::default(),
+        });
+        w.insert(name, e.clone());
+        (e, true)
+    }
+
+    /// Every topic entry.
+    pub(crate) fn topics(&self) -> Vec<Arc<TopicEntry>> {
+        self.topics.read().values().cloned().collect()
+    }
+
+    /// Appends one record to `queue`.
+    pub(crate) fn append(
+        &self,
+        queue: &PartitionQueue,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+    ) -> Result<Appended> {
+        let mut st = queue.state.lock();
+        // Checked under the queue's lock: the sender's final sweep takes the same
+        // lock after setting `closed`, so a record is either swept or refused here.
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::new(ErrorKind::Closed).for_partition(&queue.topic, Some(queue.partition)));
+        }
+        let mut wake = false;
+        if let Some(open) = &st.open {
+            let next = open.writer.size_of_next(timestamp, key, value, headers);
+            if open.writer.len() + next > self.batch_size && open.writer.count() > 0 {
+                st.seal_open();
+                wake = true;
+            }
+        }
+        let open = match &mut st.open {
+            Some(open) => open,
+            slot @ None => {
+                wake = true;
+                let needed = BATCH_HEADER_LEN + crate::protocol::batch::record_size(0, 0, key, value, headers);
+                slot.insert(OpenBatch {
+                    writer: BatchWriter::new(self.batch_size.max(needed)),
+                    completion: BatchCompletion::new(queue.topic.clone(), queue.partition),
+                    created: Instant::now(),
+                })
+            }
+        };
+        let offset_delta = open.writer.append(timestamp, key, value, headers);
+        let future = DeliveryFuture::new(open.completion.clone(), offset_delta, timestamp);
+        if open.writer.len() >= self.batch_size {
+            st.seal_open();
+            wake = true;
+        }
+        Ok(Appended { future, wake })
+    }
+
+    /// Stops accepting records: from now on appends fail with `Closed`.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Fails every queued batch of every topic with `err`, and wakes sends waiting
+    /// for metadata. Call after [`close`](Self::close).
+    pub(crate) fn fail_all(&self, err: &Error) {
+        for t in self.topics() {
+            if let Some(meta) = t.meta.load_full() {
+                for q in &meta.partitions {
+                    q.state.lock().fail_all(err);
+                }
+            }
+            t.changed.notify_waiters();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue() -> PartitionQueue {
+        PartitionQueue::new(Arc::from("t"), 0)
+    }
+
+    #[test]
+    fn batches_seal_at_batch_size() {
+        let acc = Accumulator::new(200);
+        let q = queue();
+        for _ in 0..10 {
+            acc.append(&q, 1, None, Some(&[7u8; 50]), &[]).unwrap();
+        }
+        let st = q.state.lock();
+        assert!(st.ready.len() >= 3, "{} sealed", st.ready.len());
+        assert!(st.ready.iter().all(|b| b.bytes.len() <= 200));
+        let total: i32 = st.ready.iter().map(|b| b.records).sum::<i32>() + st.open.as_ref().map_or(0, |o| o.writer.count());
+        assert_eq!(total, 10);
+    }
+
+    #[test]
+    fn a_record_larger_than_batch_size_gets_a_batch_of_its_own() {
+        let acc = Accumulator::new(100);
+        let q = queue();
+        acc.append(&q, 1, None, Some(&[1u8; 10]), &[]).unwrap();
+        acc.append(&q, 1, None, Some(&[1u8; 500]), &[]).unwrap();
+        let st = q.state.lock();
+        assert_eq!(st.ready.len(), 2);
+        assert_eq!(st.ready[1].records, 1);
+    }
+
+    #[test]
+    fn requeue_keeps_order() {
+        let acc = Accumulator::new(0);
+        let q = queue();
+        for _ in 0..3 {
+            acc.append(&q, 1, None, None, &[]).unwrap();
+        }
+        let mut st = q.state.lock();
+        let b0 = st.ready.pop_front().unwrap();
+        let b1 = st.ready.pop_front().unwrap();
+        st.requeue(b1);
+        st.requeue(b0);
+        let orders: Vec<u64> = st.ready.iter().map(|b| b.order).collect();
+        assert_eq!(orders, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn closed_accumulator_refuses_records() {
+        let acc = Accumulator::new(100);
+        let q = queue();
+        acc.close();
+        let e = acc.append(&q, 1, None, None, &[]).err().unwrap();
+        assert_eq!(e.kind(), &ErrorKind::Closed);
+    }
+}

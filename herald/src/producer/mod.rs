@@ -1,0 +1,479 @@
+//! The producer.
+//!
+//! Ownership in one line: **a [`Producer`] owns one sender task; the sender owns
+//! one connection per broker and every request in flight; the accumulator owns one
+//! queue per partition; a queue owns its open batch and its sealed batches; a batch
+//! owns its encoded records and the one completion its records' futures share.**
+//!
+//! - [`accumulator`]: `send` appends to a partition's open batch on the caller's
+//!   thread.
+//! - [`sender`]: the background task that seals, sends, retries and resolves.
+//! - [`delivery`]: the futures that carry each record's outcome back.
+
+pub(crate) mod accumulator;
+pub(crate) mod delivery;
+pub(crate) mod sender;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kafka_protocol::protocol::StrBytes;
+use parking_lot::Mutex;
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::time::Instant;
+
+use self::accumulator::{Accumulator, TopicEntry, TopicMeta};
+pub use self::delivery::DeliveryFuture;
+use self::sender::{Command, Sender};
+use crate::config::{Acks, BuiltInPartitioner, ProducerConfig, parse_host_port};
+use crate::connection::pool::Pool;
+use crate::connection::{BrokerAddr, ConnectionConfig};
+use crate::error::{Error, ErrorKind, Result, TimeoutKind};
+use crate::partitioner::{NullKeyPartitioning, Partitioner, Partitions, partition_for_key};
+use crate::protocol::batch::{BATCH_HEADER_LEN, record_size_upper_bound};
+use crate::record::{Record, RecordMetadata};
+
+/// State shared by producer handles and the sender task.
+pub(crate) struct Shared {
+    pub(crate) config: Arc<ProducerConfig>,
+    pub(crate) accumulator: Accumulator,
+    pub(crate) partitioner: Option<Arc<dyn Partitioner>>,
+    /// Wakes the sender: a batch was opened or sealed, or a topic needs metadata.
+    pub(crate) wake: Notify,
+    /// Set by `close`: new records are refused; queued ones are still delivered.
+    pub(crate) closing: AtomicBool,
+    /// The last metadata failure, to explain a metadata timeout.
+    pub(crate) last_metadata_error: Mutex<Option<Error>>,
+}
+
+/// Sends a close to the sender when the last handle goes.
+struct Handle {
+    shared: Arc<Shared>,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+/// A Kafka producer. Cheap to clone: clones share one set of connections and
+/// buffers. Build one with [`Producer::builder`].
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), herald::Error> {
+/// use herald::{Producer, Record};
+///
+/// let producer = Producer::builder()
+///     .bootstrap_servers("127.0.0.1:9092")
+///     .build()?;
+/// let delivery = producer.send(Record::new("trucks").key("truck_id_123").value("52.52,13.40")).await?;
+/// let written = delivery.await?;
+/// println!("partition {} offset {:?}", written.partition(), written.offset());
+/// producer.close(std::time::Duration::from_secs(30)).await?;
+/// # Ok(()) }
+/// ```
+///
+/// Dropping the last handle without [`close`](Producer::close) still delivers what
+/// is queued, in the background, within `delivery.timeout.ms`.
+#[derive(Clone)]
+pub struct Producer {
+    handle: Arc<Handle>,
+}
+
+impl fmt::Debug for Producer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Producer")
+            .field("client_id", &self.handle.shared.config.client_id)
+            .field("bootstrap_servers", &self.handle.shared.config.bootstrap_servers)
+            .finish()
+    }
+}
+
+impl Producer {
+    /// A builder with Kafka's default settings.
+    pub fn builder() -> ProducerBuilder {
+        ProducerBuilder::new()
+    }
+
+    /// The settings this producer runs with.
+    pub fn config(&self) -> &ProducerConfig {
+        &self.handle.shared.config
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.handle.shared
+    }
+
+    /// Queues a record and returns a future of its outcome.
+    ///
+    /// Waits only when the topic's metadata is not known yet (at most `max.block.ms`).
+    /// The record is then encoded into its partition's batch before this returns, so
+    /// a later [`flush`](Self::flush) covers it. An error here means the record was
+    /// refused and will not be sent: the producer is closed, the topic does not
+    /// exist, the record is larger than `max.request.size`, or it names a partition
+    /// the topic does not have. Otherwise the returned [`DeliveryFuture`] resolves
+    /// exactly once, to where the record was written or why it was not.
+    pub async fn send(&self, record: Record) -> Result<DeliveryFuture> {
+        let shared = self.shared();
+        if shared.closing.load(Ordering::Acquire) {
+            return Err(Error::new(ErrorKind::Closed).for_partition(&Arc::from(record.topic.as_str()), record.partition));
+        }
+        let (entry, created) = shared.accumulator.topic(&record.topic);
+        if created {
+            shared.wake.notify_one();
+        }
+        let meta = match entry.meta.load_full() {
+            Some(m) => m,
+            None => self.wait_for_metadata(&entry).await?,
+        };
+        self.append(&entry, &meta, record)
+    }
+
+    /// Sends a record and waits until it is written (or fails): `send` and then its
+    /// [`DeliveryFuture`], for callers that send one record at a time.
+    pub async fn send_and_wait(&self, record: Record) -> Result<RecordMetadata> {
+        self.send(record).await?.await
+    }
+
+    async fn wait_for_metadata(&self, entry: &TopicEntry) -> Result<Arc<TopicMeta>> {
+        let shared = self.shared();
+        let max_block = shared.config.max_block;
+        let deadline = Instant::now() + max_block;
+        {
+            // A verdict older than the backoff is stale: ask again (the topic may
+            // have been created since).
+            let mut v = entry.verdict.lock();
+            if let Some((at, err)) = v.as_ref() {
+                if at.elapsed() < shared.config.retry_backoff_max {
+                    return Err(err.clone());
+                }
+                *v = None;
+                entry.unknown_answers.store(0, Ordering::Relaxed);
+                shared.wake.notify_one();
+            }
+        }
+        loop {
+            let changed = entry.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if let Some(m) = entry.meta.load_full() {
+                return Ok(m);
+            }
+            if let Some((_, err)) = entry.verdict.lock().as_ref() {
+                return Err(err.clone());
+            }
+            if shared.closing.load(Ordering::Acquire) || shared.accumulator.is_closed() {
+                return Err(Error::new(ErrorKind::Closed).for_partition(&entry.name, None));
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                let mut e = Error::timeout(TimeoutKind::Metadata, max_block).for_partition(&entry.name, None);
+                if let Some(cause) = shared.last_metadata_error.lock().clone() {
+                    e = e.caused_by(cause);
+                }
+                return Err(e);
+            }
+        }
+    }
+
+    fn append(&self, entry: &TopicEntry, meta: &TopicMeta, record: Record) -> Result<DeliveryFuture> {
+        let shared = self.shared();
+        let cfg = &shared.config;
+        let key = record.key.as_deref();
+        let value = record.value.as_deref();
+        let size = BATCH_HEADER_LEN + record_size_upper_bound(key, value, &record.headers);
+        if size > cfg.max_request_size {
+            return Err(Error::new(ErrorKind::RecordTooLarge {
+                size,
+                max: cfg.max_request_size,
+                limit: "max.request.size",
+            })
+            .for_partition(&entry.name, record.partition));
+        }
+        let count = meta.partitions.len() as i32;
+        let partition = match record.partition {
+            Some(p) => p,
+            None => self.choose_partition(entry, meta, &record, size),
+        };
+        let Some(queue) = usize::try_from(partition).ok().and_then(|p| meta.partitions.get(p)) else {
+            let who = if record.partition.is_some() { "the record names" } else { "the partitioner chose" };
+            return Err(Error::new(ErrorKind::InvalidRecord {
+                reason: format!("{who} partition {partition}, but the topic has partitions 0..{count}"),
+            })
+            .for_partition(&entry.name, Some(partition)));
+        };
+        let timestamp = record.timestamp.unwrap_or_else(now_ms);
+        let appended = shared
+            .accumulator
+            .append(queue, timestamp, key, value, &record.headers)?;
+        if appended.wake {
+            shared.wake.notify_one();
+        }
+        Ok(appended.future)
+    }
+
+    fn choose_partition(&self, entry: &TopicEntry, meta: &TopicMeta, record: &Record, size: usize) -> i32 {
+        let shared = self.shared();
+        let cfg = &shared.config;
+        let partitions = Partitions::new(meta.partitions.len() as i32, &meta.available);
+        if let Some(p) = &shared.partitioner {
+            return p.partition(&entry.name, record.key.as_deref(), record.value.as_deref(), &partitions);
+        }
+        let key = match cfg.builtin_partitioner {
+            BuiltInPartitioner::Default if !cfg.partitioner_ignore_keys => record.key.as_deref(),
+            _ => None,
+        };
+        if let Some(k) = key {
+            return partition_for_key(k, partitions.count());
+        }
+        let sticky = match cfg.builtin_partitioner {
+            BuiltInPartitioner::RoundRobin => false,
+            BuiltInPartitioner::UniformSticky => true,
+            BuiltInPartitioner::Default => cfg.null_key_partitioning == NullKeyPartitioning::UniformSticky,
+        };
+        if sticky {
+            entry.partitioner.next_sticky(&partitions, size, cfg.batch_size.max(1))
+        } else {
+            entry.partitioner.next_round_robin(&partitions)
+        }
+    }
+
+    /// Sends every queued record now, without waiting for `linger.ms`, and waits
+    /// until each record queued before this call has been written or has failed.
+    /// Records' own outcomes are reported by their futures; this returns an error
+    /// only when the producer is already gone.
+    pub async fn flush(&self) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        if self.handle.commands.send(Command::Flush(tx)).is_err() {
+            return Ok(()); // The sender has stopped: nothing is pending.
+        }
+        let Ok(batches) = rx.await else { return Ok(()) };
+        for b in batches {
+            b.wait().await;
+        }
+        Ok(())
+    }
+
+    /// Stops accepting records, delivers the ones queued, and closes the
+    /// connections. Records still pending after `timeout` fail with a timeout
+    /// error, and so does this call; otherwise it returns `Ok` once every record
+    /// has its outcome. Later sends fail with [`ErrorKind::Closed`].
+    pub async fn close(&self, timeout: Duration) -> Result<()> {
+        let shared = self.shared();
+        shared.closing.store(true, Ordering::Release);
+        for t in shared.accumulator.topics() {
+            t.changed.notify_waiters();
+        }
+        let (tx, rx) = oneshot::channel();
+        let deadline = Instant::now() + timeout;
+        if self.handle.commands.send(Command::Close { deadline, reply: tx }).is_err() {
+            return Ok(());
+        }
+        rx.await.unwrap_or(Ok(()))
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // The sender sees its command channel close and delivers what is queued.
+        tracing::trace!(client_id = %self.shared.config.client_id, "last producer handle dropped");
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Builds a [`Producer`]: typed setters, or Kafka property names through
+/// [`set`](Self::set). A setter that fails keeps its error for
+/// [`build`](Self::build) to return.
+#[must_use = "a builder does nothing until build() is called"]
+pub struct ProducerBuilder {
+    config: ProducerConfig,
+    error: Option<Error>,
+    partitioner: Option<Arc<dyn Partitioner>>,
+}
+
+impl fmt::Debug for ProducerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProducerBuilder").field("config", &self.config).finish()
+    }
+}
+
+impl Default for ProducerBuilder {
+    fn default() -> Self {
+        ProducerBuilder::new()
+    }
+}
+
+impl ProducerBuilder {
+    /// A builder with Kafka's default settings.
+    pub fn new() -> ProducerBuilder {
+        ProducerBuilder {
+            config: ProducerConfig::default(),
+            error: None,
+            partitioner: None,
+        }
+    }
+
+    /// Sets a setting by its Kafka property name, e.g. `("linger.ms", "20")`. Java's
+    /// names and librdkafka's aliases are accepted; an unknown name or a malformed
+    /// value makes [`build`](Self::build) fail naming the property.
+    pub fn set(mut self, name: &str, value: &str) -> Self {
+        if self.error.is_none() {
+            if let Err(e) = self.config.set(name, value) {
+                self.error = Some(e);
+            }
+        }
+        self
+    }
+
+    /// Sets many properties, e.g. parsed from a Java `.properties` file.
+    pub fn properties<'a>(mut self, props: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        for (k, v) in props {
+            self = self.set(k, v);
+        }
+        self
+    }
+
+    /// The brokers to learn the cluster from, as `host:port[,host:port…]`.
+    /// `bootstrap.servers`; required, no default.
+    pub fn bootstrap_servers(self, servers: impl AsRef<str>) -> Self {
+        self.set("bootstrap.servers", servers.as_ref())
+    }
+
+    /// The id brokers log for this client. `client.id`; default `herald-producer-N`.
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.config.client_id = id.into();
+        self
+    }
+
+    /// How many replicas must have a record before it counts as written.
+    /// `acks`; default [`Acks::All`].
+    pub fn acks(mut self, acks: Acks) -> Self {
+        self.config.acks = acks;
+        self
+    }
+
+    /// How long a batch may wait for more records before it is sent. `linger.ms`;
+    /// default 5 ms (Kafka 4.0's default).
+    pub fn linger(mut self, linger: Duration) -> Self {
+        self.config.linger = linger;
+        self
+    }
+
+    /// The size in bytes at which a partition's batch is sent without waiting for
+    /// `linger.ms`. `batch.size`; default 16384.
+    pub fn batch_size(mut self, bytes: usize) -> Self {
+        self.config.batch_size = bytes;
+        self
+    }
+
+    /// The largest request, and so the largest record, the producer sends.
+    /// `max.request.size`; default 1048576.
+    pub fn max_request_size(mut self, bytes: usize) -> Self {
+        self.config.max_request_size = bytes;
+        self
+    }
+
+    /// How long to wait for a broker's answer before the connection is closed and the
+    /// request retried. `request.timeout.ms`; default 30 s.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.config.request_timeout = timeout;
+        self
+    }
+
+    /// The longest a record may take from `send` to its outcome, retries included.
+    /// `delivery.timeout.ms`; default 120 s; must be at least linger + request timeout.
+    pub fn delivery_timeout(mut self, timeout: Duration) -> Self {
+        self.config.delivery_timeout = timeout;
+        self
+    }
+
+    /// How many times a batch is retried after a retriable error. `retries`;
+    /// default 2147483647 (retries are bounded by `delivery.timeout.ms`).
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.config.retries = retries;
+        self
+    }
+
+    /// How long `send` waits for a topic's metadata. `max.block.ms`; default 60 s.
+    pub fn max_block(mut self, timeout: Duration) -> Self {
+        self.config.max_block = timeout;
+        self
+    }
+
+    /// How often metadata is refreshed even without errors. `metadata.max.age.ms`;
+    /// default 300 s.
+    pub fn metadata_max_age(mut self, age: Duration) -> Self {
+        self.config.metadata_max_age = age;
+        self
+    }
+
+    /// Requests sent to one broker before waiting for answers.
+    /// `max.in.flight.requests.per.connection`; default 5.
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.config.max_in_flight = n;
+        self
+    }
+
+    /// Where the built-in partitioner sends records without a key.
+    /// `herald.null.key.partitioning`; default [`NullKeyPartitioning::RoundRobin`].
+    pub fn null_key_partitioning(mut self, p: NullKeyPartitioning) -> Self {
+        self.config.null_key_partitioning = p;
+        self
+    }
+
+    /// Plugs in your own partitioner (Java's `partitioner.class`). A partition set
+    /// on a record still wins. Default: the built-in one.
+    pub fn partitioner(mut self, p: impl Partitioner) -> Self {
+        self.partitioner = Some(Arc::new(p));
+        self
+    }
+
+    /// Builds the producer and starts its sender task on the current tokio runtime.
+    /// Returns the first invalid setting as an error. Does not connect: the first
+    /// `send` does.
+    pub fn build(self) -> Result<Producer> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let mut config = self.config;
+        config.validate()?;
+        config.finish();
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::config("runtime", "Producer::build must be called within a tokio runtime")
+        })?;
+        let bootstrap = config
+            .bootstrap_servers
+            .iter()
+            .map(|s| {
+                parse_host_port(s)
+                    .map(|(host, port)| BrokerAddr { node_id: None, host, port })
+                    .map_err(|e| Error::config("bootstrap.servers", e))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let conn_config = ConnectionConfig {
+            client_id: StrBytes::from_string(config.client_id.clone()),
+            setup_timeout: config.connection_setup_timeout,
+            request_timeout: config.request_timeout,
+        };
+        let pool = Pool::new(conn_config, bootstrap, config.reconnect_backoff, config.reconnect_backoff_max);
+        let config = Arc::new(config);
+        let shared = Arc::new(Shared {
+            accumulator: Accumulator::new(config.batch_size),
+            config: config.clone(),
+            partitioner: self.partitioner,
+            wake: Notify::new(),
+            closing: AtomicBool::new(false),
+            last_metadata_error: Mutex::new(None),
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        let sender = Sender::new(shared.clone(), pool, rx);
+        runtime.spawn(sender.run());
+        tracing::info!(client_id = %config.client_id, bootstrap = ?config.bootstrap_servers, acks = %config.acks, "producer started");
+        Ok(Producer {
+            handle: Arc::new(Handle { shared, commands: tx }),
+        })
+    }
+}

@@ -1,0 +1,220 @@
+//! What a caller hands to [`Producer::send`](crate::Producer::send), and what it
+//! gets back.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+/// One record to produce: a topic, an optional key and value, headers, and
+/// optionally a timestamp and a partition.
+///
+/// A null key (`None`) is not the same as an empty key (`Some(b"")`): a null key is
+/// spread over the partitions, an empty key hashes like any other key. Likewise a
+/// null value is a tombstone on a compacted topic, an empty value is not.
+///
+/// ```
+/// use herald::Record;
+/// let r = Record::new("trucks")
+///     .key("truck_id_123")
+///     .value(r#"{"lat":52.52,"lon":13.40}"#)
+///     .header("trace-id", "4bf92f3577b34da6");
+/// assert_eq!(r.topic(), "trucks");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+#[must_use]
+pub struct Record {
+    pub(crate) topic: String,
+    pub(crate) partition: Option<i32>,
+    pub(crate) key: Option<Bytes>,
+    pub(crate) value: Option<Bytes>,
+    pub(crate) headers: Vec<Header>,
+    pub(crate) timestamp: Option<i64>,
+}
+
+impl Record {
+    /// A record for `topic`, with null key, null value, no headers, the send time
+    /// as its timestamp, and its partition chosen by the partitioner.
+    pub fn new(topic: impl Into<String>) -> Record {
+        Record {
+            topic: topic.into(),
+            partition: None,
+            key: None,
+            value: None,
+            headers: Vec::new(),
+            timestamp: None,
+        }
+    }
+
+    /// Sets the key. Records with the same key go to the same partition.
+    pub fn key(mut self, key: impl Into<Bytes>) -> Record {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Sets the key, or clears it with `None` (a null key).
+    pub fn key_opt(mut self, key: Option<impl Into<Bytes>>) -> Record {
+        self.key = key.map(Into::into);
+        self
+    }
+
+    /// Sets the value.
+    pub fn value(mut self, value: impl Into<Bytes>) -> Record {
+        self.value = Some(value.into());
+        self
+    }
+
+    /// Sets the value, or clears it with `None` (a null value: a tombstone).
+    pub fn value_opt(mut self, value: Option<impl Into<Bytes>>) -> Record {
+        self.value = value.map(Into::into);
+        self
+    }
+
+    /// Appends a header. Header keys may repeat; their order is kept.
+    pub fn header(mut self, key: impl Into<String>, value: impl Into<Bytes>) -> Record {
+        self.headers.push(Header::new(key, value));
+        self
+    }
+
+    /// Appends a header whose value may be null.
+    pub fn header_opt(mut self, key: impl Into<String>, value: Option<impl Into<Bytes>>) -> Record {
+        self.headers.push(Header {
+            key: key.into(),
+            value: value.map(Into::into),
+        });
+        self
+    }
+
+    /// Replaces all headers.
+    pub fn headers(mut self, headers: Vec<Header>) -> Record {
+        self.headers = headers;
+        self
+    }
+
+    /// Sets the timestamp, in milliseconds since the Unix epoch (CreateTime). Without
+    /// it the producer uses the time of `send`. A topic configured with
+    /// `message.timestamp.type=LogAppendTime` replaces it with the broker's time,
+    /// which is what [`RecordMetadata::timestamp`] then reports.
+    pub fn timestamp(mut self, timestamp_ms: i64) -> Record {
+        self.timestamp = Some(timestamp_ms);
+        self
+    }
+
+    /// Sends the record to this partition, whatever its key.
+    pub fn partition(mut self, partition: i32) -> Record {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The key, `None` when null.
+    pub fn key_bytes(&self) -> Option<&Bytes> {
+        self.key.as_ref()
+    }
+
+    /// The value, `None` when null.
+    pub fn value_bytes(&self) -> Option<&Bytes> {
+        self.value.as_ref()
+    }
+
+    /// The headers, in order.
+    pub fn header_list(&self) -> &[Header] {
+        &self.headers
+    }
+
+    /// The timestamp set by the caller, if any.
+    pub fn timestamp_ms(&self) -> Option<i64> {
+        self.timestamp
+    }
+
+    /// The partition set by the caller, if any.
+    pub fn partition_hint(&self) -> Option<i32> {
+        self.partition
+    }
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Record")
+            .field("topic", &self.topic)
+            .field("partition", &self.partition)
+            .field("key", &self.key.as_ref().map(|k| k.len()))
+            .field("value_len", &self.value.as_ref().map(|v| v.len()))
+            .field("headers", &self.headers.len())
+            .field("timestamp", &self.timestamp)
+            .finish()
+    }
+}
+
+/// A record header: a string key and an optional value. Used for metadata such as
+/// tracing ids.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Header {
+    /// The key. Keys may repeat within one record.
+    pub key: String,
+    /// The value, `None` when null.
+    pub value: Option<Bytes>,
+}
+
+impl Header {
+    /// A header with a non-null value.
+    pub fn new(key: impl Into<String>, value: impl Into<Bytes>) -> Header {
+        Header {
+            key: key.into(),
+            value: Some(value.into()),
+        }
+    }
+}
+
+/// Whose clock a record's timestamp is from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TimestampType {
+    /// The producer's (the caller's, or the time of `send`).
+    CreateTime,
+    /// The broker's, when it appended the record (topics with
+    /// `message.timestamp.type=LogAppendTime`).
+    LogAppendTime,
+}
+
+/// Where a record was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordMetadata {
+    pub(crate) topic: Arc<str>,
+    pub(crate) partition: i32,
+    pub(crate) offset: Option<i64>,
+    pub(crate) timestamp: i64,
+    pub(crate) timestamp_type: TimestampType,
+}
+
+impl RecordMetadata {
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The partition.
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// The record's offset in its partition. `None` with `acks=0`, where the broker
+    /// does not answer.
+    pub fn offset(&self) -> Option<i64> {
+        self.offset
+    }
+
+    /// The record's timestamp in milliseconds since the Unix epoch: the producer's
+    /// for CreateTime topics, the broker's for LogAppendTime topics.
+    pub fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+
+    /// Whose clock [`timestamp`](Self::timestamp) is from.
+    pub fn timestamp_type(&self) -> TimestampType {
+        self.timestamp_type
+    }
+}
