@@ -1,1 +1,92 @@
-fn main() {}
+//! The `herald` command line. A thin front end over the `herald` library: each
+//! subcommand lives in its own file.
+
+mod produce;
+mod report;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// herald: a Kafka producer.
+#[derive(Parser, Debug)]
+#[command(name = "herald", version, about, long_about = None)]
+struct Cli {
+    /// More log output on stderr (-v: info, -vv: debug, -vvv: trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Produce records read from stdin or a file, one per line.
+    Produce(produce::ProduceArgs),
+}
+
+/// Why a command could not run at all (as opposed to records that failed).
+#[derive(Debug)]
+pub enum CliError {
+    /// A bad argument or input file.
+    Usage(String),
+    /// The library refused (e.g. an invalid producer property).
+    Herald(herald::Error),
+}
+
+impl CliError {
+    fn usage(msg: impl Into<String>) -> CliError {
+        CliError::Usage(msg.into())
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Usage(m) => f.write_str(m),
+            CliError::Herald(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<herald::Error> for CliError {
+    fn from(e: herald::Error) -> CliError {
+        CliError::Herald(e)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Produce(args) => produce::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
