@@ -72,8 +72,7 @@ pub struct ProduceArgs {
 
 /// Splits `NAME=VALUE`.
 pub fn split_property(s: &str) -> Result<(&str, &str), String> {
-    s.split_once('=')
-        .ok_or_else(|| format!("{s:?} is not NAME=VALUE"))
+    s.split_once('=').ok_or_else(|| format!("{s:?} is not NAME=VALUE"))
 }
 
 fn header_of(s: &str) -> (String, Option<Bytes>) {
@@ -108,10 +107,7 @@ pub async fn run(args: ProduceArgs) -> Result<ExitCode, CliError> {
     let progress = args.progress || (!args.no_progress && std::io::stderr().is_terminal());
     let totals = produce_lines(&producer, &args, input, progress).await;
     let closed = producer.close(Duration::from_secs(args.close_timeout)).await;
-    eprintln!(
-        "herald: {} records delivered to {}, {} failed",
-        totals.delivered, args.topic, totals.failed
-    );
+    eprintln!("herald: {} records delivered to {}, {} failed", totals.delivered, args.topic, totals.failed);
     if let Err(e) = closed {
         eprintln!("herald: close: {e}");
         return Ok(ExitCode::from(1));
@@ -206,11 +202,7 @@ async fn build_entry(
         Ok(f) => Outcome::Sent(f),
         Err(e) => Outcome::Refused(e),
     };
-    Entry {
-        line,
-        key: key.map(<[u8]>::to_vec),
-        outcome,
-    }
+    Entry { line, key: key.map(<[u8]>::to_vec), outcome }
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

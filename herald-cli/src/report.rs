@@ -87,7 +87,9 @@ pub async fn run(mut rx: mpsc::Receiver<Entry>, format: ReportFormat, progress: 
                 md.partition(),
                 md.offset().map_or_else(|| "(none, acks=0)".to_owned(), |o| o.to_string())
             ),
-            (Err(e), ReportFormat::Json) => writeln!(out, "{}", json!({ "line": entry.line, "key": key, "error": e })),
+            (Err(e), ReportFormat::Json) => {
+                writeln!(out, "{}", json!({ "line": entry.line, "key": key, "error": e }))
+            }
             (Err(_), ReportFormat::Text | ReportFormat::None) | (Ok(_), ReportFormat::None) => Ok(()),
         };
         // A closed stdout (piped into `head`, say) must not stop delivery: keep

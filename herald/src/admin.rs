@@ -46,12 +46,7 @@ pub struct NewTopic {
 impl NewTopic {
     /// A topic with `partitions` partitions, each on `replication_factor` brokers.
     pub fn new(name: impl Into<String>, partitions: i32, replication_factor: i16) -> NewTopic {
-        NewTopic {
-            name: name.into(),
-            partitions,
-            replication_factor,
-            configs: Vec::new(),
-        }
+        NewTopic { name: name.into(), partitions, replication_factor, configs: Vec::new() }
     }
 
     /// Adds a topic config.
@@ -148,7 +143,11 @@ impl Admin {
     }
 
     /// Sends `req` to some broker, retrying connection failures until the timeout.
-    async fn call_any<R: Request + Clone + Send + 'static>(&self, req: R, deadline: Instant) -> Result<R::Response> {
+    async fn call_any<R: Request + Clone + Send + 'static>(
+        &self,
+        req: R,
+        deadline: Instant,
+    ) -> Result<R::Response> {
         let mut last: Option<Error> = None;
         loop {
             let conn = self.pool.lock().await.any();
@@ -213,7 +212,9 @@ impl Admin {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
-            return Err(Error::broker(code, r.error_message.map(|m| m.to_string())).for_partition(&name, None));
+            return Err(
+                Error::broker(code, r.error_message.map(|m| m.to_string())).for_partition(&name, None)
+            );
         }
         self.wait_for_leaders(&name, topic.partitions, deadline).await
     }
@@ -296,13 +297,7 @@ impl Admin {
         let mut out: Vec<BrokerDescription> = s
             .brokers
             .into_values()
-            .filter_map(|b| {
-                Some(BrokerDescription {
-                    node_id: b.node_id?,
-                    host: b.host,
-                    port: b.port,
-                })
-            })
+            .filter_map(|b| Some(BrokerDescription { node_id: b.node_id?, host: b.host, port: b.port }))
             .collect();
         out.sort_by_key(|b| b.node_id);
         Ok(out)

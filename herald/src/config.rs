@@ -66,7 +66,9 @@ impl Compression {
     fn parse(v: &str) -> std::result::Result<Compression, String> {
         match v.trim().to_ascii_lowercase().as_str() {
             "none" | "" => Ok(Compression::None),
-            "gzip" | "snappy" | "lz4" | "zstd" => Err(format!("compression {v} is not supported yet (only none)")),
+            "gzip" | "snappy" | "lz4" | "zstd" => {
+                Err(format!("compression {v} is not supported yet (only none)"))
+            }
             _ => Err("expected one of none, gzip, snappy, lz4, zstd".to_owned()),
         }
     }
@@ -143,25 +145,25 @@ impl Default for ProducerConfig {
         ProducerConfig {
             bootstrap_servers: Vec::new(),
             client_id: String::new(),
-            acks: Acks::All,                                   // Kafka: acks=all
-            linger: Duration::from_millis(5),                  // Kafka 4.0+: linger.ms=5
-            batch_size: 16_384,                                // Kafka: batch.size=16384
-            max_request_size: 1_048_576,                       // Kafka: max.request.size=1048576
-            request_timeout: Duration::from_millis(30_000),    // Kafka: request.timeout.ms=30000
-            delivery_timeout: Duration::from_millis(120_000),  // Kafka: delivery.timeout.ms=120000
-            retries: i32::MAX as u32,                          // Kafka: retries=2147483647
-            retry_backoff: Duration::from_millis(100),         // Kafka: retry.backoff.ms=100
-            retry_backoff_max: Duration::from_millis(1_000),   // Kafka: retry.backoff.max.ms=1000
-            metadata_max_age: Duration::from_millis(300_000),  // Kafka: metadata.max.age.ms=300000
-            max_block: Duration::from_millis(60_000),          // Kafka: max.block.ms=60000
-            max_in_flight: 5,                                  // Kafka: max.in.flight.requests.per.connection=5
-            enable_idempotence: false,                         // Kafka: true; herald: not yet implemented
-            compression: Compression::None,                    // Kafka: compression.type=none
-            reconnect_backoff: Duration::from_millis(50),      // Kafka: reconnect.backoff.ms=50
+            acks: Acks::All,                                         // Kafka: acks=all
+            linger: Duration::from_millis(5),                        // Kafka 4.0+: linger.ms=5
+            batch_size: 16_384,                                      // Kafka: batch.size=16384
+            max_request_size: 1_048_576,                             // Kafka: max.request.size=1048576
+            request_timeout: Duration::from_millis(30_000),          // Kafka: request.timeout.ms=30000
+            delivery_timeout: Duration::from_millis(120_000),        // Kafka: delivery.timeout.ms=120000
+            retries: i32::MAX as u32,                                // Kafka: retries=2147483647
+            retry_backoff: Duration::from_millis(100),               // Kafka: retry.backoff.ms=100
+            retry_backoff_max: Duration::from_millis(1_000),         // Kafka: retry.backoff.max.ms=1000
+            metadata_max_age: Duration::from_millis(300_000),        // Kafka: metadata.max.age.ms=300000
+            max_block: Duration::from_millis(60_000),                // Kafka: max.block.ms=60000
+            max_in_flight: 5,               // Kafka: max.in.flight.requests.per.connection=5
+            enable_idempotence: false,      // Kafka: true; herald: not yet implemented
+            compression: Compression::None, // Kafka: compression.type=none
+            reconnect_backoff: Duration::from_millis(50), // Kafka: reconnect.backoff.ms=50
             reconnect_backoff_max: Duration::from_millis(1_000), // Kafka: reconnect.backoff.max.ms=1000
             connection_setup_timeout: Duration::from_millis(10_000), // Kafka: socket.connection.setup.timeout.ms=10000
             null_key_partitioning: NullKeyPartitioning::RoundRobin, // Kafka: sticky (KIP-794); the seeds: round-robin
-            partitioner_ignore_keys: false,                    // Kafka: partitioner.ignore.keys=false
+            partitioner_ignore_keys: false,                         // Kafka: partitioner.ignore.keys=false
             builtin_partitioner: BuiltInPartitioner::Default,
         }
     }
@@ -176,7 +178,10 @@ const IGNORED_PROPERTIES: &[(&str, &str)] = &[
     ("receive.buffer.bytes", "the OS default socket buffer size is used"),
     ("connections.max.idle.ms", "connections stay open while the producer lives"),
     ("metadata.max.idle.ms", "topics stay in the metadata while the producer lives"),
-    ("socket.connection.setup.timeout.max.ms", "socket.connection.setup.timeout.ms is used for every attempt"),
+    (
+        "socket.connection.setup.timeout.max.ms",
+        "socket.connection.setup.timeout.ms is used for every attempt",
+    ),
     ("partitioner.availability.timeout.ms", "adaptive partitioning is not implemented"),
     ("client.dns.lookup", "every address a name resolves to is tried in order"),
 ];
@@ -240,21 +245,13 @@ impl ProducerConfig {
     /// errors naming the property.
     pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
         let name = name.trim();
-        let canonical = ALIASES
-            .iter()
-            .find(|(alias, _)| *alias == name)
-            .map(|(_, c)| *c)
-            .unwrap_or(name);
+        let canonical = ALIASES.iter().find(|(alias, _)| *alias == name).map(|(_, c)| *c).unwrap_or(name);
         let v = value.trim();
         let bad = |reason: &str| Error::config(name, format!("{reason} (got {value:?})"));
         match canonical {
             "bootstrap.servers" => {
-                self.bootstrap_servers = v
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect();
+                self.bootstrap_servers =
+                    v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
             }
             "client.id" => self.client_id = v.to_owned(),
             "acks" => self.acks = Acks::parse(v).ok_or_else(|| bad("expected all, -1, 0 or 1"))?,
@@ -316,7 +313,10 @@ impl ProducerConfig {
                 // Adaptive partitioning only tunes the sticky partitioner's choice; the
                 // uniform choice herald makes is what Java does with it off.
                 parse_bool(v).map_err(|e| bad(&e))?;
-                tracing::debug!(property = name, "adaptive partitioning is not implemented; uniform sticky is used");
+                tracing::debug!(
+                    property = name,
+                    "adaptive partitioning is not implemented; uniform sticky is used"
+                );
             }
             "herald.null.key.partitioning" => {
                 self.null_key_partitioning = match v.to_ascii_lowercase().as_str() {
@@ -391,18 +391,13 @@ impl ProducerConfig {
 
 /// Splits `host:port` (or `[v6]:port`), checking the port.
 pub(crate) fn parse_host_port(s: &str) -> std::result::Result<(String, u16), String> {
-    let (host, port) = s
-        .rsplit_once(':')
-        .ok_or_else(|| format!("{s:?} is not host:port"))?;
+    let (host, port) = s.rsplit_once(':').ok_or_else(|| format!("{s:?} is not host:port"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() {
         return Err(format!("{s:?} has no host"));
     }
-    let port: u16 = port
-        .parse()
-        .ok()
-        .filter(|p| *p > 0)
-        .ok_or_else(|| format!("{s:?} has no valid port (1-65535)"))?;
+    let port: u16 =
+        port.parse().ok().filter(|p| *p > 0).ok_or_else(|| format!("{s:?} has no valid port (1-65535)"))?;
     Ok((host.to_owned(), port))
 }
 
@@ -478,7 +473,8 @@ mod tests {
 
     #[test]
     fn java_properties_parse() {
-        let c = with(&[("acks", "1"), ("linger.ms", "20"), ("batch.size", "65536"), ("client.id", "x")]).unwrap();
+        let c =
+            with(&[("acks", "1"), ("linger.ms", "20"), ("batch.size", "65536"), ("client.id", "x")]).unwrap();
         assert_eq!(c.acks, Acks::Leader);
         assert_eq!(c.linger, Duration::from_millis(20));
         assert_eq!(c.batch_size, 65536);
@@ -503,7 +499,13 @@ mod tests {
 
     #[test]
     fn invalid_values_are_errors_naming_the_property() {
-        for (k, v) in [("acks", "2"), ("linger.ms", "soon"), ("batch.size", "-1"), ("retries", "-3"), ("enable.idempotence", "yes")] {
+        for (k, v) in [
+            ("acks", "2"),
+            ("linger.ms", "soon"),
+            ("batch.size", "-1"),
+            ("retries", "-3"),
+            ("enable.idempotence", "yes"),
+        ] {
             let e = with(&[(k, v)]).unwrap_err();
             assert!(e.to_string().contains(k), "{e}");
         }

@@ -278,21 +278,11 @@ struct Inner {
 
 impl Error {
     pub(crate) fn new(kind: ErrorKind) -> Error {
-        Error {
-            inner: Arc::new(Inner {
-                kind,
-                topic: None,
-                partition: None,
-                source: None,
-            }),
-        }
+        Error { inner: Arc::new(Inner { kind, topic: None, partition: None, source: None }) }
     }
 
     pub(crate) fn config(name: impl Into<String>, reason: impl Into<String>) -> Error {
-        Error::new(ErrorKind::Config {
-            name: name.into(),
-            reason: reason.into(),
-        })
+        Error::new(ErrorKind::Config { name: name.into(), reason: reason.into() })
     }
 
     pub(crate) fn broker(code: ErrorCode, message: Option<String>) -> Error {
@@ -304,17 +294,11 @@ impl Error {
     }
 
     pub(crate) fn connection(broker: impl Into<String>, source: std::io::Error) -> Error {
-        Error::new(ErrorKind::Connection {
-            broker: broker.into(),
-        })
-        .with_source(source)
+        Error::new(ErrorKind::Connection { broker: broker.into() }).with_source(source)
     }
 
     pub(crate) fn protocol(broker: impl Into<String>, detail: impl Into<String>) -> Error {
-        Error::new(ErrorKind::Protocol {
-            broker: broker.into(),
-            detail: detail.into(),
-        })
+        Error::new(ErrorKind::Protocol { broker: broker.into(), detail: detail.into() })
     }
 
     fn modify(self, f: impl FnOnce(&mut Inner)) -> Error {
@@ -328,9 +312,7 @@ impl Error {
             },
         };
         f(&mut inner);
-        Error {
-            inner: Arc::new(inner),
-        }
+        Error { inner: Arc::new(inner) }
     }
 
     /// Attaches the topic and partition the error concerns.
@@ -460,10 +442,7 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.inner
-            .source
-            .as_deref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
+        self.inner.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 

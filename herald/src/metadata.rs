@@ -8,7 +8,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName, metadata_request::MetadataRequestTopic};
+use kafka_protocol::messages::{
+    MetadataRequest, MetadataResponse, TopicName, metadata_request::MetadataRequestTopic,
+};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
@@ -74,21 +76,24 @@ pub(crate) fn parse(resp: MetadataResponse, broker: &str) -> Result<Snapshot, Er
     let mut brokers = HashMap::new();
     for b in resp.brokers {
         let Ok(port) = u16::try_from(b.port) else {
-            tracing::warn!(broker, node = b.node_id.0, port = b.port, "metadata names a broker with an invalid port; ignored");
+            tracing::warn!(
+                broker,
+                node = b.node_id.0,
+                port = b.port,
+                "metadata names a broker with an invalid port; ignored"
+            );
             continue;
         };
         if port == 0 || b.host.is_empty() {
-            tracing::warn!(broker, node = b.node_id.0, "metadata names a broker without host or port; ignored");
+            tracing::warn!(
+                broker,
+                node = b.node_id.0,
+                "metadata names a broker without host or port; ignored"
+            );
             continue;
         }
-        brokers.insert(
-            b.node_id.0,
-            BrokerAddr {
-                node_id: Some(b.node_id.0),
-                host: b.host.to_string(),
-                port,
-            },
-        );
+        brokers
+            .insert(b.node_id.0, BrokerAddr { node_id: Some(b.node_id.0), host: b.host.to_string(), port });
     }
     let mut topics = Vec::with_capacity(resp.topics.len());
     for t in resp.topics {
@@ -117,11 +122,12 @@ pub(crate) fn parse(resp: MetadataResponse, broker: &str) -> Result<Snapshot, Er
             count as usize
         ];
         for p in t.partitions {
-            let leader = if ErrorCode::new(p.error_code) == ErrorCode::LEADER_NOT_AVAILABLE || p.leader_id.0 < 0 {
-                NO_LEADER
-            } else {
-                p.leader_id.0
-            };
+            let leader =
+                if ErrorCode::new(p.error_code) == ErrorCode::LEADER_NOT_AVAILABLE || p.leader_id.0 < 0 {
+                    NO_LEADER
+                } else {
+                    p.leader_id.0
+                };
             partitions[p.partition_index as usize] = PartitionInfo {
                 leader,
                 leader_epoch: p.leader_epoch,
@@ -136,17 +142,16 @@ pub(crate) fn parse(resp: MetadataResponse, broker: &str) -> Result<Snapshot, Er
             partitions,
         });
     }
-    Ok(Snapshot {
-        brokers,
-        topics,
-    })
+    Ok(Snapshot { brokers, topics })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use kafka_protocol::messages::BrokerId;
-    use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+    use kafka_protocol::messages::metadata_response::{
+        MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+    };
 
     fn partition(i: i32, leader: i32) -> MetadataResponsePartition {
         let mut p = MetadataResponsePartition::default();

@@ -78,10 +78,7 @@ impl Record {
 
     /// Appends a header whose value may be null.
     pub fn header_opt(mut self, key: impl Into<String>, value: Option<impl Into<Bytes>>) -> Record {
-        self.headers.push(Header {
-            key: key.into(),
-            value: value.map(Into::into),
-        });
+        self.headers.push(Header { key: key.into(), value: value.map(Into::into) });
         self
     }
 
@@ -163,10 +160,7 @@ pub struct Header {
 impl Header {
     /// A header with a non-null value.
     pub fn new(key: impl Into<String>, value: impl Into<Bytes>) -> Header {
-        Header {
-            key: key.into(),
-            value: Some(value.into()),
-        }
+        Header { key: key.into(), value: Some(value.into()) }
     }
 }
 

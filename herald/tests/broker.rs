@@ -131,8 +131,9 @@ async fn sticky_null_keys_fill_one_partition_per_batch() {
         .batch_size(1000)
         .build()
         .unwrap();
-    let sent: Vec<Sent> =
-        (0..60).map(|_| Sent { key: None, value: Some(vec![7u8; 100]), headers: vec![], timestamp: None }).collect();
+    let sent: Vec<Sent> = (0..60)
+        .map(|_| Sent { key: None, value: Some(vec![7u8; 100]), headers: vec![], timestamp: None })
+        .collect();
     let acks = send_all(&p, &topic, &sent).await;
     let switches = acks.windows(2).filter(|w| w[0].partition() != w[1].partition()).count();
     assert!((3..=12).contains(&switches), "{switches} partition switches for 60 records");
@@ -181,7 +182,12 @@ async fn headers_nulls_empties_and_timestamps_read_back_exactly() {
         // empty key and empty value: not null
         Sent { key: Some(vec![]), value: Some(vec![]), headers: vec![], timestamp: Some(ts + 1) },
         // binary bytes, a timestamp far in the past relative to the batch
-        Sent { key: Some(vec![0, 255, 10, 13]), value: Some((0..=255).collect()), headers: vec![], timestamp: Some(1) },
+        Sent {
+            key: Some(vec![0, 255, 10, 13]),
+            value: Some((0..=255).collect()),
+            headers: vec![],
+            timestamp: Some(1),
+        },
     ];
     let acks = send_all(&p, &topic, &sent).await;
     assert_eq!(acks[0].timestamp(), ts);
@@ -204,7 +210,11 @@ async fn log_append_time_topic_returns_the_brokers_time() {
     let acks = send_all(&p, &topic, &sent).await;
     let after = now_ms();
     assert_eq!(acks[0].timestamp_type(), TimestampType::LogAppendTime);
-    assert!((before - 5_000..=after + 5_000).contains(&acks[0].timestamp()), "broker time {}", acks[0].timestamp());
+    assert!(
+        (before - 5_000..=after + 5_000).contains(&acks[0].timestamp()),
+        "broker time {}",
+        acks[0].timestamp()
+    );
     p.close(Duration::from_secs(30)).await.unwrap();
     let consumed = consume_with_java(&topic).await;
     assert_eq!(consumed[0].timestamp_type, "LogAppendTime");
@@ -226,7 +236,8 @@ async fn acks_level(acks: Acks) {
         for part in 0..2 {
             let want: Vec<&Option<Vec<u8>>> =
                 sent.iter().zip(&mds).filter(|(_, m)| m.partition() == part).map(|(s, _)| &s.value).collect();
-            let got: Vec<&Option<Vec<u8>>> = consumed.iter().filter(|c| c.partition == part).map(|c| &c.value).collect();
+            let got: Vec<&Option<Vec<u8>>> =
+                consumed.iter().filter(|c| c.partition == part).map(|c| &c.value).collect();
             assert_eq!(got, want);
         }
     } else {
@@ -265,7 +276,8 @@ async fn flush_delivers_records_waiting_for_linger() {
     tokio::time::timeout(Duration::from_secs(20), p.flush()).await.expect("flush within 20 s").unwrap();
     for f in futures {
         // Already resolved: flush waited for them.
-        let md = tokio::time::timeout(Duration::from_millis(100), f).await.expect("resolved by flush").unwrap();
+        let md =
+            tokio::time::timeout(Duration::from_millis(100), f).await.expect("resolved by flush").unwrap();
         assert!(md.offset().is_some());
     }
     p.close(Duration::from_secs(5)).await.unwrap();
@@ -370,10 +382,7 @@ async fn unreachable_bootstrap_fails_within_max_block() {
     let started = std::time::Instant::now();
     let e = p.send(Record::new("t").value("v")).await.unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(
-        matches!(e.kind(), ErrorKind::Timeout { waiting_for: TimeoutKind::Metadata, .. }),
-        "{e}"
-    );
+    assert!(matches!(e.kind(), ErrorKind::Timeout { waiting_for: TimeoutKind::Metadata, .. }), "{e}");
     let msg = e.to_string();
     assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
     assert!(msg.to_lowercase().contains("refused"), "{msg}");
@@ -389,11 +398,7 @@ async fn invalid_settings_fail_at_build() {
         ("delivery.timeout.ms", "10"),
     ];
     for (k, v) in cases {
-        let e: Error = Producer::builder()
-            .bootstrap_servers("127.0.0.1:9092")
-            .set(k, v)
-            .build()
-            .unwrap_err();
+        let e: Error = Producer::builder().bootstrap_servers("127.0.0.1:9092").set(k, v).build().unwrap_err();
         assert!(e.is_config(), "{k}={v}: {e}");
         assert!(e.to_string().contains(k), "{k}={v}: {e}");
     }
@@ -450,7 +455,8 @@ async fn every_send_resolves_exactly_once_under_concurrency() {
         tasks.push(tokio::spawn(async move {
             let mut futures = Vec::new();
             for i in 0..500 {
-                let r = Record::new(&topic).key(format!("k{}", i % 13)).value(Bytes::from(format!("{t}-{i}")));
+                let r =
+                    Record::new(&topic).key(format!("k{}", i % 13)).value(Bytes::from(format!("{t}-{i}")));
                 futures.push(p.send(r).await.unwrap());
             }
             let mut n = 0;

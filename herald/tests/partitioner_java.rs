@@ -6,7 +6,8 @@ mod support;
 
 use herald::partitioner::partition_for_key;
 
-const PARTITION_COUNTS: &[i32] = &[1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 24, 32, 50, 64, 100, 128, 1000, 4096, 65_521];
+const PARTITION_COUNTS: &[i32] =
+    &[1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 24, 32, 50, 64, 100, 128, 1000, 4096, 65_521];
 
 #[tokio::test]
 async fn herald_agrees_with_the_java_client_on_every_key() {
@@ -27,7 +28,8 @@ async fn herald_agrees_with_the_java_client_on_every_key() {
             (0..4).map(|_| PARTITION_COUNTS[rng.usize(0..PARTITION_COUNTS.len())]).collect()
         };
         for n in counts {
-            let hex: String = if k.is_empty() { "-".into() } else { k.iter().map(|b| format!("{b:02x}")).collect() };
+            let hex: String =
+                if k.is_empty() { "-".into() } else { k.iter().map(|b| format!("{b:02x}")).collect() };
             input.push_str(&format!("{hex} {n}\n"));
             expected.push((k.clone(), n, partition_for_key(k, n)));
         }

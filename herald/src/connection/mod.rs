@@ -82,10 +82,7 @@ impl BrokerVersions {
             if ranges.len() <= i {
                 ranges.resize(i + 1, None);
             }
-            ranges[i] = Some(VersionRange {
-                min: k.min_version,
-                max: k.max_version,
-            });
+            ranges[i] = Some(VersionRange { min: k.min_version, max: k.max_version });
         }
         BrokerVersions { ranges }
     }
@@ -208,15 +205,18 @@ impl Connection {
     }
 
     /// [`call`](Self::call), at most at `max_version` when given.
-    pub(crate) fn call_with_max<R>(&self, req: R, expect_response: bool, max_version: Option<i16>) -> ResponseFuture<R>
+    pub(crate) fn call_with_max<R>(
+        &self,
+        req: R,
+        expect_response: bool,
+        max_version: Option<i16>,
+    ) -> ResponseFuture<R>
     where
         R: Request + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let mut versions = ApiKey::try_from(R::KEY)
-            .ok()
-            .and_then(protocol::herald_versions)
-            .unwrap_or(R::VERSIONS);
+        let mut versions =
+            ApiKey::try_from(R::KEY).ok().and_then(protocol::herald_versions).unwrap_or(R::VERSIONS);
         if let Some(max) = max_version {
             versions.max = versions.max.min(max);
         }
@@ -233,20 +233,13 @@ impl Connection {
         if let Err(mpsc::error::SendError(call)) = self.calls.send(call) {
             let _ = call.reply.send(Err(closed_error(&self.shared.name)));
         }
-        ResponseFuture {
-            rx,
-            broker: self.shared.name.clone(),
-            expect_response,
-            _request: PhantomData,
-        }
+        ResponseFuture { rx, broker: self.shared.name.clone(), expect_response, _request: PhantomData }
     }
 }
 
 fn closed_error(broker: &str) -> Error {
-    Error::new(ErrorKind::Connection {
-        broker: broker.to_owned(),
-    })
-    .with_source(std::io::Error::new(std::io::ErrorKind::NotConnected, "connection closed"))
+    Error::new(ErrorKind::Connection { broker: broker.to_owned() })
+        .with_source(std::io::Error::new(std::io::ErrorKind::NotConnected, "connection closed"))
 }
 
 /// The response to one call, decoded to `R::Response`.
@@ -326,9 +319,7 @@ async fn connect(addr: &BrokerAddr, timeout: Duration) -> Result<TcpStream, Erro
     let name = addr.to_string();
     let target = (addr.host.as_str(), addr.port);
     let attempt = async {
-        let addrs = tokio::net::lookup_host(target)
-            .await
-            .map_err(|e| Error::connection(&name, e))?;
+        let addrs = tokio::net::lookup_host(target).await.map_err(|e| Error::connection(&name, e))?;
         let mut last = None;
         for a in addrs {
             match TcpStream::connect(a).await {
@@ -338,7 +329,9 @@ async fn connect(addr: &BrokerAddr, timeout: Duration) -> Result<TcpStream, Erro
         }
         Err(Error::connection(
             &name,
-            last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "host resolved to no address")),
+            last.unwrap_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotFound, "host resolved to no address")
+            }),
         ))
     };
     let stream = tokio::time::timeout(timeout, attempt)
@@ -351,7 +344,11 @@ async fn connect(addr: &BrokerAddr, timeout: Duration) -> Result<TcpStream, Erro
 /// ApiVersions: asks the broker what it speaks. A broker that does not know our
 /// ApiVersions version answers in v0 with UNSUPPORTED_VERSION and its own range,
 /// and we ask again at a version it knows.
-async fn negotiate(stream: &mut TcpStream, config: &ConnectionConfig, name: &str) -> Result<BrokerVersions, Error> {
+async fn negotiate(
+    stream: &mut TcpStream,
+    config: &ConnectionConfig,
+    name: &str,
+) -> Result<BrokerVersions, Error> {
     let ours = protocol::herald_versions(ApiKey::ApiVersions).unwrap_or(ApiVersionsRequest::VERSIONS);
     let mut version = ours.max;
     for attempt in 0..2 {
@@ -367,10 +364,13 @@ async fn negotiate(stream: &mut TcpStream, config: &ConnectionConfig, name: &str
         };
         let frame = tokio::time::timeout(config.request_timeout, exchange)
             .await
-            .map_err(|_| Error::timeout(TimeoutKind::Request, config.request_timeout).caused_by(closed_error(name)))?
+            .map_err(|_| {
+                Error::timeout(TimeoutKind::Request, config.request_timeout).caused_by(closed_error(name))
+            })?
             .map_err(|e| Error::connection(name, e))?;
         // ApiVersions responses always use header v0.
-        let (correlation_id, mut body) = protocol::split_response_header(frame, 0).map_err(|d| Error::protocol(name, d))?;
+        let (correlation_id, mut body) =
+            protocol::split_response_header(frame, 0).map_err(|d| Error::protocol(name, d))?;
         if correlation_id != attempt {
             return Err(Error::protocol(
                 name,
@@ -506,10 +506,7 @@ async fn write_loop(
             return err;
         }
         for (version, reply) in written_without_response.drain(..) {
-            let _ = reply.send(Ok(RawResponse {
-                version,
-                body: Bytes::new(),
-            }));
+            let _ = reply.send(Ok(RawResponse { version, body: Bytes::new() }));
         }
     }
 }
@@ -617,9 +614,6 @@ fn answer(shared: &Shared, waiting: &mut VecDeque<Outstanding>, frame: Bytes) ->
         let _ = o.reply.send(Err(e.clone()));
         return Err(e);
     }
-    let _ = o.reply.send(Ok(RawResponse {
-        version: o.version,
-        body,
-    }));
+    let _ = o.reply.send(Ok(RawResponse { version: o.version, body }));
     Ok(())
 }

@@ -58,7 +58,8 @@ impl Pool {
     pub(crate) fn set_brokers(&mut self, brokers: HashMap<i32, BrokerAddr>) {
         self.conns.retain(|ep, conn| match ep {
             Endpoint::Node(id) => {
-                let keep = brokers.get(id).is_some_and(|a| a.host == conn.addr().host && a.port == conn.addr().port);
+                let keep =
+                    brokers.get(id).is_some_and(|a| a.host == conn.addr().host && a.port == conn.addr().port);
                 if !keep {
                     conn.close();
                 }
@@ -107,14 +108,13 @@ impl Pool {
             return Ok(c.clone());
         }
         let Some(addr) = self.brokers.get(&node_id).cloned() else {
-            return Err(Error::new(ErrorKind::Connection {
-                broker: format!("node {node_id}"),
-            })
-            .with_source(std::io::Error::new(std::io::ErrorKind::NotFound, "broker not in metadata")));
+            return Err(Error::new(ErrorKind::Connection { broker: format!("node {node_id}") })
+                .with_source(std::io::Error::new(std::io::ErrorKind::NotFound, "broker not in metadata")));
         };
         if self.in_backoff(ep, Instant::now()) {
-            return Err(Error::new(ErrorKind::Connection { broker: addr.to_string() })
-                .with_source(std::io::Error::new(std::io::ErrorKind::WouldBlock, "waiting out reconnect backoff")));
+            return Err(Error::new(ErrorKind::Connection { broker: addr.to_string() }).with_source(
+                std::io::Error::new(std::io::ErrorKind::WouldBlock, "waiting out reconnect backoff"),
+            ));
         }
         Ok(self.open(ep, addr))
     }
@@ -123,7 +123,8 @@ impl Pool {
     pub(crate) fn node_ready(&mut self, node_id: i32) -> bool {
         let ep = Endpoint::Node(node_id);
         self.reap(ep);
-        self.conns.contains_key(&ep) || (self.brokers.contains_key(&node_id) && !self.in_backoff(ep, Instant::now()))
+        self.conns.contains_key(&ep)
+            || (self.brokers.contains_key(&node_id) && !self.in_backoff(ep, Instant::now()))
     }
 
     /// A connection for a request any broker can answer (Metadata): a live one if

@@ -76,7 +76,12 @@ impl QueueState {
 
     /// Seals the open batch if `linger` has passed since it was opened (or `force`);
     /// otherwise returns when it will have.
-    pub(crate) fn seal_if_lingered(&mut self, now: Instant, linger: std::time::Duration, force: bool) -> Option<Instant> {
+    pub(crate) fn seal_if_lingered(
+        &mut self,
+        now: Instant,
+        linger: std::time::Duration,
+        force: bool,
+    ) -> Option<Instant> {
         let due = self.open.as_ref().map(|o| o.created + linger)?;
         if force || now >= due {
             self.seal_open();
@@ -181,17 +186,9 @@ impl TopicEntry {
                 partitions.push(q.clone());
             }
         }
-        let available = partitions
-            .iter()
-            .take(leaders.len())
-            .filter(|q| q.leader() >= 0)
-            .map(|q| q.partition)
-            .collect();
-        self.meta.store(Some(Arc::new(TopicMeta {
-            id,
-            partitions,
-            available,
-        })));
+        let available =
+            partitions.iter().take(leaders.len()).filter(|q| q.leader() >= 0).map(|q| q.partition).collect();
+        self.meta.store(Some(Arc::new(TopicMeta { id, partitions, available })));
         *self.verdict.lock() = None;
         self.unknown_answers.store(0, Ordering::Relaxed);
         self.changed.notify_waiters();
@@ -222,11 +219,7 @@ pub(crate) struct Appended {
 
 impl Accumulator {
     pub(crate) fn new(batch_size: usize) -> Accumulator {
-        Accumulator {
-            topics: RwLock::new(HashMap::new()),
-            batch_size,
-            closed: AtomicBool::new(false),
-        }
+        Accumulator { topics: RwLock::new(HashMap::new()), batch_size, closed: AtomicBool::new(false) }
     }
 
     /// The entry for `topic`, and whether it was just created.
@@ -283,7 +276,8 @@ impl Accumulator {
             Some(open) => open,
             slot @ None => {
                 wake = true;
-                let needed = BATCH_HEADER_LEN + crate::protocol::batch::record_size(0, 0, key, value, headers);
+                let needed =
+                    BATCH_HEADER_LEN + crate::protocol::batch::record_size(0, 0, key, value, headers);
                 slot.insert(OpenBatch {
                     writer: BatchWriter::new(self.batch_size.max(needed)),
                     completion: BatchCompletion::new(queue.topic.clone(), queue.partition),
@@ -341,7 +335,8 @@ mod tests {
         let st = q.state.lock();
         assert!(st.ready.len() >= 3, "{} sealed", st.ready.len());
         assert!(st.ready.iter().all(|b| b.bytes.len() <= 200));
-        let total: i32 = st.ready.iter().map(|b| b.records).sum::<i32>() + st.open.as_ref().map_or(0, |o| o.writer.count());
+        let total: i32 = st.ready.iter().map(|b| b.records).sum::<i32>()
+            + st.open.as_ref().map_or(0, |o| o.writer.count());
         assert_eq!(total, 10);
     }
 

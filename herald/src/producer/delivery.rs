@@ -49,11 +49,7 @@ impl fmt::Debug for BatchCompletion {
 
 impl BatchCompletion {
     pub(crate) fn new(topic: Arc<str>, partition: i32) -> Arc<BatchCompletion> {
-        Arc::new(BatchCompletion {
-            topic,
-            partition,
-            state: Mutex::new(State::Pending(Vec::new())),
-        })
+        Arc::new(BatchCompletion { topic, partition, state: Mutex::new(State::Pending(Vec::new())) })
     }
 
     pub(crate) fn topic(&self) -> &Arc<str> {
@@ -147,11 +143,7 @@ impl fmt::Debug for DeliveryFuture {
 
 impl DeliveryFuture {
     pub(crate) fn new(batch: Arc<BatchCompletion>, offset_delta: i32, timestamp: i64) -> DeliveryFuture {
-        DeliveryFuture {
-            batch,
-            offset_delta,
-            timestamp,
-        }
+        DeliveryFuture { batch, offset_delta, timestamp }
     }
 
     /// The topic the record is going to.
@@ -202,7 +194,10 @@ mod tests {
         let m0 = f0.await.unwrap();
         let m1 = f1.await.unwrap();
         assert_eq!((m0.partition(), m0.offset(), m0.timestamp()), (2, Some(40), 100));
-        assert_eq!((m1.offset(), m1.timestamp(), m1.timestamp_type()), (Some(41), 101, TimestampType::CreateTime));
+        assert_eq!(
+            (m1.offset(), m1.timestamp(), m1.timestamp_type()),
+            (Some(41), 101, TimestampType::CreateTime)
+        );
     }
 
     #[tokio::test]
@@ -222,6 +217,9 @@ mod tests {
         let f = DeliveryFuture::new(b.clone(), 3, 5);
         b.complete(Ok(BatchAck { base_offset: Some(10), log_append_time: Some(999) }));
         let m = f.await.unwrap();
-        assert_eq!((m.offset(), m.timestamp(), m.timestamp_type()), (Some(13), 999, TimestampType::LogAppendTime));
+        assert_eq!(
+            (m.offset(), m.timestamp(), m.timestamp_type()),
+            (Some(13), 999, TimestampType::LogAppendTime)
+        );
     }
 }

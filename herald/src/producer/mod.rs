@@ -114,7 +114,8 @@ impl Producer {
     pub async fn send(&self, record: Record) -> Result<DeliveryFuture> {
         let shared = self.shared();
         if shared.closing.load(Ordering::Acquire) {
-            return Err(Error::new(ErrorKind::Closed).for_partition(&Arc::from(record.topic.as_str()), record.partition));
+            return Err(Error::new(ErrorKind::Closed)
+                .for_partition(&Arc::from(record.topic.as_str()), record.partition));
         }
         let (entry, created) = shared.accumulator.topic(&record.topic);
         if created {
@@ -200,9 +201,7 @@ impl Producer {
             .for_partition(&entry.name, Some(partition)));
         };
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
-        let appended = shared
-            .accumulator
-            .append(queue, timestamp, key, value, &record.headers)?;
+        let appended = shared.accumulator.append(queue, timestamp, key, value, &record.headers)?;
         if appended.wake {
             shared.wake.notify_one();
         }
@@ -309,11 +308,7 @@ impl Default for ProducerBuilder {
 impl ProducerBuilder {
     /// A builder with Kafka's default settings.
     pub fn new() -> ProducerBuilder {
-        ProducerBuilder {
-            config: ProducerConfig::default(),
-            error: None,
-            partitioner: None,
-        }
+        ProducerBuilder { config: ProducerConfig::default(), error: None, partitioner: None }
     }
 
     /// Sets a setting by its Kafka property name, e.g. `("linger.ms", "20")`. Java's
@@ -441,9 +436,8 @@ impl ProducerBuilder {
         let mut config = self.config;
         config.validate()?;
         config.finish();
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-            Error::config("runtime", "Producer::build must be called within a tokio runtime")
-        })?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::config("runtime", "Producer::build must be called within a tokio runtime"))?;
         let bootstrap = config
             .bootstrap_servers
             .iter()
@@ -472,8 +466,6 @@ impl ProducerBuilder {
         let sender = Sender::new(shared.clone(), pool, rx);
         runtime.spawn(sender.run());
         tracing::info!(client_id = %config.client_id, bootstrap = ?config.bootstrap_servers, acks = %config.acks, "producer started");
-        Ok(Producer {
-            handle: Arc::new(Handle { shared, commands: tx }),
-        })
+        Ok(Producer { handle: Arc::new(Handle { shared, commands: tx }) })
     }
 }

@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
@@ -39,10 +39,7 @@ pub(crate) enum Command {
     /// Seal everything and reply with every unresolved batch.
     Flush(oneshot::Sender<Vec<Arc<BatchCompletion>>>),
     /// Deliver what is pending until `deadline`, fail the rest, stop.
-    Close {
-        deadline: Instant,
-        reply: oneshot::Sender<Result<(), Error>>,
-    },
+    Close { deadline: Instant, reply: oneshot::Sender<Result<(), Error>> },
 }
 
 enum Event {
@@ -54,6 +51,14 @@ struct InFlight {
     node: i32,
     broker: Arc<str>,
     batches: Vec<ProducerBatch>,
+}
+
+/// A broker's answer for one partition of a Produce request.
+struct PartitionAnswer {
+    code: ErrorCode,
+    base_offset: i64,
+    log_append_time: i64,
+    message: Option<String>,
 }
 
 struct MetadataState {
@@ -168,12 +173,7 @@ impl Sender {
                             let _ = old.send(Ok(()));
                         }
                     }
-                    None => {
-                        self.closing = Some(Closing {
-                            deadline,
-                            reply: Some(reply),
-                        })
-                    }
+                    None => self.closing = Some(Closing { deadline, reply: Some(reply) }),
                 }
             }
         }
@@ -185,15 +185,14 @@ impl Sender {
         let Some(closing) = &self.closing else { return false };
         let pending = !self.in_flight.is_empty()
             || self.shared.accumulator.topics().iter().any(|t| {
-                t.meta
-                    .load_full()
-                    .is_some_and(|m| m.partitions.iter().any(|q| !q.state.lock().is_empty()))
+                t.meta.load_full().is_some_and(|m| m.partitions.iter().any(|q| !q.state.lock().is_empty()))
             });
         if pending && now < closing.deadline {
             return false;
         }
         let result = if pending {
-            let timeout = self.shared.config.delivery_timeout.min(closing.deadline.saturating_duration_since(now));
+            let timeout =
+                self.shared.config.delivery_timeout.min(closing.deadline.saturating_duration_since(now));
             let err = Error::timeout(TimeoutKind::Close, timeout);
             tracing::warn!("close timed out; failing the records still pending");
             self.shared.accumulator.close();
@@ -359,7 +358,13 @@ impl Sender {
         }
     }
 
-    fn send_to_node(&mut self, node: i32, mut queues: Vec<Arc<PartitionQueue>>, now: Instant, next: &mut Instant) {
+    fn send_to_node(
+        &mut self,
+        node: i32,
+        mut queues: Vec<Arc<PartitionQueue>>,
+        now: Instant,
+        next: &mut Instant,
+    ) {
         let cfg = self.shared.config.clone();
         // Start at a different partition each time so none is always last.
         if !queues.is_empty() {
@@ -381,7 +386,8 @@ impl Sender {
             queues.retain(|q| {
                 let mut st = q.state.lock();
                 let fits = st.ready.front().is_some_and(|b| {
-                    b.retry_at.is_none_or(|at| at <= now) && (batches.is_empty() || size + b.bytes.len() <= cfg.max_request_size)
+                    b.retry_at.is_none_or(|at| at <= now)
+                        && (batches.is_empty() || size + b.bytes.len() <= cfg.max_request_size)
                 });
                 if fits {
                     if let Some(b) = st.ready.pop_front() {
@@ -451,14 +457,7 @@ impl Sender {
         let id = self.next_request_id;
         self.next_request_id += 1;
         *self.in_flight_per_node.entry(node).or_default() += 1;
-        self.in_flight.insert(
-            id,
-            InFlight {
-                node,
-                broker: conn.name().clone(),
-                batches: kept,
-            },
-        );
+        self.in_flight.insert(id, InFlight { node, broker: conn.name().clone(), batches: kept });
         self.events.push(Box::pin(async move { Event::Produce(id, fut.await) }));
     }
 
@@ -490,10 +489,7 @@ impl Sender {
             Ok((_, None)) => {
                 // acks=0: written is all we will ever know.
                 for b in f.batches {
-                    b.completion.complete(Ok(BatchAck {
-                        base_offset: None,
-                        log_append_time: None,
-                    }));
+                    b.completion.complete(Ok(BatchAck { base_offset: None, log_append_time: None }));
                 }
                 return;
             }
@@ -508,7 +504,7 @@ impl Sender {
                 (!id.is_nil()).then(|| (id, t.clone()))
             })
             .collect();
-        let mut answers: HashMap<(Arc<str>, i32), (ErrorCode, i64, i64, Option<String>)> = HashMap::new();
+        let mut answers: HashMap<(Arc<str>, i32), PartitionAnswer> = HashMap::new();
         for t in resp.responses {
             let name: Option<Arc<str>> = if t.name.0.is_empty() {
                 ids.get(&t.topic_id).cloned()
@@ -538,7 +534,12 @@ impl Sender {
                 }
                 answers.insert(
                     (name.clone(), p.index),
-                    (ErrorCode::new(p.error_code), p.base_offset, p.log_append_time_ms, message),
+                    PartitionAnswer {
+                        code: ErrorCode::new(p.error_code),
+                        base_offset: p.base_offset,
+                        log_append_time: p.log_append_time_ms,
+                        message,
+                    },
                 );
             }
         }
@@ -547,16 +548,17 @@ impl Sender {
             let q = self.queue_of(&b.completion);
             match answers.remove(&key) {
                 None => {
-                    let e = Error::protocol(&*f.broker, "the produce response has no answer for this partition");
+                    let e =
+                        Error::protocol(&*f.broker, "the produce response has no answer for this partition");
                     self.retry_or_fail_opt(q.as_deref(), b, e);
                 }
-                Some((code, base_offset, log_append_time, _)) if code.is_ok() => {
+                Some(a) if a.code.is_ok() => {
                     b.completion.complete(Ok(BatchAck {
-                        base_offset: Some(base_offset),
-                        log_append_time: (log_append_time >= 0).then_some(log_append_time),
+                        base_offset: Some(a.base_offset),
+                        log_append_time: (a.log_append_time >= 0).then_some(a.log_append_time),
                     }));
                 }
-                Some((code, _, _, message)) => {
+                Some(PartitionAnswer { code, message, .. }) => {
                     if code.is_stale_metadata() {
                         self.metadata.needed = true;
                     }
@@ -643,9 +645,7 @@ fn expire(b: ProducerBatch, delivery_timeout: Duration) {
 /// ±20% jitter (KIP-580).
 fn backoff(shared: &Shared, attempts: u32) -> Duration {
     let cfg = &shared.config;
-    let exp = cfg
-        .retry_backoff
-        .saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
+    let exp = cfg.retry_backoff.saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
     let capped = exp.min(cfg.retry_backoff_max);
     capped.mul_f64(0.8 + fastrand::f64() * 0.4)
 }

@@ -114,12 +114,7 @@ impl BatchWriter {
     pub(crate) fn new(capacity: usize) -> BatchWriter {
         let mut buf = BytesMut::with_capacity(capacity.max(BATCH_HEADER_LEN));
         buf.put_bytes(0, BATCH_HEADER_LEN);
-        BatchWriter {
-            buf,
-            base_timestamp: 0,
-            max_timestamp: i64::MIN,
-            count: 0,
-        }
+        BatchWriter { buf, base_timestamp: 0, max_timestamp: i64::MIN, count: 0 }
     }
 
     /// Records appended so far.
@@ -140,11 +135,7 @@ impl BatchWriter {
         value: Option<&[u8]>,
         headers: &[Header],
     ) -> usize {
-        let delta = if self.count == 0 {
-            0
-        } else {
-            timestamp.wrapping_sub(self.base_timestamp)
-        };
+        let delta = if self.count == 0 { 0 } else { timestamp.wrapping_sub(self.base_timestamp) };
         record_size(self.count, delta, key, value, headers)
     }
 

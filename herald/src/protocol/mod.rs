@@ -52,11 +52,8 @@ pub(crate) fn encode_request<R: Request>(
     header.request_api_version = version;
     header.correlation_id = correlation_id;
     header.client_id = Some(client_id.clone());
-    header
-        .encode(buf, R::header_version(version))
-        .map_err(|e| format!("encoding request header: {e}"))?;
-    req.encode(buf, version)
-        .map_err(|e| format!("encoding {:?} v{version}: {e}", api_name(R::KEY)))?;
+    header.encode(buf, R::header_version(version)).map_err(|e| format!("encoding request header: {e}"))?;
+    req.encode(buf, version).map_err(|e| format!("encoding {:?} v{version}: {e}", api_name(R::KEY)))?;
     let size = i32::try_from(buf.len() - start - 4).map_err(|_| "request larger than 2 GiB".to_owned())?;
     buf[start..start + 4].copy_from_slice(&size.to_be_bytes());
     Ok(())
@@ -68,7 +65,8 @@ pub(crate) fn split_response_header(mut frame: Bytes, header_version: i16) -> Re
     if frame.remaining() < 4 {
         return Err(format!("response of {} bytes is shorter than its header", frame.len()));
     }
-    let header = ResponseHeader::decode(&mut frame, header_version).map_err(|e| format!("response header: {e}"))?;
+    let header =
+        ResponseHeader::decode(&mut frame, header_version).map_err(|e| format!("response header: {e}"))?;
     Ok((header.correlation_id, frame))
 }
 

@@ -35,10 +35,7 @@ pub fn topic_name(prefix: &str) -> String {
 /// `HERALD_TEST_REPLICATION`, default 1) and returns its name.
 pub async fn create_topic(prefix: &str, partitions: i32, configs: &[(&str, &str)]) -> String {
     let name = topic_name(prefix);
-    let rf: i16 = std::env::var("HERALD_TEST_REPLICATION")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
+    let rf: i16 = std::env::var("HERALD_TEST_REPLICATION").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     let mut t = NewTopic::new(name.clone(), partitions, rf);
     for (k, v) in configs {
         t = t.config(*k, *v);
@@ -85,12 +82,8 @@ pub struct ConsumedHeader {
 
 fn b64_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
     let s: Option<String> = Option::deserialize(d)?;
-    s.map(|s| {
-        base64::engine::general_purpose::STANDARD
-            .decode(s)
-            .map_err(serde::de::Error::custom)
-    })
-    .transpose()
+    s.map(|s| base64::engine::general_purpose::STANDARD.decode(s).map_err(serde::de::Error::custom))
+        .transpose()
 }
 
 /// The repository root.
@@ -138,11 +131,7 @@ pub async fn java(main_class: &str, args: &[&str], stdin: Option<Vec<u8>>) -> St
         .await
         .expect("java tool timed out after 120 s")
         .expect("java tool");
-    assert!(
-        out.status.success(),
-        "{main_class} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{main_class} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 

@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::pin::Pin;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,10 +51,8 @@ impl KafkaProxy {
             .expect("resolve upstream")
             .next()
             .expect("upstream address");
-        let inner = Arc::new(Inner {
-            faults: Mutex::new(Faults::default()),
-            nodes: Mutex::new(HashMap::new()),
-        });
+        let inner =
+            Arc::new(Inner { faults: Mutex::new(Faults::default()), nodes: Mutex::new(HashMap::new()) });
         let bootstrap = listen(inner.clone(), upstream).await;
         KafkaProxy { inner, bootstrap }
     }
@@ -169,7 +167,11 @@ async fn pipe(inner: Arc<Inner>, client: TcpStream, server: TcpStream) {
 }
 
 /// Rewrites broker addresses in a Metadata response to proxy listeners.
-async fn rewrite(inner: &Arc<Inner>, requests: &Mutex<HashMap<i32, (i16, i16)>>, mut frame: Bytes) -> Option<Bytes> {
+async fn rewrite(
+    inner: &Arc<Inner>,
+    requests: &Mutex<HashMap<i32, (i16, i16)>>,
+    mut frame: Bytes,
+) -> Option<Bytes> {
     if frame.len() < 4 {
         return None;
     }

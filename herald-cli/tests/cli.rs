@@ -1,0 +1,160 @@
+//! The `herald` binary against a real broker (`HERALD_TEST_BOOTSTRAP`).
+
+#[path = "../../herald/tests/support/mod.rs"]
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+use support::{bootstrap, consume_with_java, create_topic};
+
+fn herald(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run herald");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
+}
+
+#[tokio::test]
+async fn produce_with_keys_headers_and_a_json_report() {
+    let topic = create_topic("cli", 3, &[]).await;
+    let b = bootstrap();
+    let input = "truck_id_1:52.1,13.1\ntruck_id_2:52.2,13.2\ntruck_id_1:52.3,13.3\n";
+    let out = herald(
+        &[
+            "produce",
+            "-b",
+            &b,
+            "-t",
+            &topic,
+            "--key-separator",
+            ":",
+            "-H",
+            "src=gps",
+            "-H",
+            "src=backup",
+            "-H",
+            "nullhdr",
+            "--report",
+            "json",
+        ],
+        input,
+    );
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let report = json_lines(&out);
+    assert_eq!(report.len(), 3);
+    for (i, r) in report.iter().enumerate() {
+        assert_eq!(r["line"], i as u64 + 1, "input order");
+        let key = r["key"].as_str().unwrap();
+        assert_eq!(r["partition"], herald::partitioner::partition_for_key(key.as_bytes(), 3));
+        assert!(r["offset"].is_i64() && r["timestamp"].is_i64());
+    }
+    assert_eq!(report[0]["partition"], report[2]["partition"], "same key, same partition");
+    let consumed = consume_with_java(&topic).await;
+    assert_eq!(consumed.len(), 3);
+    let c = consumed.iter().find(|c| c.value.as_deref() == Some(&b"52.3,13.3"[..])).unwrap();
+    assert_eq!(c.key.as_deref(), Some(&b"truck_id_1"[..]));
+    let headers: Vec<(&str, Option<&[u8]>)> =
+        c.headers.iter().map(|h| (h.key.as_str(), h.value.as_deref())).collect();
+    assert_eq!(headers, vec![("src", Some(&b"gps"[..])), ("src", Some(&b"backup"[..])), ("nullhdr", None)]);
+}
+
+#[tokio::test]
+async fn a_line_without_the_separator_fails_alone() {
+    let topic = create_topic("cli-bad", 1, &[]).await;
+    let out = herald(
+        &["produce", "-b", &bootstrap(), "-t", &topic, "--key-separator", "|", "--report", "json"],
+        "a|1\nno separator here\nb|2\n",
+    );
+    assert_eq!(out.status.code(), Some(1), "a failed record makes the exit status non-zero");
+    let report = json_lines(&out);
+    assert_eq!(report.len(), 3);
+    assert_eq!(report[0]["offset"], 0);
+    assert!(report[1]["error"].as_str().unwrap().contains("no key separator"));
+    assert_eq!(report[2]["offset"], 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line 2"), "{stderr}");
+    assert_eq!(consume_with_java(&topic).await.len(), 2);
+}
+
+#[tokio::test]
+async fn null_keys_round_robin_and_text_report() {
+    let topic = create_topic("cli-rr", 3, &[]).await;
+    let out = herald(&["produce", "-b", &bootstrap(), "-t", &topic, "--report", "text"], "a\nb\nc\nd\n");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let partitions: Vec<&str> =
+        text.lines().map(|l| l.split_whitespace().find(|w| w.starts_with("partition=")).unwrap()).collect();
+    assert_eq!(partitions, vec!["partition=0", "partition=1", "partition=2", "partition=0"]);
+}
+
+#[tokio::test]
+async fn acks_zero_reports_no_offsets() {
+    let topic = create_topic("cli-acks0", 1, &[]).await;
+    let out =
+        herald(&["produce", "-b", &bootstrap(), "-t", &topic, "--acks", "0", "--report", "json"], "x\ny\n");
+    assert!(out.status.success());
+    assert!(json_lines(&out).iter().all(|r| r["offset"].is_null()));
+}
+
+#[tokio::test]
+async fn file_input_and_producer_properties() {
+    let topic = create_topic("cli-file", 2, &[]).await;
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    for i in 0..1000 {
+        writeln!(f, "k{i},v{i}").unwrap();
+    }
+    let path = f.path().to_str().unwrap().to_owned();
+    let out = herald(
+        &[
+            "produce",
+            "-b",
+            &bootstrap(),
+            "-t",
+            &topic,
+            "-f",
+            &path,
+            "--key-separator",
+            ",",
+            "-X",
+            "linger.ms=20",
+            "-X",
+            "batch.size=65536",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1000 records delivered"));
+    assert_eq!(consume_with_java(&topic).await.len(), 1000);
+}
+
+#[test]
+fn an_invalid_property_is_a_clear_error() {
+    let out = herald(&["produce", "-b", "127.0.0.1:9", "-t", "t", "-X", "linger.msx=5"], "");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("linger.msx") && stderr.contains("did you mean linger.ms"), "{stderr}");
+}
+
+#[tokio::test]
+async fn an_unknown_topic_fails_every_line_with_the_reason() {
+    let topic = support::topic_name("cli-missing");
+    let out = herald(&["produce", "-b", &bootstrap(), "-t", &topic], "a\nb\n");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(stderr.contains("0 records delivered"), "{stderr}");
+}

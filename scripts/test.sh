@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# herald's one test command: provisions everything (Kafka from Maven Central, the
+# Java tools) and runs every test. Needs Rust, a JDK (17+) and Maven.
+#
+#   scripts/test.sh            everything (what .ci/run calls)
+#   scripts/test.sh --quick    lint, unit and doc tests only (no broker)
+#
+# Phases, each timed:
+#   1. lint        cargo fmt --check, cargo clippy -D warnings
+#   2. provision   harness/kafka fetch (broker jars + Java tools)
+#   3. unit        unit tests, doc tests, the Java differential partitioner test
+#   4. kafka-4     integration suites against a single Kafka 4.x broker
+#   5. kafka-3.9   the same suites against Kafka 3.9
+#   6. cluster     the 3-node KRaft cluster suite (replication, leader failover)
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+# shellcheck source=../harness/versions.env
+source harness/versions.env
+
+quick=0
+[[ "${1:-}" == "--quick" ]] && quick=1
+
+need() { command -v "$1" >/dev/null 2>&1 || { echo "scripts/test.sh: '$1' is required but not installed" >&2; exit 2; }; }
+need cargo; need java; need mvn
+
+run_id="t$$"
+clusters=()
+cleanup() {
+  for c in "${clusters[@]}"; do
+    harness/kafka stop --name "$c" >/dev/null 2>&1 || true
+  done
+}
+trap cleanup EXIT
+
+declare -a timings=()
+phase() {
+  local name=$1; shift
+  echo
+  echo "=== $name ==="
+  local t0=$SECONDS
+  "$@"
+  timings+=("$(printf '%-10s %4ds' "$name" $((SECONDS - t0)))")
+}
+
+start_cluster() { # name version nodes -> prints bootstrap
+  clusters+=("$1")
+  harness/kafka start --name "$1" --version "$2" --nodes "$3"
+}
+
+lint() {
+  cargo fmt --all --check
+  cargo clippy --workspace --all-targets --locked -- -D warnings
+}
+
+provision() {
+  harness/kafka fetch
+  cargo build --workspace --all-targets --locked
+}
+
+unit() {
+  cargo test --workspace --locked --lib --bins
+  cargo test --workspace --locked --doc
+  cargo test -p herald --locked --test partitioner_java
+}
+
+suites_against() { # version
+  local name="${run_id}-$1"
+  local b
+  b=$(start_cluster "$name" "$1" 1)
+  HERALD_TEST_BOOTSTRAP=$b cargo test --locked -p herald --test broker
+  HERALD_TEST_BOOTSTRAP=$b cargo test --locked -p herald-cli --test cli
+  harness/kafka stop --name "$name"
+}
+
+cluster() {
+  local name="${run_id}-3n"
+  local b
+  b=$(start_cluster "$name" "$KAFKA_VERSION" 3)
+  HERALD_TEST_BOOTSTRAP=$b HERALD_TEST_CLUSTER=$name HERALD_TEST_REPLICATION=3 \
+    cargo test --locked -p herald --test cluster -- --include-ignored
+  harness/kafka stop --name "$name"
+}
+
+total0=$SECONDS
+phase lint lint
+if (( quick )); then
+  phase unit unit
+else
+  phase provision provision
+  phase unit unit
+  phase "kafka-$KAFKA_VERSION" suites_against "$KAFKA_VERSION"
+  phase "kafka-$KAFKA_OLD_VERSION" suites_against "$KAFKA_OLD_VERSION"
+  phase cluster cluster
+fi
+echo
+echo "=== all tests passed in $((SECONDS - total0))s ==="
+printf '  %s\n' "${timings[@]}"
