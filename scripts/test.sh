@@ -79,7 +79,7 @@ cluster() {
   local b
   b=$(start_cluster "$name" "$KAFKA_VERSION" 3)
   HERALD_TEST_BOOTSTRAP=$b HERALD_TEST_CLUSTER=$name HERALD_TEST_REPLICATION=3 \
-    cargo test --locked -p herald --test cluster -- --include-ignored
+    cargo test --locked -p herald --test cluster
   harness/kafka stop --name "$name"
 }
 

@@ -142,6 +142,24 @@ impl Admin {
         self
     }
 
+    /// The overall timeout of one operation.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Sends `req` to broker `node`.
+    pub(crate) async fn call_node<R: Request + Send + 'static>(
+        &self,
+        node: i32,
+        req: R,
+    ) -> Result<R::Response> {
+        let conn = self.pool.lock().await.node(node)?;
+        match conn.call(req, true).await? {
+            (_, Some(resp)) => Ok(resp),
+            (_, None) => Err(Error::protocol(&**conn.name(), "no response")),
+        }
+    }
+
     /// Sends `req` to some broker, retrying connection failures until the timeout.
     async fn call_any<R: Request + Clone + Send + 'static>(
         &self,
@@ -170,7 +188,11 @@ impl Admin {
         }
     }
 
-    async fn metadata(&self, topics: Option<Vec<Arc<str>>>, deadline: Instant) -> Result<metadata::Snapshot> {
+    pub(crate) async fn metadata(
+        &self,
+        topics: Option<Vec<Arc<str>>>,
+        deadline: Instant,
+    ) -> Result<metadata::Snapshot> {
         let req = metadata::request(topics.as_deref(), false);
         let resp = self.call_any(req, deadline).await?;
         let snapshot = metadata::parse(resp, "metadata")?;

@@ -11,6 +11,8 @@
 //! - `metadata` (private): which broker leads which partition.
 //! - [`producer`]: the accumulator (per-partition batches), the sender task, delivery futures.
 //! - [`admin`]: create and delete topics, describe partitions.
+//! - [`reader`]: read a topic back (not a consumer: no groups, no offsets).
+//! - `mock` (feature `mock`): an embedded Kafka cluster speaking the real protocol.
 //! - [`config`]: every setting and its Kafka default; Kafka property names.
 //! - [`error`]: one [`Error`] type, matchable through [`ErrorKind`].
 #![deny(missing_docs)]
@@ -22,9 +24,13 @@ pub mod config;
 mod connection;
 pub mod error;
 mod metadata;
+#[cfg(feature = "mock")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
+pub mod mock;
 pub mod partitioner;
 pub mod producer;
 mod protocol;
+pub mod reader;
 pub mod record;
 
 pub use crate::admin::{Admin, NewTopic, TopicDescription};
@@ -32,4 +38,5 @@ pub use crate::config::{Acks, Compression, ProducerConfig};
 pub use crate::error::{Error, ErrorCode, ErrorKind, Result, TimeoutKind};
 pub use crate::partitioner::{NullKeyPartitioning, Partitioner, Partitions};
 pub use crate::producer::{DeliveryFuture, Producer, ProducerBuilder};
+pub use crate::reader::{ConsumedRecord, TopicReader};
 pub use crate::record::{Header, Record, RecordMetadata, TimestampType};

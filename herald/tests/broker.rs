@@ -480,3 +480,87 @@ async fn every_send_resolves_exactly_once_under_concurrency() {
     values.dedup();
     assert_eq!(values.len(), 4000, "no duplicates");
 }
+
+// Validation both backends must agree on: a difference means the embedded
+// cluster (or herald's reading of Kafka) is wrong.
+
+#[tokio::test]
+async fn compacted_topic_refuses_a_null_key() {
+    let topic = create_topic("compacted", 1, &[("cleanup.policy", "compact")]).await;
+    let p = producer_builder().build().unwrap();
+    let e = p.send_and_wait(Record::new(&topic).value("no key")).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::INVALID_RECORD), "{e}");
+    assert_eq!((e.topic(), e.partition()), (Some(topic.as_str()), Some(0)));
+    p.send_and_wait(Record::new(&topic).key("k").value("keyed")).await.unwrap();
+    p.close(Duration::from_secs(10)).await.unwrap();
+}
+
+#[tokio::test]
+async fn timestamps_beyond_the_topics_bound_are_refused() {
+    let topic = create_topic("tsbound", 1, &[("message.timestamp.after.max.ms", "60000")]).await;
+    let p = producer_builder().build().unwrap();
+    let e = p
+        .send_and_wait(Record::new(&topic).value("future").timestamp(now_ms() + 3_600_000))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::INVALID_TIMESTAMP), "{e}");
+    p.send_and_wait(Record::new(&topic).value("now")).await.unwrap();
+    p.close(Duration::from_secs(10)).await.unwrap();
+}
+
+#[tokio::test]
+async fn topic_creation_errors_match_kafka() {
+    let admin = support::admin();
+    let brokers = admin.brokers().await.unwrap().len() as i16;
+    let code = |r: Result<(), Error>| r.unwrap_err().code();
+    let name = support::topic_name("create");
+    assert_eq!(
+        code(admin.create_topic(herald::NewTopic::new(name.clone(), 1, brokers + 1)).await),
+        Some(ErrorCode::INVALID_REPLICATION_FACTOR)
+    );
+    assert_eq!(
+        code(
+            admin.create_topic(herald::NewTopic::new(name.clone(), 1, 1).config("no.such.config", "1")).await
+        ),
+        Some(ErrorCode::INVALID_CONFIG)
+    );
+    assert_eq!(
+        code(admin.create_topic(herald::NewTopic::new("bad name!", 1, 1)).await),
+        Some(ErrorCode::INVALID_TOPIC_EXCEPTION)
+    );
+    admin.create_topic(herald::NewTopic::new(name.clone(), 2, 1)).await.unwrap();
+    assert_eq!(
+        code(admin.create_topic(herald::NewTopic::new(name.clone(), 2, 1)).await),
+        Some(ErrorCode::TOPIC_ALREADY_EXISTS)
+    );
+    admin.delete_topic(&name).await.unwrap();
+}
+
+#[tokio::test]
+async fn herald_reader_reads_what_java_reads() {
+    let topic = create_topic("reader", 2, &[]).await;
+    let p = producer_builder().build().unwrap();
+    let sent: Vec<Sent> = (0..40)
+        .map(|i| Sent {
+            key: Some(format!("k{i}").into_bytes()),
+            value: Some(vec![i as u8; i]),
+            headers: vec![Header::new("h", "1"), Header::new("h", "2")],
+            timestamp: None,
+        })
+        .collect();
+    send_all(&p, &topic, &sent).await;
+    p.close(Duration::from_secs(10)).await.unwrap();
+    let java = consume_with_java(&topic).await;
+    let ours = herald::TopicReader::new(&support::bootstrap()).unwrap().read_to_end(&topic).await.unwrap();
+    assert_eq!(ours.len(), java.len());
+    for (o, j) in ours.iter().zip(&java) {
+        assert_eq!((o.partition, o.offset, o.timestamp), (j.partition, j.offset, j.timestamp));
+        assert_eq!(o.key.as_deref(), j.key.as_deref());
+        assert_eq!(o.value.as_deref(), j.value.as_deref());
+        let oh: Vec<(&str, Option<&[u8]>)> =
+            o.headers.iter().map(|h| (h.key.as_str(), h.value.as_deref())).collect();
+        let jh: Vec<(&str, Option<&[u8]>)> =
+            j.headers.iter().map(|h| (h.key.as_str(), h.value.as_deref())).collect();
+        assert_eq!(oh, jh);
+    }
+}

@@ -1,7 +1,8 @@
-//! herald against a 3-node KRaft cluster from the harness (`HERALD_TEST_BOOTSTRAP`
-//! points at it and `HERALD_TEST_CLUSTER` names it, for `harness/kafka kill-node`).
+//! herald against a 3-broker cluster: replication and leader failover.
 //!
-//! These tests are run by `scripts/test.sh` in its cluster phase only.
+//! Runs against the embedded cluster (3 brokers) by default, and against the real
+//! 3-node KRaft cluster in `scripts/test.sh`'s cluster phase, where
+//! `HERALD_TEST_CLUSTER` names it for `harness/kafka kill-node`.
 
 mod support;
 
@@ -10,28 +11,57 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use herald::{Acks, NewTopic, Record};
-use support::{admin, consume_with_java, producer_builder, repo_root, topic_name};
-
-fn cluster_name() -> String {
-    std::env::var("HERALD_TEST_CLUSTER")
-        .expect("HERALD_TEST_CLUSTER names the harness cluster (scripts/test.sh sets it)")
-}
+use support::{Backend, admin, backend, consume_with_java, producer_builder, repo_root, topic_name};
 
 fn harness(args: &[&str]) {
     let status = Command::new(repo_root().join("harness/kafka")).args(args).status().expect("harness/kafka");
     assert!(status.success(), "harness/kafka {args:?} failed");
 }
 
-/// Restarts the killed node when dropped, so a failing test leaves the cluster whole.
-struct Restart(String);
+fn harness_cluster() -> String {
+    std::env::var("HERALD_TEST_CLUSTER").expect(
+        "these tests need 3 brokers: unset HERALD_TEST_BOOTSTRAP to use the embedded cluster, \
+         or set HERALD_TEST_CLUSTER to the harness cluster's name (scripts/test.sh does)",
+    )
+}
 
-impl Drop for Restart {
+/// A broker taken down; brought back when dropped, so a failing test leaves the
+/// cluster whole for the others.
+struct Down(i32);
+
+impl Down {
+    fn kill(id: i32) -> Down {
+        match backend() {
+            Backend::Kafka(_) => harness(&[
+                "kill-node",
+                "--name",
+                &harness_cluster(),
+                "--node",
+                &id.to_string(),
+                "--signal",
+                "KILL",
+            ]),
+            Backend::Embedded(c) => c.stop_broker(id),
+        }
+        Down(id)
+    }
+}
+
+impl Drop for Down {
     fn drop(&mut self) {
-        harness(&["start-node", "--name", &cluster_name(), "--node", &self.0]);
+        match backend() {
+            Backend::Kafka(_) => {
+                harness(&["start-node", "--name", &harness_cluster(), "--node", &self.0.to_string()])
+            }
+            Backend::Embedded(c) => c.start_broker(self.0).expect("restart embedded broker"),
+        }
     }
 }
 
 async fn replicated_topic(prefix: &str, partitions: i32) -> String {
+    if let Backend::Kafka(_) = backend() {
+        harness_cluster();
+    }
     let name = topic_name(prefix);
     admin()
         .create_topic(NewTopic::new(name.clone(), partitions, 3).config("min.insync.replicas", "2"))
@@ -41,7 +71,6 @@ async fn replicated_topic(prefix: &str, partitions: i32) -> String {
 }
 
 #[tokio::test]
-#[ignore = "needs the 3-node harness cluster: scripts/test.sh runs it in its cluster phase"]
 async fn replicated_topic_with_acks_all_reads_back() {
     let topic = replicated_topic("replicated", 6).await;
     let p = producer_builder().acks(Acks::All).build().unwrap();
@@ -58,13 +87,12 @@ async fn replicated_topic_with_acks_all_reads_back() {
     p.close(Duration::from_secs(30)).await.unwrap();
     let consumed = consume_with_java(&topic).await;
     assert_eq!(consumed.len(), acked.len());
-    let brokers: HashSet<i32> =
+    let leaders: HashSet<i32> =
         admin().describe_topic(&topic).await.unwrap().partitions.iter().filter_map(|p| p.leader).collect();
-    assert!(brokers.len() > 1, "leaders spread over the brokers: {brokers:?}");
+    assert!(leaders.len() > 1, "leaders spread over the brokers: {leaders:?}");
 }
 
 #[tokio::test]
-#[ignore = "needs the 3-node harness cluster: scripts/test.sh runs it in its cluster phase"]
 async fn producer_recovers_when_a_partition_leader_dies() {
     let topic = replicated_topic("failover", 3).await;
     let p = producer_builder()
@@ -83,8 +111,7 @@ async fn producer_recovers_when_a_partition_leader_dies() {
         sent.push(v);
     }
     let leader = admin().describe_topic(&topic).await.unwrap().partitions[0].leader.expect("a leader");
-    harness(&["kill-node", "--name", &cluster_name(), "--node", &leader.to_string(), "--signal", "KILL"]);
-    let _restart = Restart(leader.to_string());
+    let down = Down::kill(leader);
     let killed_at = Instant::now();
     // Every record must still be delivered: herald finds the new leaders itself.
     let mut futures = Vec::new();
@@ -100,7 +127,7 @@ async fn producer_recovers_when_a_partition_leader_dies() {
     assert!(recovered_in < Duration::from_secs(60), "recovered in {recovered_in:?}");
     eprintln!("all 300 records after the leader kill acknowledged in {recovered_in:?}");
     p.close(Duration::from_secs(30)).await.unwrap();
-    drop(_restart);
+    drop(down);
     let consumed = consume_with_java(&topic).await;
     let values: Vec<String> =
         consumed.iter().map(|c| String::from_utf8(c.value.clone().unwrap()).unwrap()).collect();

@@ -392,6 +392,19 @@ impl ProducerBuilder {
         self
     }
 
+    /// The first wait before retrying a failed batch; each further retry waits twice
+    /// as long, up to `retry.backoff.max.ms`. `retry.backoff.ms`; default 100 ms.
+    pub fn retry_backoff(mut self, backoff: Duration) -> Self {
+        self.config.retry_backoff = backoff;
+        self
+    }
+
+    /// The longest wait between retries. `retry.backoff.max.ms`; default 1000 ms.
+    pub fn retry_backoff_max(mut self, backoff: Duration) -> Self {
+        self.config.retry_backoff_max = backoff;
+        self
+    }
+
     /// How long `send` waits for a topic's metadata. `max.block.ms`; default 60 s.
     pub fn max_block(mut self, timeout: Duration) -> Self {
         self.config.max_block = timeout;

@@ -5,6 +5,7 @@
 //! input; nothing here panics on what a broker sends.
 
 pub(crate) mod batch;
+pub(crate) mod records;
 pub(crate) mod varint;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};

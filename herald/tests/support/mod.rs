@@ -11,18 +11,57 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use base64::Engine;
+use herald::mock::MockCluster;
 use herald::{Admin, NewTopic, Producer, ProducerBuilder};
 use serde::Deserialize;
 
-/// The cluster under test: `HERALD_TEST_BOOTSTRAP` (set by `scripts/test.sh`, which
-/// starts a real broker from the harness).
+/// Where the tests run: a real cluster, or herald's embedded one.
+pub enum Backend {
+    /// `HERALD_TEST_BOOTSTRAP`: a real Kafka cluster (scripts/test.sh starts one
+    /// from harness/ and sets it).
+    Kafka(String),
+    /// No `HERALD_TEST_BOOTSTRAP`: herald's embedded cluster, 3 brokers, started
+    /// once per test binary on a runtime of its own (each test has its own runtime).
+    Embedded(MockCluster),
+}
+
+/// The cluster under test.
+pub fn backend() -> &'static Backend {
+    static BACKEND: OnceLock<Backend> = OnceLock::new();
+    BACKEND.get_or_init(|| match std::env::var("HERALD_TEST_BOOTSTRAP") {
+        Ok(b) if !b.trim().is_empty() => Backend::Kafka(b),
+        _ => {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("embedded cluster runtime");
+                rt.block_on(async move {
+                    let cluster = MockCluster::builder().brokers(3).start().await.expect("embedded cluster");
+                    tx.send(cluster).expect("hand over the cluster");
+                    std::future::pending::<()>().await;
+                });
+            });
+            Backend::Embedded(rx.recv().expect("embedded cluster started"))
+        }
+    })
+}
+
+/// The bootstrap servers of the cluster under test.
 pub fn bootstrap() -> String {
-    match std::env::var("HERALD_TEST_BOOTSTRAP") {
-        Ok(b) if !b.trim().is_empty() => b,
-        _ => panic!(
-            "HERALD_TEST_BOOTSTRAP is not set: these tests need a Kafka broker. \
-             Run scripts/test.sh, which starts one from harness/ and sets it."
-        ),
+    match backend() {
+        Backend::Kafka(b) => b.clone(),
+        Backend::Embedded(c) => c.bootstrap(),
+    }
+}
+
+/// The embedded cluster, when that is what the tests run against.
+pub fn embedded() -> Option<&'static MockCluster> {
+    match backend() {
+        Backend::Embedded(c) => Some(c),
+        Backend::Kafka(_) => None,
     }
 }
 

@@ -44,13 +44,12 @@ pub struct KafkaProxy {
 }
 
 impl KafkaProxy {
-    /// Starts a proxy in front of `upstream` (`host:port`).
+    /// Starts a proxy in front of `upstream` (`host:port[,…]`: the first is used to
+    /// bootstrap; the others are reached through Metadata rewriting).
     pub async fn start(upstream: &str) -> KafkaProxy {
-        let upstream: SocketAddr = tokio::net::lookup_host(upstream)
-            .await
-            .expect("resolve upstream")
-            .next()
-            .expect("upstream address");
+        let first = upstream.split(',').next().unwrap_or(upstream).trim();
+        let upstream: SocketAddr =
+            tokio::net::lookup_host(first).await.expect("resolve upstream").next().expect("upstream address");
         let inner =
             Arc::new(Inner { faults: Mutex::new(Faults::default()), nodes: Mutex::new(HashMap::new()) });
         let bootstrap = listen(inner.clone(), upstream).await;

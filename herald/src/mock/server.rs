@@ -1,0 +1,237 @@
+//! One embedded broker: a listener on 127.0.0.1 and a task per client connection.
+//!
+//! Requests of one connection are handled one at a time, in order, as Kafka does.
+//! Anything malformed — a frame shorter than a header, larger than Kafka's
+//! `socket.request.max.bytes`, an unknown API or version, a body that does not
+//! decode — closes the connection; nothing a client sends can panic the host.
+
+use std::sync::Arc;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{
+    ApiKey, CreateTopicsRequest, DeleteTopicsRequest, FetchRequest, InitProducerIdRequest,
+    ListOffsetsRequest, MetadataRequest, ProduceRequest, RequestHeader, ResponseHeader,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, VersionRange};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+use super::{
+    Cluster, Fault, api_versions, create_topics, delete_topics, fetch, init_producer_id, list_offsets,
+    metadata, produce,
+};
+
+/// Kafka's default `socket.request.max.bytes`.
+const MAX_REQUEST_FRAME: usize = 104_857_600;
+
+/// What a handler needs: the cluster and which broker is answering.
+pub(super) struct Ctx {
+    pub(super) cluster: Arc<Cluster>,
+    pub(super) broker: i32,
+}
+
+/// A running broker.
+pub(crate) struct BrokerServer {
+    id: i32,
+    port: u16,
+    tasks: JoinSet<()>,
+}
+
+impl BrokerServer {
+    pub(crate) async fn start(cluster: Arc<Cluster>, id: i32, port: u16) -> std::io::Result<BrokerServer> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        let port = listener.local_addr()?.port();
+        let mut tasks = JoinSet::new();
+        tasks.spawn(accept_loop(listener, Arc::new(Ctx { cluster, broker: id })));
+        Ok(BrokerServer { id, port, tasks })
+    }
+
+    pub(crate) fn id(&self) -> i32 {
+        self.id
+    }
+
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops listening and drops every connection.
+    pub(crate) fn stop(&mut self) {
+        self.tasks.abort_all();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>) {
+    // Connections live in this set, so aborting the accept task drops them all.
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    conns.spawn(serve(stream, ctx.clone()));
+                }
+                Err(e) => {
+                    tracing::debug!(broker = ctx.broker, error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+}
+
+/// Why a connection is closed instead of answered.
+#[derive(Debug)]
+pub(super) struct Close(pub(super) String);
+
+async fn serve(mut stream: TcpStream, ctx: Arc<Ctx>) {
+    let mut len = [0u8; 4];
+    loop {
+        if stream.read_exact(&mut len).await.is_err() {
+            return;
+        }
+        let n = i32::from_be_bytes(len);
+        let Some(n) = usize::try_from(n).ok().filter(|n| (8..=MAX_REQUEST_FRAME).contains(n)) else {
+            tracing::debug!(broker = ctx.broker, size = n, "request frame size out of range; closing");
+            return;
+        };
+        let mut frame = vec![0u8; n];
+        if stream.read_exact(&mut frame).await.is_err() {
+            return;
+        }
+        match handle(&ctx, Bytes::from(frame)).await {
+            Ok(Some(resp)) => {
+                if stream.write_all(&resp).await.is_err() {
+                    return;
+                }
+            }
+            Ok(None) => {}
+            Err(Close(why)) => {
+                tracing::debug!(broker = ctx.broker, reason = %why, "closing client connection");
+                return;
+            }
+        }
+    }
+}
+
+/// Handles one request frame (without its size prefix); `Ok(None)` when no
+/// response is due (Produce with acks=0).
+pub(super) async fn handle(ctx: &Ctx, frame: Bytes) -> Result<Option<BytesMut>, Close> {
+    if frame.len() < 8 {
+        return Err(Close("frame shorter than a request header".into()));
+    }
+    let api = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let Ok(key) = ApiKey::try_from(api) else {
+        return Err(Close(format!("unknown API key {api}")));
+    };
+    if key == ApiKey::ApiVersions {
+        // Answered even at versions we do not know, so the client can learn ours.
+        let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+        return Ok(Some(api_versions::handle(ctx, version, correlation_id, &frame)?));
+    }
+    let Some(range) = versions(key) else {
+        return Err(Close(format!("{key:?} is not served by the embedded cluster")));
+    };
+    if version < range.min || version > range.max {
+        return Err(Close(format!("{key:?} v{version} is outside {range}")));
+    }
+    let mut buf = frame;
+    let header = RequestHeader::decode(&mut buf, key.request_header_version(version))
+        .map_err(|e| Close(format!("request header: {e}")))?;
+    let fault = ctx.cluster.take_fault(api, ctx.broker);
+    if fault == Some(Fault::Disconnect) {
+        return Err(Close(format!("fault injected: disconnect on {key:?}")));
+    }
+    let error = match fault {
+        Some(Fault::Error(code)) => Some(code),
+        _ => None,
+    };
+    let corr = header.correlation_id;
+    let response = match key {
+        ApiKey::Produce => {
+            let req: ProduceRequest = decode(&mut buf, version)?;
+            let acks = req.acks;
+            let resp = produce::handle(ctx, req, version, error);
+            (acks != 0).then(|| frame_response(key, version, corr, &resp)).transpose()?
+        }
+        ApiKey::Fetch => {
+            let req: FetchRequest = decode(&mut buf, version)?;
+            Some(frame_response(key, version, corr, &fetch::handle(ctx, req, version, error).await)?)
+        }
+        ApiKey::ListOffsets => {
+            let req: ListOffsetsRequest = decode(&mut buf, version)?;
+            Some(frame_response(key, version, corr, &list_offsets::handle(ctx, req, version, error))?)
+        }
+        ApiKey::Metadata => {
+            let req: MetadataRequest = decode(&mut buf, version)?;
+            Some(frame_response(key, version, corr, &metadata::handle(ctx, req, version, error))?)
+        }
+        ApiKey::CreateTopics => {
+            let req: CreateTopicsRequest = decode(&mut buf, version)?;
+            Some(frame_response(key, version, corr, &create_topics::handle(ctx, req, version, error))?)
+        }
+        ApiKey::DeleteTopics => {
+            let req: DeleteTopicsRequest = decode(&mut buf, version)?;
+            Some(frame_response(key, version, corr, &delete_topics::handle(ctx, req, version, error))?)
+        }
+        ApiKey::InitProducerId => {
+            let req: InitProducerIdRequest = decode(&mut buf, version)?;
+            Some(frame_response(key, version, corr, &init_producer_id::handle(ctx, req, version, error))?)
+        }
+        _ => return Err(Close(format!("{key:?} is not served by the embedded cluster"))),
+    };
+    if fault == Some(Fault::DisconnectAfterHandling) {
+        return Err(Close(format!("fault injected: disconnect after handling {key:?}")));
+    }
+    let latency = ctx.cluster.latency(ctx.broker);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    Ok(response)
+}
+
+/// The versions the embedded cluster serves, per API (`None`: not served).
+pub(super) fn versions(key: ApiKey) -> Option<VersionRange> {
+    let r = |min, max| Some(VersionRange { min, max });
+    match key {
+        ApiKey::Produce => r(3, 13),
+        ApiKey::Fetch => r(4, 16),
+        ApiKey::ListOffsets => r(1, 9),
+        ApiKey::Metadata => r(0, 12),
+        ApiKey::ApiVersions => r(0, 4),
+        ApiKey::CreateTopics => r(2, 7),
+        ApiKey::DeleteTopics => r(1, 6),
+        ApiKey::InitProducerId => r(0, 5),
+        _ => None,
+    }
+}
+
+fn decode<R: Decodable>(buf: &mut Bytes, version: i16) -> Result<R, Close> {
+    let r = R::decode(buf, version).map_err(|e| Close(format!("request body: {e}")))?;
+    if buf.has_remaining() {
+        return Err(Close(format!("{} bytes after the request body", buf.remaining())));
+    }
+    Ok(r)
+}
+
+/// Encodes a response frame: size, header, body.
+pub(super) fn frame_response<T: Encodable>(
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &T,
+) -> Result<BytesMut, Close> {
+    let mut out = BytesMut::with_capacity(256);
+    out.put_i32(0);
+    let mut header = ResponseHeader::default();
+    header.correlation_id = correlation_id;
+    header
+        .encode(&mut out, key.response_header_version(version))
+        .map_err(|e| Close(format!("encoding response header: {e}")))?;
+    body.encode(&mut out, version).map_err(|e| Close(format!("encoding {key:?} response: {e}")))?;
+    let size = i32::try_from(out.len() - 4).map_err(|_| Close("response larger than 2 GiB".into()))?;
+    out[0..4].copy_from_slice(&size.to_be_bytes());
+    Ok(out)
+}
