@@ -3,15 +3,18 @@
 # Java tools) and runs every test. Needs Rust, a JDK (17+) and Maven.
 #
 #   scripts/test.sh            everything (what .ci/run calls)
-#   scripts/test.sh --quick    lint, unit and doc tests only (no broker)
+#   scripts/test.sh --quick    lint, then every test against the embedded cluster
+#                              (no Kafka broker; the Java tools are still built)
 #
 # Phases, each timed:
 #   1. lint        cargo fmt --check, cargo clippy -D warnings
 #   2. provision   harness/kafka fetch (broker jars + Java tools)
-#   3. unit        unit tests, doc tests, the Java differential partitioner test
-#   4. kafka-4     integration suites against a single Kafka 4.x broker
+#   3. embedded    every test of the workspace (unit, property, doc, the Java
+#                  differential partitioner test, and the integration suites)
+#                  against herald's embedded cluster
+#   4. kafka-4     the integration suites against a single Kafka 4.x broker
 #   5. kafka-3.9   the same suites against Kafka 3.9
-#   6. cluster     the 3-node KRaft cluster suite (replication, leader failover)
+#   6. cluster     the cluster suite against a 3-node KRaft cluster
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -59,10 +62,9 @@ provision() {
   cargo build --workspace --all-targets --locked
 }
 
-unit() {
-  cargo test --workspace --locked --lib --bins
-  cargo test --workspace --locked --doc
-  cargo test -p herald --locked --test partitioner_java
+embedded() {
+  # No HERALD_TEST_BOOTSTRAP: the suites start the embedded cluster themselves.
+  env -u HERALD_TEST_BOOTSTRAP -u HERALD_TEST_CLUSTER cargo test --workspace --locked
 }
 
 suites_against() { # version
@@ -85,11 +87,9 @@ cluster() {
 
 total0=$SECONDS
 phase lint lint
-if (( quick )); then
-  phase unit unit
-else
-  phase provision provision
-  phase unit unit
+phase provision provision
+phase embedded embedded
+if (( ! quick )); then
   phase "kafka-$KAFKA_VERSION" suites_against "$KAFKA_VERSION"
   phase "kafka-$KAFKA_OLD_VERSION" suites_against "$KAFKA_OLD_VERSION"
   phase cluster cluster

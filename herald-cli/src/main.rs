@@ -1,6 +1,8 @@
 //! The `herald` command line. A thin front end over the `herald` library: each
 //! subcommand lives in its own file.
 
+mod consume;
+mod mock;
 mod produce;
 mod report;
 
@@ -23,8 +25,14 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Produce records read from stdin or a file, one per line.
+    /// Produce records read from stdin or a file, one per line. Without
+    /// --bootstrap-server, into an embedded cluster, showing where each record went.
     Produce(produce::ProduceArgs),
+    /// Print every record of a topic with its partition, offset, timestamp, key,
+    /// headers and value.
+    Consume(consume::ConsumeArgs),
+    /// Run an embedded Kafka cluster any Kafka client can use; prints its address.
+    Mock(mock::MockArgs),
 }
 
 /// Why a command could not run at all (as opposed to records that failed).
@@ -77,6 +85,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Produce(args) => produce::run(args).await,
+            Command::Consume(args) => consume::run(args).await,
+            Command::Mock(args) => mock::run(args).await,
         }
     });
     match result {

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use bytes::Bytes;
+use herald::mock::MockCluster;
 use herald::{Producer, Record};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
@@ -19,9 +20,15 @@ use crate::report::{self, Entry, Outcome, ReportFormat};
     herald produce -b 127.0.0.1:9092 -t trucks --key-separator , < positions.csv\n  \
     herald produce -b 127.0.0.1:9092 -t logs -H source=app1 -X linger.ms=20 --report json -f app.log")]
 pub struct ProduceArgs {
-    /// Kafka brokers to bootstrap from: host:port[,host:port...].
+    /// Kafka brokers to bootstrap from: host:port[,host:port...]. Without it, herald
+    /// starts an embedded cluster, creates the topic there, and shows where each
+    /// record went.
     #[arg(short = 'b', long = "bootstrap-server", alias = "bootstrap-servers", value_name = "HOST:PORT")]
     pub bootstrap_server: Option<String>,
+
+    /// Partitions of the topic on the embedded cluster (only without --bootstrap-server).
+    #[arg(long, value_name = "N")]
+    pub partitions: Option<i32>,
 
     /// The topic to produce to.
     #[arg(short = 't', long)]
@@ -53,9 +60,10 @@ pub struct ProduceArgs {
     #[arg(short = 'X', long = "property", value_name = "NAME=VALUE")]
     pub properties: Vec<String>,
 
-    /// How to report each record's outcome on stdout.
-    #[arg(long, value_enum, default_value_t = ReportFormat::None)]
-    pub report: ReportFormat,
+    /// How to report each record's outcome on stdout (default: none with a broker,
+    /// text on the embedded cluster).
+    #[arg(long, value_enum)]
+    pub report: Option<ReportFormat>,
 
     /// How long to wait at the end for records still in flight, in seconds.
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
@@ -82,9 +90,37 @@ fn header_of(s: &str) -> (String, Option<Bytes>) {
     }
 }
 
-pub async fn run(args: ProduceArgs) -> Result<ExitCode, CliError> {
-    let Some(bootstrap) = args.bootstrap_server.clone() else {
-        return Err(CliError::usage("--bootstrap-server is required"));
+/// The embedded cluster's brokers when no --bootstrap-server is given.
+const EMBEDDED_BROKERS: usize = 3;
+
+pub async fn run(mut args: ProduceArgs) -> Result<ExitCode, CliError> {
+    // Without a broker: an embedded cluster, gone when the command ends.
+    let embedded = match &args.bootstrap_server {
+        Some(_) => {
+            if args.partitions.is_some() {
+                return Err(CliError::usage(
+                    "--partitions applies to the embedded cluster only (no --bootstrap-server)",
+                ));
+            }
+            None
+        }
+        None => {
+            let partitions = args.partitions.unwrap_or(3);
+            let cluster = MockCluster::builder().brokers(EMBEDDED_BROKERS).start().await?;
+            cluster.create_topic(&args.topic, partitions)?;
+            eprintln!(
+                "herald: no --bootstrap-server: producing to topic {} ({partitions} partitions) on an embedded \
+                 cluster of {EMBEDDED_BROKERS} brokers at {}",
+                args.topic,
+                cluster.bootstrap()
+            );
+            args.report.get_or_insert(ReportFormat::Text);
+            Some(cluster)
+        }
+    };
+    let bootstrap = match &embedded {
+        Some(c) => c.bootstrap(),
+        None => args.bootstrap_server.clone().unwrap_or_default(),
     };
     let mut builder = Producer::builder().bootstrap_servers(&bootstrap);
     for p in &args.properties {
@@ -108,6 +144,9 @@ pub async fn run(args: ProduceArgs) -> Result<ExitCode, CliError> {
     let totals = produce_lines(&producer, &args, input, progress).await;
     let closed = producer.close(Duration::from_secs(args.close_timeout)).await;
     eprintln!("herald: {} records delivered to {}, {} failed", totals.delivered, args.topic, totals.failed);
+    if let Some(cluster) = &embedded {
+        print_layout(cluster, &args.topic);
+    }
     if let Err(e) = closed {
         eprintln!("herald: close: {e}");
         return Ok(ExitCode::from(1));
@@ -125,7 +164,7 @@ pub async fn produce_lines(
 ) -> report::Totals {
     // Bounded: a slow broker slows the reading instead of filling memory.
     let (tx, rx) = mpsc::channel::<Entry>(100_000);
-    let reporter = tokio::spawn(report::run(rx, args.report, progress));
+    let reporter = tokio::spawn(report::run(rx, args.report.unwrap_or(ReportFormat::None), progress));
     let headers: Vec<(String, Option<Bytes>)> = args.headers.iter().map(|h| header_of(h)).collect();
     let sep = args.key_separator.as_deref().map(str::as_bytes);
     let mut buf = Vec::with_capacity(4096);
@@ -203,6 +242,28 @@ async fn build_entry(
         Err(e) => Outcome::Refused(e),
     };
     Entry { line, key: key.map(<[u8]>::to_vec), outcome }
+}
+
+/// Shows which keys landed in which partition: the seeds' rules made visible.
+fn print_layout(cluster: &MockCluster, topic: &str) {
+    let mut p = 0;
+    eprintln!("herald: where the records are now:");
+    while let Ok(records) = cluster.records(topic, p) {
+        let mut keys: Vec<(String, usize)> = Vec::new();
+        for r in &records {
+            let k = match &r.key {
+                None => "(null key)".to_owned(),
+                Some(k) => String::from_utf8_lossy(k).into_owned(),
+            };
+            match keys.iter_mut().find(|(seen, _)| *seen == k) {
+                Some((_, n)) => *n += 1,
+                None => keys.push((k, 1)),
+            }
+        }
+        let shown: Vec<String> = keys.iter().map(|(k, n)| format!("{k} x{n}")).collect();
+        eprintln!("  partition {p}: {} records  {}", records.len(), shown.join(", "));
+        p += 1;
+    }
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

@@ -158,3 +158,87 @@ async fn an_unknown_topic_fails_every_line_with_the_reason() {
     assert!(stderr.contains("does not exist"), "{stderr}");
     assert!(stderr.contains("0 records delivered"), "{stderr}");
 }
+
+#[test]
+fn without_a_broker_it_produces_to_an_embedded_cluster_and_shows_where_records_went() {
+    let input = std::fs::read_to_string(support::repo_root().join("examples/trucks.txt")).unwrap();
+    let out = herald(&["produce", "--topic", "trucks", "--key-separator", ":"], &input);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), input.lines().count());
+    // The seeds' rule, visible: a key always lands in the same partition, and it is
+    // the partition the Java client would choose.
+    for l in &lines {
+        let key = l.split_whitespace().next().unwrap().trim_start_matches("key=");
+        let part: i32 =
+            l.split_whitespace().nth(1).unwrap().trim_start_matches("partition=").parse().unwrap();
+        assert_eq!(part, herald::partitioner::partition_for_key(key.as_bytes(), 3), "{l}");
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("embedded cluster"), "{stderr}");
+    assert!(stderr.contains("partition 0:") && stderr.contains("partition 2:"), "{stderr}");
+}
+
+#[test]
+fn embedded_null_keys_go_round_robin_over_the_chosen_partitions() {
+    let out = herald(&["produce", "--topic", "events", "--partitions", "4"], "a\nb\nc\nd\ne\n");
+    assert!(out.status.success());
+    let parts: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().nth(1).unwrap().to_owned())
+        .collect();
+    assert_eq!(parts, ["partition=0", "partition=1", "partition=2", "partition=3", "partition=0"]);
+}
+
+#[test]
+fn partitions_needs_the_embedded_cluster_and_consume_needs_a_cluster() {
+    let out = herald(&["produce", "-b", "127.0.0.1:9", "--topic", "t", "--partitions", "3"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--partitions"));
+    let out = herald(&["consume", "--topic", "t"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("herald mock"));
+}
+
+#[test]
+fn herald_mock_serves_any_client_and_consume_reads_it_back() {
+    use std::io::BufRead;
+    let mut mock = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["mock", "--brokers", "3", "--partitions", "6"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut addr = String::new();
+    std::io::BufReader::new(mock.stdout.take().unwrap()).read_line(&mut addr).unwrap();
+    let addr = addr.trim().to_owned();
+    assert_eq!(addr.split(',').count(), 3, "{addr}");
+    // A topic created on first use, with 6 partitions.
+    let out = herald(
+        &["produce", "-b", &addr, "-t", "auto", "--key-separator", "=", "-H", "h=1", "--report", "json"],
+        "k1=v1\nk2=v2\n",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for r in json_lines(&out) {
+        let key = r["key"].as_str().unwrap();
+        assert_eq!(r["partition"], herald::partitioner::partition_for_key(key.as_bytes(), 6));
+    }
+    let out = herald(&["consume", "-b", &addr, "-t", "auto", "--format", "json"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let records = json_lines(&out);
+    assert_eq!(records.len(), 2);
+    let mut values: Vec<&str> = records.iter().map(|r| r["value"].as_str().unwrap()).collect();
+    values.sort();
+    assert_eq!(values, ["v1", "v2"]);
+    assert_eq!(records[0]["headers"][0]["key"], "h");
+    // And the Java consumer reads it too.
+    let java = tokio::runtime::Runtime::new().unwrap().block_on(support::java(
+        "dev.herald.tools.VerifyConsumer",
+        &["--bootstrap", &addr, "--topic", "auto"],
+        None,
+    ));
+    assert_eq!(java.lines().count(), 2);
+    mock.kill().unwrap();
+    let _ = mock.wait();
+}

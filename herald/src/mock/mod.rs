@@ -467,6 +467,23 @@ impl MockCluster {
         self.state().settings.store_records = store;
     }
 
+    /// Handles one raw request frame (without its 4-byte size prefix) as broker
+    /// `broker` would: the response frame (with its size prefix), `None` when no
+    /// response is due (acks=0), or why the connection would be closed. For fuzzing
+    /// and protocol tests; clients should connect over TCP.
+    #[doc(hidden)]
+    pub async fn handle_raw(
+        &self,
+        broker: i32,
+        frame: bytes::Bytes,
+    ) -> std::result::Result<Option<Vec<u8>>, String> {
+        let ctx = server::Ctx { cluster: self.inner.cluster.clone(), broker };
+        match server::handle(&ctx, frame).await {
+            Ok(r) => Ok(r.map(|b| b.to_vec())),
+            Err(server::Close(why)) => Err(why),
+        }
+    }
+
     /// Stops every broker.
     pub fn shutdown(&self) {
         for s in self.inner.servers.lock().iter_mut() {

@@ -1,0 +1,141 @@
+//! `herald consume`: print what a topic holds.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use base64::Engine;
+use herald::{ConsumedRecord, TimestampType, TopicReader};
+use serde_json::json;
+
+use crate::CliError;
+
+/// How records are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConsumeFormat {
+    /// `p0 o5 2026-11-22T10:00:00.000Z key=… headers=[k=v] value=…`
+    Text,
+    /// One JSON object per record; keys, values and header values as strings when
+    /// they are UTF-8, else as `{"base64": "…"}`.
+    Json,
+}
+
+/// Arguments of `herald consume`.
+#[derive(clap::Args, Debug)]
+pub struct ConsumeArgs {
+    /// The cluster: a Kafka broker, or the address `herald mock` printed.
+    #[arg(short = 'b', long = "bootstrap-server", alias = "bootstrap-servers", value_name = "HOST:PORT")]
+    pub bootstrap_server: Option<String>,
+
+    /// The topic to read.
+    #[arg(short = 't', long)]
+    pub topic: String,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ConsumeFormat::Text)]
+    pub format: ConsumeFormat,
+}
+
+pub async fn run(args: ConsumeArgs) -> Result<ExitCode, CliError> {
+    let Some(bootstrap) = args.bootstrap_server else {
+        return Err(CliError::usage(
+            "--bootstrap-server is required: a Kafka broker, or the address `herald mock` prints \
+             (an embedded cluster started by `herald produce` ends with it)",
+        ));
+    };
+    let records = TopicReader::new(&bootstrap)?.read_to_end(&args.topic).await?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for r in &records {
+        let line = match args.format {
+            ConsumeFormat::Text => text(r),
+            ConsumeFormat::Json => json(r).to_string(),
+        };
+        if writeln!(out, "{line}").is_err() {
+            break;
+        }
+    }
+    let _ = out.flush();
+    eprintln!("herald: {} records in {}", records.len(), args.topic);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn shown(b: Option<&[u8]>) -> String {
+    match b {
+        None => "(null)".to_owned(),
+        Some(b) => match std::str::from_utf8(b) {
+            Ok(s) => s.to_owned(),
+            Err(_) => format!("base64:{}", base64::engine::general_purpose::STANDARD.encode(b)),
+        },
+    }
+}
+
+/// A timestamp as UTC ISO 8601 (without a date library: civil-from-days).
+pub fn iso8601(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}.{millis:03}Z")
+}
+
+fn text(r: &ConsumedRecord) -> String {
+    let headers: Vec<String> =
+        r.headers.iter().map(|h| format!("{}={}", h.key, shown(h.value.as_deref()))).collect();
+    let kind = match r.timestamp_type {
+        TimestampType::CreateTime => "",
+        TimestampType::LogAppendTime => " (log append time)",
+    };
+    format!(
+        "p{} o{} {}{kind} key={} headers=[{}] value={}",
+        r.partition,
+        r.offset,
+        iso8601(r.timestamp),
+        shown(r.key.as_deref()),
+        headers.join(", "),
+        shown(r.value.as_deref())
+    )
+}
+
+fn json(r: &ConsumedRecord) -> serde_json::Value {
+    let field = |b: Option<&[u8]>| -> serde_json::Value {
+        match b {
+            None => serde_json::Value::Null,
+            Some(b) => match std::str::from_utf8(b) {
+                Ok(s) => json!(s),
+                Err(_) => json!({ "base64": base64::engine::general_purpose::STANDARD.encode(b) }),
+            },
+        }
+    };
+    json!({
+        "partition": r.partition,
+        "offset": r.offset,
+        "timestamp": r.timestamp,
+        "timestamp_type": match r.timestamp_type { TimestampType::CreateTime => "CreateTime", TimestampType::LogAppendTime => "LogAppendTime" },
+        "key": field(r.key.as_deref()),
+        "headers": r.headers.iter().map(|h| json!({"key": h.key, "value": field(h.value.as_deref())})).collect::<Vec<_>>(),
+        "value": field(r.value.as_deref()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso8601_formats_utc() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(iso8601(-1), "1969-12-31T23:59:59.999Z");
+    }
+}
