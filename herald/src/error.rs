@@ -232,6 +232,25 @@ pub enum ErrorKind {
         /// What is missing.
         what: String,
     },
+    /// A serializer could not turn the key or value into bytes; only that record
+    /// fails.
+    Serialization {
+        /// Whether it was the key (`true`) or the value.
+        is_key: bool,
+        /// Why.
+        reason: String,
+    },
+    /// A Schema Registry request failed.
+    SchemaRegistry {
+        /// The registry's URL.
+        url: String,
+        /// The HTTP status, when the registry answered.
+        status: Option<u16>,
+        /// The registry's error code (e.g. 40401 subject not found), when it sent one.
+        code: Option<i32>,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// What a [`ErrorKind::Timeout`] was waiting for.
@@ -277,6 +296,17 @@ struct Inner {
 }
 
 impl Error {
+    /// An error of this kind, for code outside herald that reports through herald's
+    /// error type (custom serializers and partitioners).
+    pub fn from_kind(kind: ErrorKind) -> Error {
+        Error::new(kind)
+    }
+
+    /// The same error, naming the topic (and partition, when known) it concerns.
+    pub fn with_topic(self, topic: &str, partition: Option<i32>) -> Error {
+        self.for_partition(&Arc::from(topic), partition)
+    }
+
     pub(crate) fn new(kind: ErrorKind) -> Error {
         Error { inner: Arc::new(Inner { kind, topic: None, partition: None, source: None }) }
     }
@@ -415,6 +445,19 @@ impl fmt::Display for Error {
             ErrorKind::Closed => f.write_str("producer closed before the record was delivered")?,
             ErrorKind::InvalidRecord { reason } => write!(f, "invalid record: {reason}")?,
             ErrorKind::Unsupported { what } => write!(f, "not supported by the cluster: {what}")?,
+            ErrorKind::Serialization { is_key, reason } => {
+                write!(f, "could not serialize the {}: {reason}", if *is_key { "key" } else { "value" })?
+            }
+            ErrorKind::SchemaRegistry { url, status, code, message } => {
+                write!(f, "schema registry {url}")?;
+                if let Some(s) = status {
+                    write!(f, " answered HTTP {s}")?;
+                }
+                if let Some(c) = code {
+                    write!(f, " (error code {c})")?;
+                }
+                write!(f, ": {message}")?;
+            }
         }
         if let Some(src) = &i.source {
             write!(f, ": {src}")?;
