@@ -54,7 +54,7 @@ start_cluster() { # name version nodes -> prints bootstrap
 
 lint() {
   cargo fmt --all --check
-  cargo clippy --workspace --all-targets --locked -- -D warnings
+  cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 }
 
 provision() {

@@ -53,24 +53,45 @@ impl fmt::Display for Acks {
     }
 }
 
-/// How records are compressed, per batch.
+/// How records are compressed, per batch (`compression.type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Compression {
     /// No compression (Kafka's default).
     #[default]
     None,
+    /// gzip, at `compression.gzip.level`.
+    Gzip,
+    /// snappy (xerial framing, as the Java producer writes it).
+    Snappy,
+    /// lz4 frames (KIP-57), at `compression.lz4.level`.
+    Lz4,
+    /// zstd, at `compression.zstd.level`.
+    Zstd,
 }
 
 impl Compression {
     fn parse(v: &str) -> std::result::Result<Compression, String> {
         match v.trim().to_ascii_lowercase().as_str() {
             "none" | "" => Ok(Compression::None),
-            "gzip" | "snappy" | "lz4" | "zstd" => {
-                Err(format!("compression {v} is not supported yet (only none)"))
-            }
+            "gzip" => Ok(Compression::Gzip),
+            "snappy" => Ok(Compression::Snappy),
+            "lz4" => Ok(Compression::Lz4),
+            "zstd" => Ok(Compression::Zstd),
             _ => Err("expected one of none, gzip, snappy, lz4, zstd".to_owned()),
         }
+    }
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Snappy => "snappy",
+            Compression::Lz4 => "lz4",
+            Compression::Zstd => "zstd",
+        })
     }
 }
 
@@ -127,6 +148,12 @@ pub struct ProducerConfig {
     pub enable_idempotence: bool,
     /// `compression.type`; default none.
     pub compression: Compression,
+    /// `compression.gzip.level`: 1-9, or -1 for zlib's default (6); default -1.
+    pub compression_gzip_level: i32,
+    /// `compression.lz4.level`: 1-17; default 9 (liblz4 caps high compression at 12).
+    pub compression_lz4_level: i32,
+    /// `compression.zstd.level`: -131072 to 22; default 3.
+    pub compression_zstd_level: i32,
     /// `reconnect.backoff.ms`; default 50 ms.
     pub reconnect_backoff: Duration,
     /// `reconnect.backoff.max.ms`; default 1000 ms.
@@ -159,6 +186,9 @@ impl Default for ProducerConfig {
             max_in_flight: 5,               // Kafka: max.in.flight.requests.per.connection=5
             enable_idempotence: false,      // Kafka: true; herald: not yet implemented
             compression: Compression::None, // Kafka: compression.type=none
+            compression_gzip_level: -1,     // Kafka: compression.gzip.level=-1
+            compression_lz4_level: 9,       // Kafka: compression.lz4.level=9
+            compression_zstd_level: 3,      // Kafka: compression.zstd.level=3
             reconnect_backoff: Duration::from_millis(50), // Kafka: reconnect.backoff.ms=50
             reconnect_backoff_max: Duration::from_millis(1_000), // Kafka: reconnect.backoff.max.ms=1000
             connection_setup_timeout: Duration::from_millis(10_000), // Kafka: socket.connection.setup.timeout.ms=10000
@@ -228,6 +258,9 @@ const KNOWN: &[&str] = &[
     "max.in.flight.requests.per.connection",
     "enable.idempotence",
     "compression.type",
+    "compression.gzip.level",
+    "compression.lz4.level",
+    "compression.zstd.level",
     "reconnect.backoff.ms",
     "reconnect.backoff.max.ms",
     "socket.connection.setup.timeout.ms",
@@ -278,6 +311,15 @@ impl ProducerConfig {
             }
             "enable.idempotence" => self.enable_idempotence = parse_bool(v).map_err(|e| bad(&e))?,
             "compression.type" => self.compression = Compression::parse(v).map_err(|e| bad(&e))?,
+            "compression.gzip.level" => {
+                self.compression_gzip_level = v.parse().map_err(|_| bad("expected a whole number"))?;
+            }
+            "compression.lz4.level" => {
+                self.compression_lz4_level = v.parse().map_err(|_| bad("expected a whole number"))?;
+            }
+            "compression.zstd.level" => {
+                self.compression_zstd_level = v.parse().map_err(|_| bad("expected a whole number"))?;
+            }
             "reconnect.backoff.ms" => self.reconnect_backoff = parse_ms(v).map_err(|e| bad(&e))?,
             "reconnect.backoff.max.ms" => {
                 self.reconnect_backoff_max = parse_ms(v).map_err(|e| bad(&e))?;
@@ -372,6 +414,15 @@ impl ProducerConfig {
         if self.retry_backoff_max < self.retry_backoff {
             return Err(Error::config("retry.backoff.max.ms", "must be at least retry.backoff.ms"));
         }
+        if !(self.compression_gzip_level == -1 || (1..=9).contains(&self.compression_gzip_level)) {
+            return Err(Error::config("compression.gzip.level", "must be -1 or between 1 and 9"));
+        }
+        if !(1..=17).contains(&self.compression_lz4_level) {
+            return Err(Error::config("compression.lz4.level", "must be between 1 and 17"));
+        }
+        if !(-131_072..=22).contains(&self.compression_zstd_level) {
+            return Err(Error::config("compression.zstd.level", "must be between -131072 and 22"));
+        }
         if self.enable_idempotence {
             return Err(Error::config(
                 "enable.idempotence",
@@ -379,6 +430,22 @@ impl ProducerConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The codec and level batches are compressed with, `None` without compression.
+    pub(crate) fn codec(&self) -> Option<crate::compression::Codec> {
+        use crate::compression::Codec;
+        match self.compression {
+            Compression::None => None,
+            Compression::Gzip => Some(Codec::Gzip {
+                level: u32::try_from(self.compression_gzip_level).unwrap_or(6),
+            }),
+            Compression::Snappy => Some(Codec::Snappy),
+            Compression::Lz4 => Some(Codec::Lz4 {
+                level: u32::try_from(self.compression_lz4_level).unwrap_or(9),
+            }),
+            Compression::Zstd => Some(Codec::Zstd { level: self.compression_zstd_level }),
+        }
     }
 
     /// Fills in derived defaults (the client id).
@@ -505,6 +572,10 @@ mod tests {
             ("batch.size", "-1"),
             ("retries", "-3"),
             ("enable.idempotence", "yes"),
+            ("compression.type", "brotli"),
+            ("compression.gzip.level", "10"),
+            ("compression.lz4.level", "0"),
+            ("compression.zstd.level", "23"),
         ] {
             let e = with(&[(k, v)]).unwrap_err();
             assert!(e.to_string().contains(k), "{e}");

@@ -47,13 +47,18 @@
 //!   `min.insync.replicas` is accepted but not enforced.
 //! - No consumer groups, transactions, ACLs, quotas, or SASL/TLS; no fetch sessions
 //!   (every fetch is a full fetch, which clients accept).
-//! - Compressed batches are refused with `UNSUPPORTED_COMPRESSION_TYPE`.
+//! - Compressed batches (gzip, snappy, lz4, zstd) are decompressed to validate their
+//!   records and stored as sent, or recompressed when the topic's own
+//!   `compression.type` differs from the producer's, as Kafka does; recompression
+//!   uses each codec's default level.
 //! - Leader election is instant: stopping a broker moves its partitions' leadership
 //!   to a live replica at once (Kafka waits for the broker's session to expire).
 //! - No retention or compaction: logs only grow.
 //! - Topic configs other than `max.message.bytes`, `message.timestamp.type`,
-//!   `message.timestamp.before/after.max.ms` and `cleanup.policy` are checked for
-//!   their names only.
+//!   `message.timestamp.before/after.max.ms`, `cleanup.policy` and `compression.type`
+//!   are checked for their names only.
+//! - A batch decompresses to at most 256 MiB (a defence against decompression
+//!   bombs; Kafka has no such limit).
 
 mod api_versions;
 mod create_topics;
@@ -76,6 +81,7 @@ use tokio::sync::Notify;
 
 use self::server::BrokerServer;
 use self::state::{BrokerInfo, Settings, State, TopicConfig};
+use crate::config::Compression;
 use crate::error::{Error, ErrorCode, ErrorKind, Result};
 use crate::reader::ConsumedRecord;
 use crate::record::TimestampType;
@@ -173,6 +179,24 @@ impl Cluster {
         let f = self.faults.lock();
         f.latency.get(&Some(broker)).or_else(|| f.latency.get(&None)).copied().unwrap_or_default()
     }
+}
+
+/// One stored batch, as [`MockCluster::batches`] describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoredBatchInfo {
+    /// The offset of its first record.
+    pub base_offset: i64,
+    /// How many records it holds.
+    pub records: i32,
+    /// How it is compressed.
+    pub compression: Compression,
+    /// Its size in bytes, as stored and served.
+    pub size: usize,
+    /// The producer id it carries (-1 without idempotence).
+    pub producer_id: i64,
+    /// The sequence of its first record (-1 without idempotence).
+    pub base_sequence: i32,
 }
 
 /// Builds a [`MockCluster`].
@@ -353,6 +377,37 @@ impl MockCluster {
                 key: r.key,
                 value: r.value,
                 headers: r.headers,
+            })
+            .collect())
+    }
+
+    /// The batches stored in a partition, in offset order, as a consumer will get
+    /// them: where they start, how many records, how compressed, how large.
+    pub fn batches(&self, topic: &str, partition: i32) -> Result<Vec<StoredBatchInfo>> {
+        let s = self.state();
+        let name: Arc<str> = Arc::from(topic);
+        let t = s.topics.get(topic).ok_or_else(|| Error::new(ErrorKind::UnknownTopic).for_partition(&name, None))?;
+        let p = usize::try_from(partition).ok().and_then(|i| t.partitions.get(i)).ok_or_else(|| {
+            Error::broker(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, None).for_partition(&name, Some(partition))
+        })?;
+        Ok(p.log
+            .iter()
+            .filter_map(|b| {
+                let h = crate::protocol::records::read_header(&b.bytes).ok()??;
+                Some(StoredBatchInfo {
+                    base_offset: h.base_offset,
+                    records: h.record_count,
+                    compression: match h.compression() {
+                        1 => Compression::Gzip,
+                        2 => Compression::Snappy,
+                        3 => Compression::Lz4,
+                        4 => Compression::Zstd,
+                        _ => Compression::None,
+                    },
+                    size: b.bytes.len(),
+                    producer_id: h.producer_id,
+                    base_sequence: h.base_sequence,
+                })
             })
             .collect())
     }

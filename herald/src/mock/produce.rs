@@ -48,7 +48,7 @@ pub(super) fn handle(
                     (_, None, false) => ErrorCode::INVALID_REQUIRED_ACKS,
                     (None, None, true) => ErrorCode::UNKNOWN_TOPIC_ID,
                     (Some(name), None, true) => {
-                        let r = s.append(name, pd.index, ctx.broker, pd.records, now);
+                        let r = s.append(name, pd.index, ctx.broker, pd.records, version, now);
                         pr.base_offset = r.base_offset;
                         pr.log_append_time_ms = r.log_append_time;
                         pr.log_start_offset = r.log_start_offset;

@@ -34,6 +34,9 @@ pub(crate) struct BrokerInfo {
 /// A topic's settings that the embedded cluster acts on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct TopicConfig {
+    /// The topic's `compression.type` as a codec id (0 = uncompressed), or `None`
+    /// for `producer`: keep what the producer sent.
+    pub(crate) compression: Option<u8>,
     pub(crate) log_append_time: bool,
     pub(crate) max_message_bytes: usize,
     pub(crate) compact: bool,
@@ -46,6 +49,7 @@ pub(crate) struct TopicConfig {
 impl Default for TopicConfig {
     fn default() -> TopicConfig {
         TopicConfig {
+            compression: None,
             log_append_time: false,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             compact: false,
@@ -126,6 +130,17 @@ impl TopicConfig {
                         return Err(format!("Invalid value {v} for configuration {k}"));
                     }
                     c.compact = policies.contains(&"compact");
+                }
+                "compression.type" => {
+                    c.compression = match v.as_str() {
+                        "producer" => None,
+                        "uncompressed" => Some(0),
+                        "gzip" => Some(1),
+                        "snappy" => Some(2),
+                        "lz4" => Some(3),
+                        "zstd" => Some(4),
+                        _ => return Err(format!("Invalid value {v} for configuration {k}: String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer")),
+                    }
                 }
                 "message.timestamp.before.max.ms" => c.timestamp_before_max_ms = int(v)?.max(0),
                 "message.timestamp.after.max.ms" => c.timestamp_after_max_ms = int(v)?.max(0),
@@ -358,6 +373,7 @@ impl State {
         partition: i32,
         broker: i32,
         records: Option<Bytes>,
+        produce_version: i16,
         now_ms: i64,
     ) -> AppendResult {
         let store = self.settings.store_records;
@@ -425,6 +441,12 @@ impl State {
                 "The producer attempted a transactional operation in an invalid state",
             );
         }
+        if header.compression() == 4 && produce_version < 7 {
+            return AppendResult::error(
+                ErrorCode::UNSUPPORTED_COMPRESSION_TYPE,
+                "Produce requests with version below 7 cannot carry zstd-compressed batches",
+            );
+        }
         let recs = match records::read_records(&header, &data) {
             Ok(r) => r,
             Err(e) => return batch_error(e),
@@ -467,10 +489,14 @@ impl State {
         let (max_timestamp, log_append_time) =
             if config.log_append_time { (now_ms, now_ms) } else { (computed_max, -1) };
         if store {
+            let data = match recompress(&header, &data, config.compression) {
+                Ok(d) => d,
+                Err(e) => return batch_error(e),
+            };
             let mut b = BytesMut::from(&data[..]);
             b[0..8].copy_from_slice(&base.to_be_bytes());
             b[12..16].copy_from_slice(&p.leader_epoch.to_be_bytes());
-            let mut attributes = header.attributes;
+            let mut attributes = i16::from_be_bytes([b[21], b[22]]);
             if config.log_append_time {
                 attributes |= 0x08;
             }
@@ -500,6 +526,36 @@ impl State {
             record_errors: Vec::new(),
         }
     }
+}
+
+/// Re-encodes a batch with the topic's own `compression.type` when it differs from
+/// the producer's, as a broker does; otherwise returns it as it is.
+fn recompress(h: &BatchHeader, data: &Bytes, topic_codec: Option<u8>) -> Result<Bytes, BatchError> {
+    use crate::compression::Codec;
+    let Some(target) = topic_codec.filter(|c| *c != h.compression()) else {
+        return Ok(data.clone());
+    };
+    let records = records::records_section(h, data)?;
+    let mut raw = BytesMut::with_capacity(crate::protocol::batch::BATCH_HEADER_LEN + records.len());
+    raw.extend_from_slice(&data[..crate::protocol::batch::BATCH_HEADER_LEN]);
+    raw.extend_from_slice(&records);
+    let codec = match target {
+        1 => Codec::Gzip { level: 6 },
+        2 => Codec::Snappy,
+        3 => Codec::Lz4 { level: 9 },
+        4 => Codec::Zstd { level: 3 },
+        _ => {
+            // Uncompressed: the raw records, the codec bits cleared.
+            let len = i32::try_from(raw.len() - 12).map_err(|_| BatchError::Invalid("batch too large".into()))?;
+            raw[8..12].copy_from_slice(&len.to_be_bytes());
+            let attributes = h.attributes & !0x07;
+            raw[21..23].copy_from_slice(&attributes.to_be_bytes());
+            return Ok(raw.freeze());
+        }
+    };
+    let (out, _) = crate::protocol::batch::compress_batch(&raw, codec)
+        .map_err(|e| BatchError::Corrupt(format!("recompressing for the topic: {e}")))?;
+    Ok(out.freeze())
 }
 
 fn batch_error(e: BatchError) -> AppendResult {
@@ -699,8 +755,8 @@ mod tests {
         let mut s = state();
         s.create_topic("t", 1, 1, TopicConfig::default()).unwrap();
         let l = leader(&s, "t", 0);
-        let r1 = s.append("t", 0, l, Some(batch(&[("a", NOW), ("b", NOW)], -1, -1, -1)), NOW);
-        let r2 = s.append("t", 0, l, Some(batch(&[("c", NOW)], -1, -1, -1)), NOW);
+        let r1 = s.append("t", 0, l, Some(batch(&[("a", NOW), ("b", NOW)], -1, -1, -1)), 13, NOW);
+        let r2 = s.append("t", 0, l, Some(batch(&[("c", NOW)], -1, -1, -1)), 13, NOW);
         assert_eq!((r1.code, r1.base_offset, r2.base_offset), (ErrorCode::NONE, 0, 2));
         let data = s.topics["t"].partitions[0].read(1, 1 << 20);
         let h = records::read_header(&data).unwrap().unwrap();
@@ -717,31 +773,31 @@ mod tests {
         let l = leader(&s, "t", 0);
         let other = if l == 1 { 2 } else { 1 };
         assert_eq!(
-            s.append("t", 0, other, Some(batch(&[("a", NOW)], -1, -1, -1)), NOW).code,
+            s.append("t", 0, other, Some(batch(&[("a", NOW)], -1, -1, -1)), 13, NOW).code,
             ErrorCode::NOT_LEADER_OR_FOLLOWER
         );
         assert_eq!(
-            s.append("nope", 0, l, Some(batch(&[("a", NOW)], -1, -1, -1)), NOW).code,
+            s.append("nope", 0, l, Some(batch(&[("a", NOW)], -1, -1, -1)), 13, NOW).code,
             ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
         );
         assert_eq!(
-            s.append("t", 5, l, Some(batch(&[("a", NOW)], -1, -1, -1)), NOW).code,
+            s.append("t", 5, l, Some(batch(&[("a", NOW)], -1, -1, -1)), 13, NOW).code,
             ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
         );
         let mut corrupt = BytesMut::from(&batch(&[("a", NOW)], -1, -1, -1)[..]);
         let last = corrupt.len() - 1;
         corrupt[last] ^= 1;
-        assert_eq!(s.append("t", 0, l, Some(corrupt.freeze()), NOW).code, ErrorCode::CORRUPT_MESSAGE);
+        assert_eq!(s.append("t", 0, l, Some(corrupt.freeze()), 13, NOW).code, ErrorCode::CORRUPT_MESSAGE);
         let two = [batch(&[("a", NOW)], -1, -1, -1), batch(&[("b", NOW)], -1, -1, -1)].concat();
-        assert_eq!(s.append("t", 0, l, Some(Bytes::from(two)), NOW).code, ErrorCode::INVALID_RECORD);
+        assert_eq!(s.append("t", 0, l, Some(Bytes::from(two)), 13, NOW).code, ErrorCode::INVALID_RECORD);
         let big = "x".repeat(200);
         let ls = leader(&s, "small", 0);
         assert_eq!(
-            s.append("small", 0, ls, Some(batch(&[(&big, NOW)], -1, -1, -1)), NOW).code,
+            s.append("small", 0, ls, Some(batch(&[(&big, NOW)], -1, -1, -1)), 13, NOW).code,
             ErrorCode::MESSAGE_TOO_LARGE
         );
         let future = NOW + 2 * 3_600_000;
-        let r = s.append("t", 0, l, Some(batch(&[("a", future)], -1, -1, -1)), NOW);
+        let r = s.append("t", 0, l, Some(batch(&[("a", future)], -1, -1, -1)), 13, NOW);
         assert_eq!(r.code, ErrorCode::INVALID_TIMESTAMP);
         assert_eq!(r.record_errors.len(), 1);
         assert_eq!(s.topics["t"].partitions[0].next_offset, 0, "nothing refused was stored");
@@ -753,29 +809,29 @@ mod tests {
         s.create_topic("t", 1, 1, TopicConfig::default()).unwrap();
         let l = leader(&s, "t", 0);
         let b0 = batch(&[("a", NOW), ("b", NOW)], 7, 0, 0);
-        assert_eq!(s.append("t", 0, l, Some(b0.clone()), NOW).base_offset, 0);
+        assert_eq!(s.append("t", 0, l, Some(b0.clone()), 13, NOW).base_offset, 0);
         // The same batch again: a duplicate, answered with its first offset.
-        let dup = s.append("t", 0, l, Some(b0), NOW);
+        let dup = s.append("t", 0, l, Some(b0), 13, NOW);
         assert_eq!((dup.code, dup.base_offset), (ErrorCode::NONE, 0));
         // A gap in the sequence.
         assert_eq!(
-            s.append("t", 0, l, Some(batch(&[("c", NOW)], 7, 0, 5)), NOW).code,
+            s.append("t", 0, l, Some(batch(&[("c", NOW)], 7, 0, 5)), 13, NOW).code,
             ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
         );
-        assert_eq!(s.append("t", 0, l, Some(batch(&[("c", NOW)], 7, 0, 2)), NOW).base_offset, 2);
+        assert_eq!(s.append("t", 0, l, Some(batch(&[("c", NOW)], 7, 0, 2)), 13, NOW).base_offset, 2);
         // An older epoch is fenced; a newer one starts again at 0.
         assert_eq!(
-            s.append("t", 0, l, Some(batch(&[("d", NOW)], 7, 1, 3)), NOW).code,
+            s.append("t", 0, l, Some(batch(&[("d", NOW)], 7, 1, 3)), 13, NOW).code,
             ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
         );
-        assert_eq!(s.append("t", 0, l, Some(batch(&[("d", NOW)], 7, 1, 0)), NOW).code, ErrorCode::NONE);
+        assert_eq!(s.append("t", 0, l, Some(batch(&[("d", NOW)], 7, 1, 0)), 13, NOW).code, ErrorCode::NONE);
         assert_eq!(
-            s.append("t", 0, l, Some(batch(&[("e", NOW)], 7, 0, 3)), NOW).code,
+            s.append("t", 0, l, Some(batch(&[("e", NOW)], 7, 0, 3)), 13, NOW).code,
             ErrorCode::INVALID_PRODUCER_EPOCH
         );
         // An unknown producer must start at 0.
         assert_eq!(
-            s.append("t", 0, l, Some(batch(&[("f", NOW)], 8, 0, 4)), NOW).code,
+            s.append("t", 0, l, Some(batch(&[("f", NOW)], 8, 0, 4)), 13, NOW).code,
             ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
         );
         assert_eq!(s.topics["t"].partitions[0].next_offset, 4);
@@ -788,11 +844,46 @@ mod tests {
             TopicConfig::parse(&[("message.timestamp.type".into(), Some("LogAppendTime".into()))]).unwrap();
         s.create_topic("t", 1, 1, cfg).unwrap();
         let l = leader(&s, "t", 0);
-        let r = s.append("t", 0, l, Some(batch(&[("a", 5)], -1, -1, -1)), NOW);
+        let r = s.append("t", 0, l, Some(batch(&[("a", 5)], -1, -1, -1)), 13, NOW);
         assert_eq!(r.log_append_time, NOW);
         let recs = s.topics["t"].partitions[0].records();
         assert!(recs[0].0.log_append_time());
         assert_eq!(recs[0].1.timestamp, NOW);
+    }
+
+    #[test]
+    fn compressed_batches_are_validated_and_recompressed_for_the_topic() {
+        use crate::compression::Codec;
+        use crate::protocol::batch::compress_batch;
+        let mut s = state();
+        s.create_topic("producer", 1, 1, TopicConfig::default()).unwrap();
+        let gz = TopicConfig::parse(&[("compression.type".into(), Some("gzip".into()))]).unwrap();
+        s.create_topic("gz", 1, 1, gz).unwrap();
+        let lz4 = |values: &[&str]| {
+            let mut w = BatchWriter::new(64);
+            for v in values {
+                w.append(NOW, Some(b"k"), Some(v.as_bytes()), &[]);
+            }
+            let (mut b, _) = compress_batch(&w.finish(), Codec::Lz4 { level: 9 }).unwrap();
+            stamp_producer(&mut b, -1, -1, -1);
+            b.freeze()
+        };
+        for t in ["producer", "gz"] {
+            let l = leader(&s, t, 0);
+            assert_eq!(s.append(t, 0, l, Some(lz4(&["a", "b"])), 13, NOW).code, ErrorCode::NONE);
+        }
+        let codec = |s: &State, t: &str| records::read_header(&s.topics[t].partitions[0].log[0].bytes).unwrap().unwrap().compression();
+        assert_eq!(codec(&s, "producer"), 3, "kept as the producer sent it");
+        assert_eq!(codec(&s, "gz"), 1, "recompressed with the topic's codec");
+        let values: Vec<_> = s.topics["gz"].partitions[0].records().into_iter().map(|(_, r)| r.value.unwrap()).collect();
+        assert_eq!(values, vec![bytes::Bytes::from_static(b"a"), bytes::Bytes::from_static(b"b")]);
+        // zstd needs Produce v7+.
+        let mut w = BatchWriter::new(64);
+        w.append(NOW, None, Some(b"z"), &[]);
+        let (mut b, _) = compress_batch(&w.finish(), Codec::Zstd { level: 3 }).unwrap();
+        stamp_producer(&mut b, -1, -1, -1);
+        let l = leader(&s, "producer", 0);
+        assert_eq!(s.append("producer", 0, l, Some(b.freeze()), 6, NOW).code, ErrorCode::UNSUPPORTED_COMPRESSION_TYPE);
     }
 
     #[test]

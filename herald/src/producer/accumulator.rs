@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 
 use arc_swap::ArcSwapOption;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -24,10 +24,39 @@ use crate::partitioner::TopicPartitionerState;
 use crate::protocol::batch::{BATCH_HEADER_LEN, BatchWriter};
 use crate::record::Header;
 
+/// A sealed batch's bytes, on their way to the wire.
+#[derive(Debug)]
+pub(crate) enum Payload {
+    /// Finished, to be compressed before sending.
+    Raw(BytesMut),
+    /// Being compressed on the blocking pool.
+    Compressing,
+    /// Ready but for the producer fields and the CRC.
+    Ready(BytesMut),
+    /// Exactly the bytes sent (and re-sent on retry).
+    Stamped(Bytes),
+}
+
+impl Payload {
+    /// Whether the sender may send it now.
+    pub(crate) fn sendable(&self) -> bool {
+        matches!(self, Payload::Ready(_) | Payload::Stamped(_))
+    }
+
+    /// Its size on the wire once ready (before, an estimate: the raw size).
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Payload::Raw(b) | Payload::Ready(b) => b.len(),
+            Payload::Stamped(b) => b.len(),
+            Payload::Compressing => 0,
+        }
+    }
+}
+
 /// A batch sealed and waiting to be sent (or sent again).
 #[derive(Debug)]
 pub(crate) struct ProducerBatch {
-    pub(crate) bytes: Bytes,
+    pub(crate) payload: Payload,
     pub(crate) records: i32,
     pub(crate) completion: Arc<BatchCompletion>,
     pub(crate) created: Instant,
@@ -46,23 +75,51 @@ struct OpenBatch {
     created: Instant,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct QueueState {
     open: Option<OpenBatch>,
     /// Sealed batches in send order.
     pub(crate) ready: VecDeque<ProducerBatch>,
     next_order: u64,
+    /// Whether sealed batches are compressed before sending.
+    compress: bool,
+    /// The estimated compressed/raw size ratio of this partition's records, so a
+    /// compressed batch fills `batch.size` on the wire rather than in memory.
+    /// Starts at 1 and takes the first batch's ratio as it is; then rises at once
+    /// when a batch compresses worse than estimated and falls slowly when better
+    /// (the shape of Java's estimator), so batches rarely overshoot.
+    pub(crate) ratio: f32,
+    observed: bool,
 }
 
 impl QueueState {
+    fn new(compress: bool) -> QueueState {
+        QueueState { open: None, ready: VecDeque::new(), next_order: 0, compress, ratio: 1.0, observed: false }
+    }
+
+    /// Learns from a compressed batch's actual ratio.
+    pub(crate) fn observe_ratio(&mut self, observed: f32) {
+        let observed = observed.clamp(0.01, 1.5);
+        if !self.observed {
+            self.observed = true;
+            self.ratio = observed;
+            return;
+        }
+        self.ratio = if observed > self.ratio {
+            observed.min(1.5)
+        } else {
+            (self.ratio - 0.005).max(observed).max(0.01)
+        };
+    }
+
     fn seal_open(&mut self) {
         if let Some(open) = self.open.take() {
             let records = open.writer.count();
-            let bytes = open.writer.finish().freeze();
+            let bytes = open.writer.finish();
             let order = self.next_order;
             self.next_order += 1;
             self.ready.push_back(ProducerBatch {
-                bytes,
+                payload: if self.compress { Payload::Raw(bytes) } else { Payload::Ready(bytes) },
                 records,
                 completion: open.completion,
                 created: open.created,
@@ -127,12 +184,12 @@ pub(crate) struct PartitionQueue {
 }
 
 impl PartitionQueue {
-    fn new(topic: Arc<str>, partition: i32) -> PartitionQueue {
+    fn new(topic: Arc<str>, partition: i32, compress: bool) -> PartitionQueue {
         PartitionQueue {
             topic,
             partition,
             leader: AtomicI32::new(NO_LEADER),
-            state: Mutex::new(QueueState::default()),
+            state: Mutex::new(QueueState::new(compress)),
         }
     }
 
@@ -166,14 +223,14 @@ pub(crate) struct TopicEntry {
 
 impl TopicEntry {
     /// Installs fresh metadata, reusing the queues of partitions already known.
-    pub(crate) fn update(&self, id: Uuid, leaders: &[i32]) {
+    pub(crate) fn update(&self, id: Uuid, leaders: &[i32], compress: bool) {
         let old = self.meta.load_full();
         let mut partitions = Vec::with_capacity(leaders.len());
         for (i, leader) in leaders.iter().enumerate() {
             let q = old
                 .as_ref()
                 .and_then(|m| m.partitions.get(i).cloned())
-                .unwrap_or_else(|| Arc::new(PartitionQueue::new(self.name.clone(), i as i32)));
+                .unwrap_or_else(|| Arc::new(PartitionQueue::new(self.name.clone(), i as i32, compress)));
             q.leader.store(*leader, Ordering::Release);
             partitions.push(q);
         }
@@ -201,11 +258,22 @@ impl TopicEntry {
     }
 }
 
+/// The estimated wire size of a batch of `raw` bytes at a compression `ratio`.
+fn on_wire(raw: usize, ratio: f32) -> usize {
+    if ratio >= 1.0 {
+        return raw;
+    }
+    BATCH_HEADER_LEN + ((raw.saturating_sub(BATCH_HEADER_LEN)) as f32 * ratio) as usize
+}
+
 /// Every topic's queues.
 #[derive(Debug)]
 pub(crate) struct Accumulator {
     topics: RwLock<HashMap<Arc<str>, Arc<TopicEntry>>>,
     batch_size: usize,
+    /// The most raw bytes one batch may hold: `max.request.size`, so that even a
+    /// badly estimated compressed batch fits in a request.
+    max_batch: usize,
     /// Set once the sender has stopped: appends fail instead of queueing.
     closed: AtomicBool,
 }
@@ -218,8 +286,13 @@ pub(crate) struct Appended {
 }
 
 impl Accumulator {
-    pub(crate) fn new(batch_size: usize) -> Accumulator {
-        Accumulator { topics: RwLock::new(HashMap::new()), batch_size, closed: AtomicBool::new(false) }
+    pub(crate) fn new(batch_size: usize, max_request_size: usize) -> Accumulator {
+        Accumulator {
+            topics: RwLock::new(HashMap::new()),
+            batch_size,
+            max_batch: max_request_size.max(batch_size),
+            closed: AtomicBool::new(false),
+        }
     }
 
     /// The entry for `topic`, and whether it was just created.
@@ -265,9 +338,11 @@ impl Accumulator {
             return Err(Error::new(ErrorKind::Closed).for_partition(&queue.topic, Some(queue.partition)));
         }
         let mut wake = false;
+        let ratio = st.ratio;
         if let Some(open) = &st.open {
             let next = open.writer.size_of_next(timestamp, key, value, headers);
-            if open.writer.len() + next > self.batch_size && open.writer.count() > 0 {
+            let raw = open.writer.len() + next;
+            if open.writer.count() > 0 && (on_wire(raw, ratio) > self.batch_size || raw > self.max_batch) {
                 st.seal_open();
                 wake = true;
             }
@@ -287,7 +362,7 @@ impl Accumulator {
         };
         let offset_delta = open.writer.append(timestamp, key, value, headers);
         let future = DeliveryFuture::new(open.completion.clone(), offset_delta, timestamp);
-        if open.writer.len() >= self.batch_size {
+        if on_wire(open.writer.len(), ratio) >= self.batch_size {
             st.seal_open();
             wake = true;
         }
@@ -322,19 +397,19 @@ mod tests {
     use super::*;
 
     fn queue() -> PartitionQueue {
-        PartitionQueue::new(Arc::from("t"), 0)
+        PartitionQueue::new(Arc::from("t"), 0, false)
     }
 
     #[test]
     fn batches_seal_at_batch_size() {
-        let acc = Accumulator::new(200);
+        let acc = Accumulator::new(200, 1 << 20);
         let q = queue();
         for _ in 0..10 {
             acc.append(&q, 1, None, Some(&[7u8; 50]), &[]).unwrap();
         }
         let st = q.state.lock();
         assert!(st.ready.len() >= 3, "{} sealed", st.ready.len());
-        assert!(st.ready.iter().all(|b| b.bytes.len() <= 200));
+        assert!(st.ready.iter().all(|b| b.payload.len() <= 200));
         let total: i32 = st.ready.iter().map(|b| b.records).sum::<i32>()
             + st.open.as_ref().map_or(0, |o| o.writer.count());
         assert_eq!(total, 10);
@@ -342,7 +417,7 @@ mod tests {
 
     #[test]
     fn a_record_larger_than_batch_size_gets_a_batch_of_its_own() {
-        let acc = Accumulator::new(100);
+        let acc = Accumulator::new(100, 1 << 20);
         let q = queue();
         acc.append(&q, 1, None, Some(&[1u8; 10]), &[]).unwrap();
         acc.append(&q, 1, None, Some(&[1u8; 500]), &[]).unwrap();
@@ -352,8 +427,33 @@ mod tests {
     }
 
     #[test]
+    fn a_good_compression_ratio_fills_batches_further() {
+        let acc = Accumulator::new(1000, 1 << 20);
+        let q = PartitionQueue::new(Arc::from("t"), 0, true);
+        q.state.lock().ratio = 0.25;
+        for _ in 0..60 {
+            acc.append(&q, 1, None, Some(&[7u8; 100]), &[]).unwrap();
+        }
+        let st = q.state.lock();
+        let first = &st.ready[0];
+        assert!(first.records > 20, "{} records in a batch that compresses 4:1", first.records);
+        assert!(matches!(first.payload, Payload::Raw(_)), "left for the sender to compress");
+    }
+
+    #[test]
+    fn the_ratio_estimate_rises_fast_and_falls_slowly() {
+        let mut st = QueueState::new(true);
+        st.observe_ratio(0.3);
+        assert!((st.ratio - 0.3).abs() < 1e-6);
+        st.observe_ratio(0.9);
+        assert!((st.ratio - 0.9).abs() < 1e-6);
+        st.observe_ratio(0.1);
+        assert!((st.ratio - 0.895).abs() < 1e-6);
+    }
+
+    #[test]
     fn requeue_keeps_order() {
-        let acc = Accumulator::new(0);
+        let acc = Accumulator::new(0, 1 << 20);
         let q = queue();
         for _ in 0..3 {
             acc.append(&q, 1, None, None, &[]).unwrap();
@@ -369,7 +469,7 @@ mod tests {
 
     #[test]
     fn closed_accumulator_refuses_records() {
-        let acc = Accumulator::new(100);
+        let acc = Accumulator::new(100, 1 << 20);
         let q = queue();
         acc.close();
         let e = acc.append(&q, 1, None, None, &[]).err().unwrap();

@@ -468,7 +468,7 @@ impl ProducerBuilder {
         let pool = Pool::new(conn_config, bootstrap, config.reconnect_backoff, config.reconnect_backoff_max);
         let config = Arc::new(config);
         let shared = Arc::new(Shared {
-            accumulator: Accumulator::new(config.batch_size),
+            accumulator: Accumulator::new(config.batch_size, config.max_request_size),
             config: config.clone(),
             partitioner: self.partitioner,
             wake: Notify::new(),

@@ -22,9 +22,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::Shared;
-use super::accumulator::{PartitionQueue, ProducerBatch, TopicEntry};
+use super::accumulator::{PartitionQueue, Payload, ProducerBatch, TopicEntry};
 use super::delivery::{BatchAck, BatchCompletion};
+use crate::compression::Codec;
 use crate::config::Acks;
+use crate::protocol::batch::{NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, compress_batch, stamp_producer};
+use bytes::{Bytes, BytesMut};
 use crate::connection::pool::Pool;
 use crate::error::{Error, ErrorCode, ErrorKind, TimeoutKind};
 use crate::metadata;
@@ -45,6 +48,7 @@ pub(crate) enum Command {
 enum Event {
     Produce(u64, Result<(i16, Option<ProduceResponse>), Error>),
     Metadata(Result<metadata::Snapshot, Error>),
+    Compressed { queue: Arc<PartitionQueue>, order: u64, result: Result<(BytesMut, f32), String> },
 }
 
 struct InFlight {
@@ -294,7 +298,7 @@ impl Sender {
             if leaders.iter().any(|l| *l < 0) {
                 self.metadata.needed = true;
             }
-            entry.update(info.id, &leaders);
+            entry.update(info.id, &leaders, self.shared.config.codec().is_some());
             return;
         }
         match code {
@@ -339,7 +343,21 @@ impl Sender {
                         expire(b, cfg.delivery_timeout);
                     }
                 }
+                // Compression runs on the blocking pool, off this task and off the
+                // callers' threads; the batch stays in its place meanwhile.
+                if let Some(codec) = cfg.codec() {
+                    for b in st.ready.iter_mut() {
+                        if let Payload::Raw(_) = b.payload {
+                            if let Payload::Raw(raw) = std::mem::replace(&mut b.payload, Payload::Compressing) {
+                                self.compress(q.clone(), b.order, raw, codec);
+                            }
+                        }
+                    }
+                }
                 let Some(front) = st.ready.front() else { continue };
+                if !front.payload.sendable() {
+                    continue; // woken again when its compression is done
+                }
                 if let Some(at) = front.retry_at.filter(|at| *at > now) {
                     *next = (*next).min(at);
                     continue;
@@ -385,17 +403,17 @@ impl Sender {
             let mut size = 0usize;
             queues.retain(|q| {
                 let mut st = q.state.lock();
+                let due = |b: &ProducerBatch| b.payload.sendable() && b.retry_at.is_none_or(|at| at <= now);
                 let fits = st.ready.front().is_some_and(|b| {
-                    b.retry_at.is_none_or(|at| at <= now)
-                        && (batches.is_empty() || size + b.bytes.len() <= cfg.max_request_size)
+                    due(b) && (batches.is_empty() || size + b.payload.len() <= cfg.max_request_size)
                 });
                 if fits {
                     if let Some(b) = st.ready.pop_front() {
-                        size += b.bytes.len();
+                        size += b.payload.len();
                         batches.push((q.clone(), b));
                     }
                 }
-                st.ready.front().is_some_and(|b| b.retry_at.is_none_or(|at| at <= now))
+                st.ready.front().is_some_and(due)
             });
             if batches.is_empty() {
                 return;
@@ -436,7 +454,7 @@ impl Sender {
             any_without_id |= topic_id.is_nil();
             let mut pd = PartitionProduceData::default();
             pd.index = q.partition;
-            pd.records = Some(b.bytes.clone());
+            pd.records = Some(stamped(&mut b.payload));
             match topics.iter_mut().find(|t| *t.name.0 == *q.topic) {
                 Some(t) => t.partition_data.push(pd),
                 None => {
@@ -465,7 +483,32 @@ impl Sender {
         match ev {
             Event::Metadata(r) => self.handle_metadata(r),
             Event::Produce(id, r) => self.handle_produce(id, r),
+            Event::Compressed { queue, order, result } => {
+                let mut st = queue.state.lock();
+                let Some(at) = st.ready.iter().position(|b| b.order == order) else { return };
+                match result {
+                    Ok((bytes, ratio)) => {
+                        st.ready[at].payload = Payload::Ready(bytes);
+                        st.observe_ratio(ratio);
+                    }
+                    Err(e) => {
+                        if let Some(b) = st.ready.remove(at) {
+                            b.completion.fail(Error::new(ErrorKind::InvalidRecord { reason: format!("compression failed: {e}") }));
+                        }
+                    }
+                }
+            }
         }
+    }
+
+    /// Compresses a sealed batch on the blocking pool; the result comes back as an
+    /// event and takes the batch's place in its queue.
+    fn compress(&mut self, queue: Arc<PartitionQueue>, order: u64, raw: BytesMut, codec: Codec) {
+        let job = tokio::task::spawn_blocking(move || compress_batch(&raw, codec).map_err(|e| e.to_string()));
+        self.events.push(Box::pin(async move {
+            let result = job.await.unwrap_or_else(|e| Err(format!("compression task failed: {e}")));
+            Event::Compressed { queue, order, result }
+        }));
     }
 
     fn handle_produce(&mut self, id: u64, result: Result<(i16, Option<ProduceResponse>), Error>) {
@@ -630,6 +673,28 @@ impl Drop for Sender {
             let _ = reply.send(Err(err));
         }
         self.pool.close_all();
+    }
+}
+
+/// The bytes to send for a batch: stamped with "no producer" and its CRC the first
+/// time, the same bytes on every retry.
+fn stamped(payload: &mut Payload) -> Bytes {
+    match std::mem::replace(payload, Payload::Compressing) {
+        Payload::Ready(mut b) => {
+            stamp_producer(&mut b, NO_PRODUCER_ID, NO_PRODUCER_EPOCH, NO_SEQUENCE);
+            let bytes = b.freeze();
+            *payload = Payload::Stamped(bytes.clone());
+            bytes
+        }
+        Payload::Stamped(b) => {
+            *payload = Payload::Stamped(b.clone());
+            b
+        }
+        // Only sendable payloads are drained.
+        other => {
+            *payload = other;
+            Bytes::new()
+        }
     }
 }
 

@@ -21,6 +21,7 @@
 use bytes::{BufMut, BytesMut};
 
 use super::varint::{put_varint, put_varlong, varint_len, varlong_len};
+use crate::compression::{Codec, compress};
 use crate::record::Header;
 
 /// Bytes of the batch header before the first record.
@@ -172,7 +173,9 @@ impl BatchWriter {
     }
 
     /// Ends the batch: writes every header field the records decide. The producer
-    /// fields and the CRC are left for [`stamp_producer`].
+    /// fields and the CRC are left for [`stamp_producer`], which the sender calls when
+    /// it first sends the batch (compressing it first, if it does, with
+    /// [`compress_batch`]).
     pub(crate) fn finish(mut self) -> BytesMut {
         let len = self.buf.len();
         let h = &mut self.buf[..BATCH_HEADER_LEN];
@@ -187,9 +190,29 @@ impl BatchWriter {
         let max = if self.count == 0 { self.base_timestamp } else { self.max_timestamp };
         put_i64_at(h, OFF_MAX_TIMESTAMP, max);
         put_i32_at(h, OFF_RECORD_COUNT, self.count);
-        stamp_producer(&mut self.buf, NO_PRODUCER_ID, NO_PRODUCER_EPOCH, NO_SEQUENCE);
+        put_i64_at(h, OFF_PRODUCER_ID, NO_PRODUCER_ID);
+        h[OFF_PRODUCER_EPOCH..OFF_PRODUCER_EPOCH + 2].copy_from_slice(&NO_PRODUCER_EPOCH.to_be_bytes());
+        put_i32_at(h, OFF_BASE_SEQUENCE, NO_SEQUENCE);
         self.buf
     }
+}
+
+/// Compresses a finished batch: the same header (with the codec in its attributes
+/// and the new length) followed by the records compressed as one stream, as Kafka's
+/// RecordBatch v2 requires. Returns the new batch and the ratio compressed/raw of
+/// the records section.
+pub(crate) fn compress_batch(raw: &[u8], codec: Codec) -> std::io::Result<(BytesMut, f32)> {
+    let records = raw.get(BATCH_HEADER_LEN..).unwrap_or_default();
+    let mut out = Vec::with_capacity(BATCH_HEADER_LEN + records.len() / 2 + 64);
+    out.extend_from_slice(&raw[..BATCH_HEADER_LEN.min(raw.len())]);
+    compress(codec, records, &mut out)?;
+    let ratio = if records.is_empty() { 1.0 } else { (out.len() - BATCH_HEADER_LEN) as f32 / records.len() as f32 };
+    let mut out = BytesMut::from(&out[..]);
+    let len = i32::try_from(out.len() - 12).map_err(std::io::Error::other)?;
+    put_i32_at(&mut out, OFF_BATCH_LENGTH, len);
+    let attributes = i16::from_be_bytes([out[OFF_ATTRIBUTES], out[OFF_ATTRIBUTES + 1]]) & !0x07 | i16::from(codec.id());
+    out[OFF_ATTRIBUTES..OFF_ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
+    Ok((out, ratio))
 }
 
 /// Writes the producer id, epoch and base sequence into a finished batch and
@@ -303,6 +326,7 @@ mod tests {
         let mut w = BatchWriter::new(64);
         w.append(1_700_000_000_000, Some(b"k"), Some(b"v"), &[]);
         let mut batch = w.finish();
+        stamp_producer(&mut batch, NO_PRODUCER_ID, NO_PRODUCER_EPOCH, NO_SEQUENCE);
         let last = batch.len() - 1;
         batch[last] ^= 0xff;
         let mut bytes = batch.freeze();
