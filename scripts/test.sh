@@ -71,8 +71,8 @@ suites_against() { # version
   local name="${run_id}-$1"
   local b
   b=$(start_cluster "$name" "$1" 1)
-  HERALD_TEST_BOOTSTRAP=$b cargo test --locked -p herald --test broker
-  HERALD_TEST_BOOTSTRAP=$b cargo test --locked -p herald-cli --test cli
+  HERALD_TEST_BOOTSTRAP=$b cargo test --locked -p herald --test broker --test compression --test serializers_registry
+  HERALD_TEST_BOOTSTRAP=$b cargo test --locked -p herald-cli --test cli --test formats
   harness/kafka stop --name "$name"
 }
 

@@ -2,6 +2,7 @@
 //! subcommand lives in its own file.
 
 mod consume;
+mod formats;
 mod mock;
 mod produce;
 mod report;
@@ -27,7 +28,7 @@ struct Cli {
 enum Command {
     /// Produce records read from stdin or a file, one per line. Without
     /// --bootstrap-server, into an embedded cluster, showing where each record went.
-    Produce(produce::ProduceArgs),
+    Produce(Box<produce::ProduceArgs>),
     /// Print every record of a topic with its partition, offset, timestamp, key,
     /// headers and value.
     Consume(consume::ConsumeArgs),
@@ -84,7 +85,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Produce(args) => produce::run(args).await,
+            Command::Produce(args) => produce::run(*args).await,
             Command::Consume(args) => consume::run(args).await,
             Command::Mock(args) => mock::run(args).await,
         }

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use herald::mock::MockCluster;
-use herald::{Producer, Record};
+use herald::{Header, Producer, Record};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
 use crate::CliError;
+use crate::formats::{Encoders, LineError};
 use crate::report::{self, Entry, Outcome, ReportFormat};
 
 /// Arguments of `herald produce`.
@@ -76,6 +77,9 @@ pub struct ProduceArgs {
     /// Never show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
+
+    #[command(flatten)]
+    pub formats: crate::formats::FormatArgs,
 }
 
 /// Splits `NAME=VALUE`.
@@ -130,6 +134,7 @@ pub async fn run(mut args: ProduceArgs) -> Result<ExitCode, CliError> {
     if let Some(acks) = &args.acks {
         builder = builder.set("acks", acks);
     }
+    let encoders = args.formats.encoders()?;
     let producer = builder.build()?;
     let input: Box<dyn AsyncBufRead + Unpin + Send> = match &args.file {
         Some(path) => {
@@ -141,7 +146,7 @@ pub async fn run(mut args: ProduceArgs) -> Result<ExitCode, CliError> {
         None => Box::new(BufReader::with_capacity(256 * 1024, tokio::io::stdin())),
     };
     let progress = args.progress || (!args.no_progress && std::io::stderr().is_terminal());
-    let totals = produce_lines(&producer, &args, input, progress).await;
+    let totals = produce_lines(&producer, &args, &encoders, input, progress).await;
     let closed = producer.close(Duration::from_secs(args.close_timeout)).await;
     eprintln!("herald: {} records delivered to {}, {} failed", totals.delivered, args.topic, totals.failed);
     if let Some(cluster) = &embedded {
@@ -159,6 +164,7 @@ pub async fn run(mut args: ProduceArgs) -> Result<ExitCode, CliError> {
 pub async fn produce_lines(
     producer: &Producer,
     args: &ProduceArgs,
+    encoders: &Encoders,
     mut input: Box<dyn AsyncBufRead + Unpin + Send>,
     progress: bool,
 ) -> report::Totals {
@@ -195,7 +201,7 @@ pub async fn produce_lines(
                 buf.pop();
             }
         }
-        let entry = build_entry(producer, args, &headers, sep, line_no, &buf).await;
+        let entry = build_entry(producer, args, encoders, &headers, sep, line_no, &buf).await;
         if tx.send(entry).await.is_err() {
             break;
         }
@@ -207,6 +213,7 @@ pub async fn produce_lines(
 async fn build_entry(
     producer: &Producer,
     args: &ProduceArgs,
+    encoders: &Encoders,
     headers: &[(String, Option<Bytes>)],
     sep: Option<&[u8]>,
     line: u64,
@@ -228,12 +235,19 @@ async fn build_entry(
             }
         },
     };
-    let mut record = Record::new(args.topic.clone())
-        .key_opt(key.map(Bytes::copy_from_slice))
-        .value(Bytes::copy_from_slice(value));
-    for (k, v) in headers {
-        record = record.header_opt(k.clone(), v.clone());
-    }
+    let mut headers: Vec<Header> =
+        headers.iter().map(|(k, v)| Header { key: k.clone(), value: v.clone() }).collect();
+    let (key_bytes, value_bytes) = match encoders.encode(&args.topic, key, value, &mut headers).await {
+        Ok(kv) => kv,
+        Err(e) => {
+            let outcome = match e {
+                LineError::BadInput(msg) => Outcome::BadInput(msg),
+                LineError::Failed(e) => Outcome::Refused(e),
+            };
+            return Entry { line, key: key.map(<[u8]>::to_vec), outcome };
+        }
+    };
+    let mut record = Record::new(args.topic.clone()).key_opt(key_bytes).value(value_bytes).headers(headers);
     if let Some(p) = args.partition {
         record = record.partition(p);
     }

@@ -5,7 +5,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use herald::bench_internals::{BATCH_HEADER_LEN, Codec, build_batch, codec_alone, compress_and_stamp};
+use herald::bench_internals::{BATCH_HEADER_LEN, BenchRecord, Codec, build_batch, codec_alone, compress_and_stamp};
 
 /// About 16 KiB of JSON-like records, as a batch at the default batch.size holds.
 fn batch() -> bytes::BytesMut {
@@ -13,7 +13,7 @@ fn batch() -> bytes::BytesMut {
         .map(|i| format!("{{\"truck\":\"truck_id_{}\",\"seq\":{i},\"lat\":52.{:04},\"lon\":13.{:04},\"speed_kmh\":{}}}", i % 9, i * 7 % 10_000, i * 13 % 10_000, 40 + i % 50))
         .collect();
     let keys: Vec<String> = (0..150).map(|i| format!("truck_id_{}", i % 9)).collect();
-    let records: Vec<(i64, Option<&[u8]>, Option<&[u8]>)> = values
+    let records: Vec<BenchRecord<'_>> = values
         .iter()
         .zip(&keys)
         .enumerate()

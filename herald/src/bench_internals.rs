@@ -8,8 +8,11 @@ use crate::record::Header;
 
 pub use crate::compression::Codec;
 
-/// Builds a finished, uncompressed batch of `records` (timestamp, key, value).
-pub fn build_batch(records: &[(i64, Option<&[u8]>, Option<&[u8]>)], headers: &[Header]) -> BytesMut {
+/// One record for [`build_batch`]: timestamp, key, value.
+pub type BenchRecord<'a> = (i64, Option<&'a [u8]>, Option<&'a [u8]>);
+
+/// Builds a finished, uncompressed batch of `records`.
+pub fn build_batch(records: &[BenchRecord<'_>], headers: &[Header]) -> BytesMut {
     let mut w = BatchWriter::new(16 * 1024);
     for (ts, k, v) in records {
         w.append(*ts, *k, *v, headers);

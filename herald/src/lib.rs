@@ -12,6 +12,8 @@
 //! - [`producer`]: the accumulator (per-partition batches), the sender task, delivery futures.
 //! - [`admin`]: create and delete topics, describe partitions.
 //! - [`reader`]: read a topic back (not a consumer: no groups, no offsets).
+//! - [`serialization`]: typed keys and values ([`serialization::TypedProducer`]), Java's
+//!   built-in serializers byte for byte, JSON, and Avro/Protobuf with a Schema Registry.
 //! - `mock` (feature `mock`): an embedded Kafka cluster speaking the real protocol.
 //! - [`config`]: every setting and its Kafka default; Kafka property names.
 //! - [`error`]: one [`Error`] type, matchable through [`ErrorKind`].
@@ -20,6 +22,9 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod admin;
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+pub mod bench_internals;
 mod compression;
 pub mod config;
 mod connection;
@@ -27,9 +32,6 @@ pub mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-#[cfg(feature = "bench-internals")]
-#[doc(hidden)]
-pub mod bench_internals;
 mod metadata;
 #[cfg(feature = "mock")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
@@ -39,6 +41,7 @@ pub mod producer;
 mod protocol;
 pub mod reader;
 pub mod record;
+pub mod serialization;
 
 pub use crate::admin::{Admin, NewTopic, TopicDescription};
 pub use crate::config::{Acks, Compression, ProducerConfig};

@@ -188,3 +188,6 @@ pub async fn consume_with_java(topic: &str) -> Vec<Consumed> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad VerifyConsumer line {l:?}: {e}")))
         .collect()
 }
+
+/// The Schema Registry for the serializer tests (`HERALD_TEST_SCHEMA_REGISTRY`, or a fake).
+pub mod registry;

@@ -1,0 +1,250 @@
+//! Typed records through the cluster under test (embedded, or a real broker with
+//! `HERALD_TEST_BOOTSTRAP`), read back by the Java `KafkaConsumer`: JSON, and Avro
+//! and Protobuf in the Confluent wire format, registered with the Schema Registry
+//! under test (`HERALD_TEST_SCHEMA_REGISTRY`, or the in-process fake that follows
+//! the published REST API: see `support/registry.rs`).
+
+mod support;
+
+use apache_avro::types::Value as Avro;
+use herald::ErrorKind;
+use herald::serialization::avro::AvroSerializer;
+use herald::serialization::protobuf::ProtobufSerializer;
+use herald::serialization::registry::{Schema, SchemaRegistryClient, SchemaType, SubjectNameStrategy};
+use herald::serialization::{
+    JsonSerializer, LongSerializer, StringSerializer, TypedProducer, TypedRecord, wire,
+};
+use support::registry::registry_url;
+use support::{consume_with_java, create_topic, producer_builder};
+
+const POSITION_AVRO: &str = r#"{"type": "record", "name": "Position", "namespace": "fleet.avro",
+  "fields": [
+    {"name": "truck", "type": "string"},
+    {"name": "lat", "type": "double"},
+    {"name": "lon", "type": "double"},
+    {"name": "speed", "type": ["null", "float"], "default": null}
+  ]}"#;
+
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
+struct Position {
+    truck: String,
+    lat: f64,
+    lon: f64,
+    speed: Option<f32>,
+}
+
+fn registry() -> SchemaRegistryClient {
+    SchemaRegistryClient::new(registry_url()).expect("registry client")
+}
+
+#[tokio::test]
+async fn avro_values_carry_the_confluent_framing_and_decode_back() {
+    let topic = create_topic("ser-avro", 2, &[]).await;
+    let registry = registry();
+    let producer = producer_builder().build().unwrap();
+    let typed = TypedProducer::new(
+        producer,
+        StringSerializer,
+        AvroSerializer::new(registry.clone(), POSITION_AVRO).unwrap(),
+    );
+    let sent: Vec<Position> = (0..20)
+        .map(|i| Position {
+            truck: format!("truck_id_{}", i % 3),
+            lat: 52.0 + f64::from(i) / 100.0,
+            lon: 13.0,
+            speed: (i % 2 == 0).then_some(i as f32),
+        })
+        .collect();
+    let mut deliveries = Vec::new();
+    for p in &sent {
+        deliveries
+            .push(typed.send(TypedRecord::new(&topic).key(p.truck.clone()).value(p.clone())).await.unwrap());
+    }
+    for d in deliveries {
+        d.await.unwrap();
+    }
+
+    let consumed = consume_with_java(&topic).await;
+    assert_eq!(consumed.len(), sent.len());
+    let schema = apache_avro::Schema::parse_str(POSITION_AVRO).unwrap();
+    let mut ids = std::collections::BTreeSet::new();
+    let mut got = Vec::new();
+    for c in &consumed {
+        let bytes = c.value.as_deref().unwrap();
+        assert_eq!(bytes[0], 0, "magic byte");
+        let (id, payload) = wire::decode(bytes).unwrap();
+        ids.insert(id);
+        let Avro::Record(fields) = apache_avro::from_avro_datum(&schema, &mut &payload[..], None).unwrap()
+        else {
+            panic!("not a record")
+        };
+        let f = |i: usize| fields[i].1.clone();
+        let (Avro::String(truck), Avro::Double(lat), Avro::Double(lon), Avro::Union(_, speed)) =
+            (f(0), f(1), f(2), f(3))
+        else {
+            panic!("{fields:?}")
+        };
+        let speed = match *speed {
+            Avro::Float(s) => Some(s),
+            _ => None,
+        };
+        assert_eq!(c.key.as_deref(), Some(truck.as_bytes()));
+        got.push(Position { truck, lat, lon, speed });
+    }
+    assert_eq!(ids.len(), 1, "one schema, one id");
+    let id = *ids.first().unwrap();
+    let registered = registry.schema_by_id(id).await.unwrap();
+    assert_eq!(registered.schema_type(), SchemaType::Avro);
+    assert_eq!(apache_avro::Schema::parse_str(registered.text()).unwrap(), schema, "the id names our schema");
+    let latest = registry.latest(&format!("{topic}-value")).await.unwrap();
+    assert_eq!(latest.id, id, "registered under TopicNameStrategy's subject");
+    let key = |p: &Position| (p.truck.clone(), (p.lat * 100.0) as i64);
+    let (mut want, mut have) = (sent.clone(), got);
+    want.sort_by_key(key);
+    have.sort_by_key(key);
+    assert_eq!(have, want);
+}
+
+const POSITION_PROTO: &str = r#"syntax = "proto3";
+package fleet.proto;
+
+message Truck {
+  string id = 1;
+}
+
+message Position {
+  string truck = 1;
+  double lat = 2;
+  double lon = 3;
+  message Fix {
+    int32 satellites = 1;
+  }
+  Fix fix = 4;
+}
+"#;
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Fix {
+    #[prost(int32, tag = "1")]
+    satellites: i32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ProtoPosition {
+    #[prost(string, tag = "1")]
+    truck: String,
+    #[prost(double, tag = "2")]
+    lat: f64,
+    #[prost(double, tag = "3")]
+    lon: f64,
+    #[prost(message, optional, tag = "4")]
+    fix: Option<Fix>,
+}
+
+#[tokio::test]
+async fn protobuf_messages_carry_message_indexes_and_decode_back() {
+    let topic = create_topic("ser-proto", 1, &[]).await;
+    let registry = registry();
+    let producer = producer_builder().build().unwrap();
+    let positions = ProtobufSerializer::new(registry.clone(), POSITION_PROTO, "fleet.proto.Position")
+        .unwrap()
+        .subject_name_strategy(SubjectNameStrategy::TopicRecordName);
+    let fixes =
+        ProtobufSerializer::new(registry.clone(), POSITION_PROTO, "fleet.proto.Position.Fix").unwrap();
+    let typed = TypedProducer::new(producer.clone(), LongSerializer, positions);
+    let pos =
+        ProtoPosition { truck: "truck_id_1".into(), lat: 52.52, lon: 13.4, fix: Some(Fix { satellites: 7 }) };
+    typed.send_and_wait(TypedRecord::new(&topic).key(1).value(pos.clone())).await.unwrap();
+    let nested = TypedProducer::new(producer, LongSerializer, fixes);
+    nested.send_and_wait(TypedRecord::new(&topic).key(2).value(Fix { satellites: 9 })).await.unwrap();
+
+    let consumed = consume_with_java(&topic).await;
+    assert_eq!(consumed.len(), 2);
+    let (id, indexes, payload) = wire::decode_protobuf(consumed[0].value.as_deref().unwrap()).unwrap();
+    assert_eq!(indexes, vec![1], "Position is the file's second message");
+    assert_eq!(consumed[0].value.as_deref().unwrap()[5..7], [2, 2], "count 1, index 1, as zig-zag varints");
+    assert_eq!(<ProtoPosition as prost::Message>::decode(payload).unwrap(), pos);
+    assert_eq!(consumed[0].key.as_deref(), Some(&1i64.to_be_bytes()[..]));
+    let registered = registry.schema_by_id(id).await.unwrap();
+    assert_eq!(registered.schema_type(), SchemaType::Protobuf);
+    assert!(registered.text().contains("message Position"));
+    assert_eq!(registry.latest(&format!("{topic}-fleet.proto.Position")).await.unwrap().id, id);
+
+    let (id2, indexes, payload) = wire::decode_protobuf(consumed[1].value.as_deref().unwrap()).unwrap();
+    assert_eq!(indexes, vec![1, 0], "Fix is nested in Position");
+    assert_eq!(<Fix as prost::Message>::decode(payload).unwrap(), Fix { satellites: 9 });
+    assert_eq!(id2, id, "the same schema text has the same id");
+}
+
+#[tokio::test]
+async fn json_values_and_a_failing_serializer_affect_only_their_record() {
+    let topic = create_topic("ser-json", 1, &[]).await;
+    let producer = producer_builder().build().unwrap();
+    let typed = TypedProducer::new(producer.clone(), StringSerializer, JsonSerializer);
+    let v = serde_json::json!({"lat": 52.52, "lon": 13.4, "note": "grüße"});
+    typed.send_and_wait(TypedRecord::new(&topic).key("a".to_owned()).value(v.clone())).await.unwrap();
+
+    // A value that does not fit the Avro schema fails alone, before the registry is asked.
+    let avro = TypedProducer::new(
+        producer,
+        StringSerializer,
+        AvroSerializer::new(registry(), POSITION_AVRO).unwrap(),
+    );
+    let bad = serde_json::json!({"truck": 1});
+    let e = avro.send(TypedRecord::new(&topic).key("b".to_owned()).value(bad)).await.unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Serialization { is_key: false, .. }), "{e:?}");
+    assert_eq!(e.topic(), Some(topic.as_str()), "{e}");
+    typed
+        .send_and_wait(TypedRecord::new(&topic).key("c".to_owned()).value(serde_json::json!([1, 2])))
+        .await
+        .unwrap();
+
+    let consumed = consume_with_java(&topic).await;
+    let values: Vec<serde_json::Value> =
+        consumed.iter().map(|c| serde_json::from_slice(c.value.as_deref().unwrap()).unwrap()).collect();
+    assert_eq!(values, vec![v, serde_json::json!([1, 2])]);
+}
+
+#[tokio::test]
+async fn the_registry_client_follows_the_rest_api() {
+    let registry = registry();
+    let subject = support::topic_name("client");
+    let a = Schema::avro(r#"{"type":"record","name":"A","fields":[{"name":"x","type":"int"}]}"#);
+    let b = Schema::avro(
+        r#"{"type":"record","name":"A","fields":[{"name":"x","type":"int"},{"name":"y","type":"int","default":0}]}"#,
+    );
+    let id_a = registry.register(&subject, &a).await.unwrap();
+    // A fresh client, so nothing is cached: the registry must answer the same.
+    let fresh = SchemaRegistryClient::new(registry_url()).unwrap();
+    assert_eq!(fresh.register(&subject, &a).await.unwrap(), id_a, "registering again gives the same id");
+    let id_b = fresh.register(&subject, &b).await.unwrap();
+    assert_ne!(id_a, id_b);
+    let latest = fresh.latest(&subject).await.unwrap();
+    assert_eq!((latest.id, latest.version), (id_b, 2));
+    let found = fresh.lookup(&subject, &a).await.unwrap();
+    assert_eq!((found.id, found.version), (id_a, 1));
+    assert_eq!(fresh.schema_by_id(id_a).await.unwrap().schema_type(), SchemaType::Avro);
+
+    let missing = fresh.latest(&format!("{subject}-nope")).await.unwrap_err();
+    assert!(
+        matches!(missing.kind(), ErrorKind::SchemaRegistry { status: Some(404), code: Some(40401), .. }),
+        "{missing}"
+    );
+    let unknown = Schema::avro(r#"{"type":"fixed","name":"F","size":3}"#);
+    let e = fresh.lookup(&subject, &unknown).await.unwrap_err();
+    assert!(
+        matches!(e.kind(), ErrorKind::SchemaRegistry { status: Some(404), code: Some(40403), .. }),
+        "{e}"
+    );
+    let e = fresh.register(&subject, &Schema::avro("not json")).await.unwrap_err();
+    assert!(
+        matches!(e.kind(), ErrorKind::SchemaRegistry { status: Some(422), code: Some(42201), .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains(&format!("registering a AVRO schema under subject \"{subject}\"")), "{e}");
+    let e = fresh.schema_by_id(i32::MAX).await.unwrap_err();
+    assert!(
+        matches!(e.kind(), ErrorKind::SchemaRegistry { status: Some(404), code: Some(40403), .. }),
+        "{e}"
+    );
+}
