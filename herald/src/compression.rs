@@ -144,6 +144,12 @@ fn unsnappy(input: &[u8]) -> Result<Vec<u8>, String> {
     let mut dec = snap::raw::Decoder::new();
     let block = |dec: &mut snap::raw::Decoder, b: &[u8], out: &mut Vec<u8>| -> Result<(), String> {
         let n = snap::raw::decompress_len(b).map_err(|e| format!("snappy data is corrupt: {e}"))?;
+        // Snappy cannot do better than about 21:1 (a 3-byte copy yields at most 64
+        // bytes); a block claiming far more is corrupt, and must not make us
+        // allocate what it claims (found by the record_batch fuzz target).
+        if n > b.len().saturating_mul(32) + 64 {
+            return Err(format!("snappy block of {} bytes claims {n} bytes uncompressed", b.len()));
+        }
         if out.len() + n > MAX_DECOMPRESSED {
             return Err(format!("snappy data decompresses to more than {MAX_DECOMPRESSED} bytes"));
         }
@@ -159,8 +165,10 @@ fn unsnappy(input: &[u8]) -> Result<Vec<u8>, String> {
     }
     let mut rest = input.get(16..).ok_or("snappy stream header is truncated")?;
     while !rest.is_empty() {
-        let len_bytes: [u8; 4] = rest.get(..4).and_then(|b| b.try_into().ok()).ok_or("snappy block length is truncated")?;
-        let len = usize::try_from(i32::from_be_bytes(len_bytes)).map_err(|_| "negative snappy block length")?;
+        let len_bytes: [u8; 4] =
+            rest.get(..4).and_then(|b| b.try_into().ok()).ok_or("snappy block length is truncated")?;
+        let len =
+            usize::try_from(i32::from_be_bytes(len_bytes)).map_err(|_| "negative snappy block length")?;
         let b = rest.get(4..4 + len).ok_or("snappy block is truncated")?;
         block(&mut dec, b, &mut out)?;
         rest = &rest[4 + len..];
@@ -241,6 +249,21 @@ mod tests {
         assert_eq!(decompress(2, &c).unwrap(), data);
         let raw = snap::raw::Encoder::new().compress_vec(&data).unwrap();
         assert_eq!(decompress(2, &raw).unwrap(), data);
+    }
+
+    #[test]
+    fn a_snappy_block_claiming_more_than_snappy_can_encode_is_refused() {
+        // A varint length of 256 MiB followed by nothing.
+        let claim: &[u8] = &[0x80, 0x80, 0x80, 0x80, 0x01];
+        let started = std::time::Instant::now();
+        let e = decompress(2, claim).unwrap_err();
+        assert!(e.contains("claims"), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_millis(50), "refused without allocating");
+        // The most compressible real data still decodes.
+        let zeros = vec![0u8; 1 << 20];
+        let mut c = Vec::new();
+        compress(Codec::Snappy, &zeros, &mut c).unwrap();
+        assert_eq!(decompress(2, &c).unwrap(), zeros);
     }
 
     #[test]

@@ -21,7 +21,11 @@ use crate::error::{Error, ErrorCode};
 pub(crate) const NO_LEADER: i32 = -1;
 
 /// The most partitions herald believes a topic can have; Kafka itself has no hard
-/// limit, but a metadata answer above this is corrupt, not real.
+/// limit, but a metadata answer above this is corrupt, not real. Also the most
+/// partitions one answer may describe in all: herald keeps each topic's partitions
+/// in a table indexed by partition number, sized by the highest index named, so
+/// without a bound over the whole answer a few kilobytes naming a high index in
+/// many topics would make herald allocate gigabytes.
 const MAX_PARTITIONS: i32 = 1 << 20;
 
 /// One partition as the metadata describes it.
@@ -96,6 +100,8 @@ pub(crate) fn parse(resp: MetadataResponse, broker: &str) -> Result<Snapshot, Er
             .insert(b.node_id.0, BrokerAddr { node_id: Some(b.node_id.0), host: b.host.to_string(), port });
     }
     let mut topics = Vec::with_capacity(resp.topics.len());
+    // Table slots allocated so far, over all topics (bounded by MAX_PARTITIONS).
+    let mut slots: i64 = 0;
     for t in resp.topics {
         let Some(name) = t.name else {
             // Only topic-id lookups return nameless topics, and herald makes none.
@@ -110,6 +116,16 @@ pub(crate) fn parse(resp: MetadataResponse, broker: &str) -> Result<Snapshot, Er
                 ));
             }
             count = count.max(p.partition_index + 1);
+        }
+        slots += i64::from(count);
+        if slots > i64::from(MAX_PARTITIONS) {
+            return Err(Error::protocol(
+                broker,
+                format!(
+                    "metadata describes more than {MAX_PARTITIONS} partitions in all (at topic {})",
+                    name.0
+                ),
+            ));
         }
         let mut partitions = vec![
             PartitionInfo {
@@ -192,5 +208,32 @@ mod tests {
         t.partitions = vec![partition(i32::MAX, 1)];
         resp.topics.push(t);
         assert!(parse(resp, "test").is_err());
+    }
+
+    /// Found while writing the `client_response` fuzz harness and reproduced
+    /// through it (libFuzzer: out-of-memory, 4391 MB): a 3.7 KB Metadata v12 answer
+    /// naming partition 1048575 (the highest herald accepts) in each of 80 topics
+    /// made `parse` allocate a 2^20-slot table per topic: 4.5 GB and 12 s. The
+    /// tables of one answer are now bounded in all.
+    #[test]
+    fn bounds_the_partition_tables_of_one_answer() {
+        let answer = |topics: usize, index: i32| {
+            let mut resp = MetadataResponse::default();
+            for i in 0..topics {
+                let mut t = MetadataResponseTopic::default();
+                t.name = Some(TopicName(StrBytes::from_string(format!("{i}"))));
+                t.partitions = vec![partition(index, 1)];
+                resp.topics.push(t);
+            }
+            resp
+        };
+        let start = std::time::Instant::now();
+        assert!(parse(answer(80, MAX_PARTITIONS - 1), "test").is_err());
+        assert!(parse(answer(2, MAX_PARTITIONS / 2), "test").is_err());
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+        // One topic at the limit is still read.
+        let s = parse(answer(1, MAX_PARTITIONS - 1), "test").unwrap();
+        assert_eq!(s.topics[0].partitions.len(), MAX_PARTITIONS as usize);
+        assert_eq!(s.topics[0].partitions[MAX_PARTITIONS as usize - 1].leader, 1);
     }
 }

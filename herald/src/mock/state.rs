@@ -23,6 +23,15 @@ const DEFAULT_TIMESTAMP_AFTER_MAX_MS: i64 = 3_600_000;
 const PRODUCER_BATCH_MEMORY: usize = 5;
 /// `INVALID_TXN_STATE`.
 const INVALID_TXN_STATE: ErrorCode = ErrorCode::new(48);
+/// `POLICY_VIOLATION`.
+pub(crate) const POLICY_VIOLATION: ErrorCode = ErrorCode::new(44);
+/// The most partitions one CreateTopics request may create: KRaft's
+/// `ReplicationControlManager.MAX_PARTITIONS_PER_BATCH` (KAFKA-17870). Beyond it
+/// Kafka answers `POLICY_VIOLATION`; here it also keeps a request from making the
+/// cluster allocate a partition table of any size it names.
+pub(crate) const MAX_PARTITIONS_PER_REQUEST: i64 = 10_000;
+/// Kafka's message for [`MAX_PARTITIONS_PER_REQUEST`].
+pub(crate) const TOO_MANY_PARTITIONS: &str = "Excessively large number of partitions per request.";
 
 /// One broker.
 #[derive(Clone, Debug)]
@@ -139,7 +148,11 @@ impl TopicConfig {
                         "snappy" => Some(2),
                         "lz4" => Some(3),
                         "zstd" => Some(4),
-                        _ => return Err(format!("Invalid value {v} for configuration {k}: String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer")),
+                        _ => {
+                            return Err(format!(
+                                "Invalid value {v} for configuration {k}: String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer"
+                            ));
+                        }
                     }
                 }
                 "message.timestamp.before.max.ms" => c.timestamp_before_max_ms = int(v)?.max(0),
@@ -283,6 +296,9 @@ impl State {
                 ErrorCode::INVALID_PARTITIONS,
                 "Number of partitions must be larger than 0.".to_owned(),
             ));
+        }
+        if i64::from(partitions) > MAX_PARTITIONS_PER_REQUEST {
+            return Err((POLICY_VIOLATION, TOO_MANY_PARTITIONS.to_owned()));
         }
         let live = self.live_brokers();
         let replication = if replication == -1 { 1 } else { replication };
@@ -546,7 +562,8 @@ fn recompress(h: &BatchHeader, data: &Bytes, topic_codec: Option<u8>) -> Result<
         4 => Codec::Zstd { level: 3 },
         _ => {
             // Uncompressed: the raw records, the codec bits cleared.
-            let len = i32::try_from(raw.len() - 12).map_err(|_| BatchError::Invalid("batch too large".into()))?;
+            let len =
+                i32::try_from(raw.len() - 12).map_err(|_| BatchError::Invalid("batch too large".into()))?;
             raw[8..12].copy_from_slice(&len.to_be_bytes());
             let attributes = h.attributes & !0x07;
             raw[21..23].copy_from_slice(&attributes.to_be_bytes());
@@ -602,16 +619,9 @@ fn validate_records(recs: &[ReadRecord], config: &TopicConfig, now_ms: i64) -> V
 fn check_sequence(p: &Partition, h: &BatchHeader) -> Result<Option<i64>, AppendResult> {
     let first = h.base_sequence;
     let last = first.wrapping_add(h.record_count - 1);
+    // As in Kafka: with no state for the producer on this partition (a new producer,
+    // or its batches all deleted), any first sequence is accepted.
     let Some(s) = p.producers.get(&h.producer_id) else {
-        if first != 0 {
-            return Err(AppendResult::error(
-                ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
-                format!(
-                    "Out of order sequence number for producer {}: found {first}, expected 0 (no state)",
-                    h.producer_id
-                ),
-            ));
-        }
         return Ok(None);
     };
     if h.producer_epoch < s.epoch {
@@ -829,12 +839,9 @@ mod tests {
             s.append("t", 0, l, Some(batch(&[("e", NOW)], 7, 0, 3)), 13, NOW).code,
             ErrorCode::INVALID_PRODUCER_EPOCH
         );
-        // An unknown producer must start at 0.
-        assert_eq!(
-            s.append("t", 0, l, Some(batch(&[("f", NOW)], 8, 0, 4)), 13, NOW).code,
-            ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
-        );
-        assert_eq!(s.topics["t"].partitions[0].next_offset, 4);
+        // A producer the partition has no state for may start anywhere, as in Kafka.
+        assert_eq!(s.append("t", 0, l, Some(batch(&[("f", NOW)], 8, 0, 4)), 13, NOW).code, ErrorCode::NONE);
+        assert_eq!(s.topics["t"].partitions[0].next_offset, 5);
     }
 
     #[test]
@@ -872,10 +879,13 @@ mod tests {
             let l = leader(&s, t, 0);
             assert_eq!(s.append(t, 0, l, Some(lz4(&["a", "b"])), 13, NOW).code, ErrorCode::NONE);
         }
-        let codec = |s: &State, t: &str| records::read_header(&s.topics[t].partitions[0].log[0].bytes).unwrap().unwrap().compression();
+        let codec = |s: &State, t: &str| {
+            records::read_header(&s.topics[t].partitions[0].log[0].bytes).unwrap().unwrap().compression()
+        };
         assert_eq!(codec(&s, "producer"), 3, "kept as the producer sent it");
         assert_eq!(codec(&s, "gz"), 1, "recompressed with the topic's codec");
-        let values: Vec<_> = s.topics["gz"].partitions[0].records().into_iter().map(|(_, r)| r.value.unwrap()).collect();
+        let values: Vec<_> =
+            s.topics["gz"].partitions[0].records().into_iter().map(|(_, r)| r.value.unwrap()).collect();
         assert_eq!(values, vec![bytes::Bytes::from_static(b"a"), bytes::Bytes::from_static(b"b")]);
         // zstd needs Produce v7+.
         let mut w = BatchWriter::new(64);
@@ -883,7 +893,10 @@ mod tests {
         let (mut b, _) = compress_batch(&w.finish(), Codec::Zstd { level: 3 }).unwrap();
         stamp_producer(&mut b, -1, -1, -1);
         let l = leader(&s, "producer", 0);
-        assert_eq!(s.append("producer", 0, l, Some(b.freeze()), 6, NOW).code, ErrorCode::UNSUPPORTED_COMPRESSION_TYPE);
+        assert_eq!(
+            s.append("producer", 0, l, Some(b.freeze()), 6, NOW).code,
+            ErrorCode::UNSUPPORTED_COMPRESSION_TYPE
+        );
     }
 
     #[test]

@@ -206,11 +206,13 @@ pub(crate) fn compress_batch(raw: &[u8], codec: Codec) -> std::io::Result<(Bytes
     let mut out = Vec::with_capacity(BATCH_HEADER_LEN + records.len() / 2 + 64);
     out.extend_from_slice(&raw[..BATCH_HEADER_LEN.min(raw.len())]);
     compress(codec, records, &mut out)?;
-    let ratio = if records.is_empty() { 1.0 } else { (out.len() - BATCH_HEADER_LEN) as f32 / records.len() as f32 };
+    let ratio =
+        if records.is_empty() { 1.0 } else { (out.len() - BATCH_HEADER_LEN) as f32 / records.len() as f32 };
     let mut out = BytesMut::from(&out[..]);
     let len = i32::try_from(out.len() - 12).map_err(std::io::Error::other)?;
     put_i32_at(&mut out, OFF_BATCH_LENGTH, len);
-    let attributes = i16::from_be_bytes([out[OFF_ATTRIBUTES], out[OFF_ATTRIBUTES + 1]]) & !0x07 | i16::from(codec.id());
+    let attributes =
+        i16::from_be_bytes([out[OFF_ATTRIBUTES], out[OFF_ATTRIBUTES + 1]]) & !0x07 | i16::from(codec.id());
     out[OFF_ATTRIBUTES..OFF_ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
     Ok((out, ratio))
 }

@@ -345,7 +345,9 @@ mod tests {
     fn compressed_batches_read_back() {
         use crate::compression::Codec;
         use crate::protocol::batch::compress_batch;
-        for codec in [Codec::Gzip { level: 6 }, Codec::Snappy, Codec::Lz4 { level: 9 }, Codec::Zstd { level: 3 }] {
+        for codec in
+            [Codec::Gzip { level: 6 }, Codec::Snappy, Codec::Lz4 { level: 9 }, Codec::Zstd { level: 3 }]
+        {
             let mut w = BatchWriter::new(64);
             for i in 0..100u8 {
                 w.append(1000 + i64::from(i), Some(&[i]), Some(&[i; 40]), &[Header::new("h", "v")]);
