@@ -14,7 +14,9 @@
 #                  against herald's embedded cluster
 #   4. kafka-4     the integration suites against a single Kafka 4.x broker
 #   5. kafka-3.9   the same suites against Kafka 3.9
-#   6. cluster     the cluster suite against a 3-node KRaft cluster
+#   6. cluster     the cluster suite and the chaos test (brokers killed, frozen
+#                  and cut off while herald produces; nothing lost or duplicated)
+#                  against a 3-node KRaft cluster
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -65,6 +67,8 @@ provision() {
 embedded() {
   # No HERALD_TEST_BOOTSTRAP: the suites start the embedded cluster themselves.
   env -u HERALD_TEST_BOOTSTRAP -u HERALD_TEST_CLUSTER cargo test --workspace --locked
+  # The fuzz crate's own checks: its seed corpus matches its generator.
+  cargo test --locked --manifest-path fuzz/Cargo.toml
 }
 
 suites_against() { # version
@@ -82,6 +86,10 @@ cluster() {
   b=$(start_cluster "$name" "$KAFKA_VERSION" 3)
   HERALD_TEST_BOOTSTRAP=$b HERALD_TEST_CLUSTER=$name HERALD_TEST_REPLICATION=3 \
     cargo test --locked -p herald --test cluster
+  # About two minutes of chaos with idempotence, one without (scripts/chaos.sh runs
+  # it for longer).
+  HERALD_TEST_BOOTSTRAP=$b HERALD_TEST_CLUSTER=$name HERALD_CHAOS_SECS=80 \
+    cargo test --locked -p herald --test chaos -- --nocapture
   harness/kafka stop --name "$name"
 }
 

@@ -144,8 +144,16 @@ pub struct ProducerConfig {
     pub max_block: Duration,
     /// `max.in.flight.requests.per.connection`; default 5.
     pub max_in_flight: usize,
-    /// `enable.idempotence`; default false in this release (Java's is true).
+    /// `enable.idempotence`; default true, as in Java. Set it explicitly and a
+    /// conflicting setting (acks other than all, retries 0, more than 5 requests in
+    /// flight) is an error; leave it unset and such a setting turns it off, as in
+    /// Java.
     pub enable_idempotence: bool,
+    /// Whether `enable.idempotence` was set by the user (see above).
+    pub(crate) idempotence_explicit: bool,
+    /// `buffer.memory` in bytes: the most the producer holds for records not yet
+    /// resolved; default 33554432 (32 MiB).
+    pub buffer_memory: usize,
     /// `compression.type`; default none.
     pub compression: Compression,
     /// `compression.gzip.level`: 1-9, or -1 for zlib's default (6); default -1.
@@ -172,19 +180,21 @@ impl Default for ProducerConfig {
         ProducerConfig {
             bootstrap_servers: Vec::new(),
             client_id: String::new(),
-            acks: Acks::All,                                         // Kafka: acks=all
-            linger: Duration::from_millis(5),                        // Kafka 4.0+: linger.ms=5
-            batch_size: 16_384,                                      // Kafka: batch.size=16384
-            max_request_size: 1_048_576,                             // Kafka: max.request.size=1048576
-            request_timeout: Duration::from_millis(30_000),          // Kafka: request.timeout.ms=30000
-            delivery_timeout: Duration::from_millis(120_000),        // Kafka: delivery.timeout.ms=120000
-            retries: i32::MAX as u32,                                // Kafka: retries=2147483647
-            retry_backoff: Duration::from_millis(100),               // Kafka: retry.backoff.ms=100
-            retry_backoff_max: Duration::from_millis(1_000),         // Kafka: retry.backoff.max.ms=1000
-            metadata_max_age: Duration::from_millis(300_000),        // Kafka: metadata.max.age.ms=300000
-            max_block: Duration::from_millis(60_000),                // Kafka: max.block.ms=60000
-            max_in_flight: 5,               // Kafka: max.in.flight.requests.per.connection=5
-            enable_idempotence: false,      // Kafka: true; herald: not yet implemented
+            acks: Acks::All,                                  // Kafka: acks=all
+            linger: Duration::from_millis(5),                 // Kafka 4.0+: linger.ms=5
+            batch_size: 16_384,                               // Kafka: batch.size=16384
+            max_request_size: 1_048_576,                      // Kafka: max.request.size=1048576
+            request_timeout: Duration::from_millis(30_000),   // Kafka: request.timeout.ms=30000
+            delivery_timeout: Duration::from_millis(120_000), // Kafka: delivery.timeout.ms=120000
+            retries: i32::MAX as u32,                         // Kafka: retries=2147483647
+            retry_backoff: Duration::from_millis(100),        // Kafka: retry.backoff.ms=100
+            retry_backoff_max: Duration::from_millis(1_000),  // Kafka: retry.backoff.max.ms=1000
+            metadata_max_age: Duration::from_millis(300_000), // Kafka: metadata.max.age.ms=300000
+            max_block: Duration::from_millis(60_000),         // Kafka: max.block.ms=60000
+            max_in_flight: 5,         // Kafka: max.in.flight.requests.per.connection=5
+            enable_idempotence: true, // Kafka: enable.idempotence=true
+            idempotence_explicit: false,
+            buffer_memory: 33_554_432,      // Kafka: buffer.memory=33554432
             compression: Compression::None, // Kafka: compression.type=none
             compression_gzip_level: -1,     // Kafka: compression.gzip.level=-1
             compression_lz4_level: 9,       // Kafka: compression.lz4.level=9
@@ -257,6 +267,7 @@ const KNOWN: &[&str] = &[
     "max.block.ms",
     "max.in.flight.requests.per.connection",
     "enable.idempotence",
+    "buffer.memory",
     "compression.type",
     "compression.gzip.level",
     "compression.lz4.level",
@@ -309,7 +320,11 @@ impl ProducerConfig {
             "max.in.flight.requests.per.connection" => {
                 self.max_in_flight = parse_size(v).map_err(|e| bad(&e))?;
             }
-            "enable.idempotence" => self.enable_idempotence = parse_bool(v).map_err(|e| bad(&e))?,
+            "enable.idempotence" => {
+                self.enable_idempotence = parse_bool(v).map_err(|e| bad(&e))?;
+                self.idempotence_explicit = true;
+            }
+            "buffer.memory" => self.buffer_memory = parse_size(v).map_err(|e| bad(&e))?,
             "compression.type" => self.compression = Compression::parse(v).map_err(|e| bad(&e))?,
             "compression.gzip.level" => {
                 self.compression_gzip_level = v.parse().map_err(|_| bad("expected a whole number"))?;
@@ -423,13 +438,31 @@ impl ProducerConfig {
         if !(-131_072..=22).contains(&self.compression_zstd_level) {
             return Err(Error::config("compression.zstd.level", "must be between -131072 and 22"));
         }
-        if self.enable_idempotence {
-            return Err(Error::config(
-                "enable.idempotence",
-                "the idempotent producer is not implemented yet; set enable.idempotence=false",
-            ));
+        if self.buffer_memory == 0 {
+            return Err(Error::config("buffer.memory", "must be positive"));
+        }
+        if self.enable_idempotence && self.idempotence_explicit {
+            if let Some((name, why)) = self.idempotence_conflict() {
+                return Err(Error::config(name, format!("{why} (enable.idempotence=true was set)")));
+            }
         }
         Ok(())
+    }
+
+    /// A setting that rules the idempotent producer out, as the Java client checks.
+    fn idempotence_conflict(&self) -> Option<(&'static str, &'static str)> {
+        if self.acks != Acks::All {
+            Some(("acks", "the idempotent producer needs acks=all"))
+        } else if self.retries == 0 {
+            Some(("retries", "the idempotent producer needs retries above 0"))
+        } else if self.max_in_flight > 5 {
+            Some((
+                "max.in.flight.requests.per.connection",
+                "the idempotent producer allows at most 5 requests in flight per connection",
+            ))
+        } else {
+            None
+        }
     }
 
     /// The codec and level batches are compressed with, `None` without compression.
@@ -437,19 +470,26 @@ impl ProducerConfig {
         use crate::compression::Codec;
         match self.compression {
             Compression::None => None,
-            Compression::Gzip => Some(Codec::Gzip {
-                level: u32::try_from(self.compression_gzip_level).unwrap_or(6),
-            }),
+            Compression::Gzip => {
+                Some(Codec::Gzip { level: u32::try_from(self.compression_gzip_level).unwrap_or(6) })
+            }
             Compression::Snappy => Some(Codec::Snappy),
-            Compression::Lz4 => Some(Codec::Lz4 {
-                level: u32::try_from(self.compression_lz4_level).unwrap_or(9),
-            }),
+            Compression::Lz4 => {
+                Some(Codec::Lz4 { level: u32::try_from(self.compression_lz4_level).unwrap_or(9) })
+            }
             Compression::Zstd => Some(Codec::Zstd { level: self.compression_zstd_level }),
         }
     }
 
-    /// Fills in derived defaults (the client id).
+    /// Fills in derived defaults: the client id, and idempotence turned off when it
+    /// was only the default and another setting rules it out (as Java does).
     pub(crate) fn finish(&mut self) {
+        if self.enable_idempotence && !self.idempotence_explicit {
+            if let Some((name, _)) = self.idempotence_conflict() {
+                tracing::debug!(setting = name, "idempotence disabled by a conflicting setting");
+                self.enable_idempotence = false;
+            }
+        }
         if self.client_id.is_empty() {
             self.client_id = format!("herald-producer-{}", PRODUCER_COUNT.fetch_add(1, Ordering::Relaxed));
         }
@@ -592,6 +632,23 @@ mod tests {
         assert!(c.validate().unwrap_err().to_string().contains("bootstrap.servers"));
         c.set("bootstrap.servers", "localhost").unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("host:port"));
+    }
+
+    #[test]
+    fn idempotence_is_the_default_and_conflicts_follow_java() {
+        let mut c = with(&[]).unwrap();
+        c.finish();
+        assert!(c.enable_idempotence);
+        // Implied idempotence gives way to acks=1 ...
+        let mut c = with(&[("acks", "1")]).unwrap();
+        c.finish();
+        assert!(!c.enable_idempotence);
+        // ... explicit idempotence does not.
+        let e = with(&[("enable.idempotence", "true"), ("acks", "1")]).unwrap_err();
+        assert!(e.to_string().contains("acks"), "{e}");
+        let e = with(&[("enable.idempotence", "true"), ("max.in.flight.requests.per.connection", "6")])
+            .unwrap_err();
+        assert!(e.to_string().contains("max.in.flight"), "{e}");
     }
 
     #[test]

@@ -232,6 +232,13 @@ pub enum ErrorKind {
         /// What is missing.
         what: String,
     },
+    /// `try_send` found the producer's buffer (`buffer.memory`) full.
+    BufferFull {
+        /// The bytes the record needed.
+        needed: usize,
+        /// `buffer.memory`.
+        capacity: usize,
+    },
     /// A serializer could not turn the key or value into bytes; only that record
     /// fails.
     Serialization {
@@ -267,6 +274,9 @@ pub enum TimeoutKind {
     Close,
     /// A TCP connection to be set up (`socket.connection.setup.timeout.ms`).
     Connect,
+    /// Room in the producer's buffer (`buffer.memory`, waited for up to
+    /// `max.block.ms`).
+    BufferMemory,
 }
 
 impl fmt::Display for TimeoutKind {
@@ -277,6 +287,7 @@ impl fmt::Display for TimeoutKind {
             TimeoutKind::Request => "a response (request.timeout.ms)",
             TimeoutKind::Close => "delivery before close",
             TimeoutKind::Connect => "a connection (socket.connection.setup.timeout.ms)",
+            TimeoutKind::BufferMemory => "room in the buffer (buffer.memory full for max.block.ms)",
         })
     }
 }
@@ -293,6 +304,8 @@ struct Inner {
     topic: Option<Arc<str>>,
     partition: Option<i32>,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    /// For a record that failed: whether it may have been written anyway.
+    written: Option<bool>,
 }
 
 impl Error {
@@ -308,7 +321,7 @@ impl Error {
     }
 
     pub(crate) fn new(kind: ErrorKind) -> Error {
-        Error { inner: Arc::new(Inner { kind, topic: None, partition: None, source: None }) }
+        Error { inner: Arc::new(Inner { kind, topic: None, partition: None, source: None, written: None }) }
     }
 
     pub(crate) fn config(name: impl Into<String>, reason: impl Into<String>) -> Error {
@@ -339,6 +352,7 @@ impl Error {
                 topic: shared.topic.clone(),
                 partition: shared.partition,
                 source: shared.source.clone(),
+                written: shared.written,
             },
         };
         f(&mut inner);
@@ -354,6 +368,12 @@ impl Error {
                 i.partition = partition;
             }
         })
+    }
+
+    /// Says whether the failed record may have been written anyway (an attempt
+    /// ended without an answer) or certainly was not.
+    pub(crate) fn written(self, maybe: bool) -> Error {
+        self.modify(|i| i.written = Some(maybe))
     }
 
     /// Attaches the cause.
@@ -393,12 +413,22 @@ impl Error {
     pub fn is_retriable(&self) -> bool {
         match &self.inner.kind {
             ErrorKind::Broker { code, .. } => code.is_retriable(),
-            ErrorKind::Connection { .. } => true,
+            // A malformed answer closes the connection; a new one may do better, as
+            // after a disconnect (Java treats both alike).
+            ErrorKind::Connection { .. } | ErrorKind::Protocol { .. } => true,
             ErrorKind::Timeout { waiting_for, .. } => {
                 matches!(waiting_for, TimeoutKind::Request | TimeoutKind::Connect)
             }
             _ => false,
         }
+    }
+
+    /// For a record that failed: `true` when it may have been written anyway (an
+    /// attempt to send it ended without an answer, so the broker may have appended
+    /// it), `false` when it certainly was not. Errors that concern no sent record
+    /// are `false`.
+    pub fn may_have_been_written(&self) -> bool {
+        self.inner.written == Some(true)
     }
 
     /// Whether this is a timeout of any kind.
@@ -445,6 +475,10 @@ impl fmt::Display for Error {
             ErrorKind::Closed => f.write_str("producer closed before the record was delivered")?,
             ErrorKind::InvalidRecord { reason } => write!(f, "invalid record: {reason}")?,
             ErrorKind::Unsupported { what } => write!(f, "not supported by the cluster: {what}")?,
+            ErrorKind::BufferFull { needed, capacity } => write!(
+                f,
+                "the producer's buffer is full: {needed} more bytes do not fit in buffer.memory ({capacity} bytes)"
+            )?,
             ErrorKind::Serialization { is_key, reason } => {
                 write!(f, "could not serialize the {}: {reason}", if *is_key { "key" } else { "value" })?
             }
@@ -461,6 +495,13 @@ impl fmt::Display for Error {
         }
         if let Some(src) = &i.source {
             write!(f, ": {src}")?;
+        }
+        match i.written {
+            Some(true) => f.write_str(" (the record may have been written)")?,
+            Some(false) if matches!(i.kind, ErrorKind::Timeout { .. } | ErrorKind::Closed) => {
+                f.write_str(" (the record was not written)")?
+            }
+            _ => {}
         }
         Ok(())
     }

@@ -23,8 +23,13 @@ fn workload(seed: u64) -> Vec<Sent> {
     for i in 0..300 {
         out.push(Sent {
             key: Some(format!("truck_id_{}", i % 9).into_bytes()),
-            value: Some(format!("{{\"seq\":{i},\"lat\":52.52,\"lon\":13.40,\"status\":\"moving\"}}").into_bytes()),
-            headers: vec![Header::new("trace", format!("{i:016x}")), Header { key: "trace".into(), value: None }],
+            value: Some(
+                format!("{{\"seq\":{i},\"lat\":52.52,\"lon\":13.40,\"status\":\"moving\"}}").into_bytes(),
+            ),
+            headers: vec![
+                Header::new("trace", format!("{i:016x}")),
+                Header { key: "trace".into(), value: None },
+            ],
         });
     }
     out.push(Sent { key: Some(b"empty".to_vec()), value: Some(Vec::new()), headers: vec![] });
@@ -37,17 +42,26 @@ fn workload(seed: u64) -> Vec<Sent> {
     for _ in 0..40 {
         out.push(Sent { key: None, value: Some((0..8_000).map(|_| rng.u8(..)).collect()), headers: vec![] });
     }
-    out.push(Sent { key: Some(b"random-big".to_vec()), value: Some((0..300_000).map(|_| rng.u8(..)).collect()), headers: vec![] });
+    out.push(Sent {
+        key: Some(b"random-big".to_vec()),
+        value: Some((0..300_000).map(|_| rng.u8(..)).collect()),
+        headers: vec![],
+    });
     out
 }
 
 async fn produce_and_read_back(compression: Compression, topic_configs: &[(&str, &str)]) -> String {
     let topic = create_topic(&format!("compressed-{compression}"), 3, topic_configs).await;
-    let p = producer_builder().set("compression.type", &compression.to_string()).linger(Duration::from_millis(20)).build().unwrap();
+    let p = producer_builder()
+        .set("compression.type", &compression.to_string())
+        .linger(Duration::from_millis(20))
+        .build()
+        .unwrap();
     let sent = workload(7);
     let mut futures = Vec::new();
     for s in &sent {
-        let r = Record::new(&topic).key_opt(s.key.clone()).value_opt(s.value.clone()).headers(s.headers.clone());
+        let r =
+            Record::new(&topic).key_opt(s.key.clone()).value_opt(s.value.clone()).headers(s.headers.clone());
         futures.push(p.send(r).await.unwrap());
     }
     let mut acks: Vec<RecordMetadata> = Vec::new();
@@ -64,7 +78,8 @@ async fn produce_and_read_back(compression: Compression, topic_configs: &[(&str,
             .unwrap_or_else(|| panic!("{compression}: nothing at {}/{:?}", md.partition(), md.offset()));
         assert_eq!(c.key, s.key, "{compression}");
         assert!(c.value == s.value, "{compression}: value differs at {}/{:?}", md.partition(), md.offset());
-        let h: Vec<(String, Option<Vec<u8>>)> = c.headers.iter().map(|h| (h.key.clone(), h.value.clone())).collect();
+        let h: Vec<(String, Option<Vec<u8>>)> =
+            c.headers.iter().map(|h| (h.key.clone(), h.value.clone())).collect();
         let want: Vec<(String, Option<Vec<u8>>)> =
             s.headers.iter().map(|h| (h.key.clone(), h.value.as_ref().map(|v| v.to_vec()))).collect();
         assert_eq!(h, want, "{compression}");
@@ -116,7 +131,12 @@ async fn a_topic_with_its_own_codec_gets_recompressed_by_the_broker() {
 #[tokio::test]
 async fn compressed_batches_hold_more_records_than_batch_size_raw() {
     let topic = create_topic("ratio", 1, &[]).await;
-    let p = producer_builder().set("compression.type", "zstd").batch_size(4096).linger(Duration::from_millis(50)).build().unwrap();
+    let p = producer_builder()
+        .set("compression.type", "zstd")
+        .batch_size(4096)
+        .linger(Duration::from_millis(50))
+        .build()
+        .unwrap();
     let value = |i: usize| format!("position {i:06} of truck_id_123 at 52.52,13.40");
     // A first burst teaches the producer this partition's compression ratio...
     let mut futures = Vec::new();

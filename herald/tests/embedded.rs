@@ -101,7 +101,7 @@ async fn delivery_timeout_bounds_a_record_that_cannot_be_written() {
 async fn a_lost_acknowledgement_is_retried_and_duplicates_without_idempotence() {
     let c = cluster(1).await;
     c.create_topic("t", 1).unwrap();
-    let p = producer(&c).build().unwrap();
+    let p = producer(&c).idempotence(false).build().unwrap();
     p.send_and_wait(Record::new("t").value("warm")).await.unwrap();
     // The broker appends, then the connection drops before the answer.
     c.fail_next(MockApi::Produce, 1, Fault::DisconnectAfterHandling);
@@ -109,6 +109,53 @@ async fn a_lost_acknowledgement_is_retried_and_duplicates_without_idempotence() 
     let values: Vec<_> = c.records("t", 0).unwrap().into_iter().map(|r| r.value.unwrap()).collect();
     assert_eq!(values.iter().filter(|v| &v[..] == b"twice").count(), 2, "at-least-once: {values:?}");
     assert_eq!(md.offset(), Some(2), "the acknowledged copy is the retry");
+}
+
+#[tokio::test]
+async fn with_idempotence_a_lost_acknowledgement_is_written_once() {
+    let c = cluster(1).await;
+    c.create_topic("t", 1).unwrap();
+    let p = producer(&c).build().unwrap();
+    assert!(p.config().enable_idempotence, "on by default");
+    p.send_and_wait(Record::new("t").value("warm")).await.unwrap();
+    c.fail_next(MockApi::Produce, 2, Fault::DisconnectAfterHandling);
+    let md = p.send_and_wait(Record::new("t").value("once")).await.unwrap();
+    let values: Vec<_> = c.records("t", 0).unwrap().into_iter().map(|r| r.value.unwrap()).collect();
+    assert_eq!(values.iter().filter(|v| &v[..] == b"once").count(), 1, "exactly once: {values:?}");
+    assert_eq!(md.offset(), Some(1), "the retry is answered with the original offset");
+    let batches = c.batches("t", 0).unwrap();
+    assert!(batches.iter().all(|b| b.producer_id >= 0), "batches carry the producer id: {batches:?}");
+    assert_eq!(batches[1].base_sequence, 1);
+}
+
+/// A broker with no state for a producer accepts any first sequence. If the first
+/// batch is refused while later ones are in flight, a later one would be written
+/// first and the first could never follow: herald sends one batch at a time until
+/// the partition's first acknowledgement (found against Kafka 4.3, right after
+/// topic creation).
+#[tokio::test]
+async fn a_refused_first_batch_is_not_overtaken() {
+    let c = cluster(1).await;
+    c.create_topic("t", 1).unwrap();
+    let p = producer(&c).batch_size(200).linger(Duration::ZERO).build().unwrap();
+    c.fail_next(MockApi::Produce, 1, Fault::Error(ErrorCode::NOT_LEADER_OR_FOLLOWER));
+    let mut futures = Vec::new();
+    for i in 0..200u32 {
+        futures.push(p.send(Record::new("t").value(format!("{i:05}").repeat(10))).await.unwrap());
+    }
+    let mut offsets = Vec::new();
+    for f in futures {
+        offsets.push(f.await.unwrap().offset().unwrap());
+    }
+    assert_eq!(offsets, (0..200).collect::<Vec<i64>>(), "written once each, in send order");
+    let values: Vec<String> = c
+        .records("t", 0)
+        .unwrap()
+        .into_iter()
+        .map(|r| String::from_utf8(r.value.unwrap().to_vec()).unwrap())
+        .collect();
+    let sent: Vec<String> = (0..200u32).map(|i| format!("{i:05}").repeat(10)).collect();
+    assert_eq!(values, sent);
 }
 
 #[tokio::test]
@@ -256,4 +303,97 @@ async fn the_java_producer_writes_into_the_embedded_cluster() {
             assert_eq!(herald::partitioner::partition_for_key(r.key.as_deref().unwrap(), 3), p);
         }
     }
+}
+
+/// A broker that answers with damaged responses: every record is retried or fails
+/// with a clear error, within bounded time, and is written once.
+#[tokio::test]
+async fn damaged_responses_are_survived() {
+    use herald::mock::Corruption;
+    let c = cluster(1).await;
+    c.create_topic("t", 1).unwrap();
+    let p = producer(&c)
+        .request_timeout(Duration::from_secs(1))
+        .delivery_timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    p.send_and_wait(Record::new("t").value("warm")).await.unwrap();
+    for (i, damage) in [
+        Corruption::Garbage,
+        Corruption::Truncated,
+        Corruption::WrongCorrelationId,
+        Corruption::ExtraPartition,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        c.fail_next(MockApi::Produce, 1, Fault::Corrupt(damage));
+        let started = std::time::Instant::now();
+        let value = format!("after {damage:?}");
+        let md = tokio::time::timeout(
+            Duration::from_secs(15),
+            p.send_and_wait(Record::new("t").value(value.clone())),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{damage:?}: no outcome within 15 s"))
+        .unwrap_or_else(|e| panic!("{damage:?}: {e}"));
+        assert_eq!(md.offset(), Some(i as i64 + 1), "{damage:?}: written once, at its first offset");
+        assert!(started.elapsed() < Duration::from_secs(10), "{damage:?} took {:?}", started.elapsed());
+    }
+    assert_eq!(c.records("t", 0).unwrap().len(), 5, "no duplicates");
+    // Metadata answers can be damaged too.
+    c.fail_next(MockApi::Metadata, 1, Fault::Corrupt(Corruption::Garbage));
+    let q = producer(&c).build().unwrap();
+    q.send_and_wait(Record::new("t").value("fresh producer")).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unknown_error_code_fails_the_record_and_says_so() {
+    let c = cluster(1).await;
+    c.create_topic("t", 1).unwrap();
+    let p = producer(&c).build().unwrap();
+    c.fail_next(MockApi::Produce, 1, Fault::Error(ErrorCode::new(9999)));
+    let e = p.send_and_wait(Record::new("t").value("v")).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::new(9999)));
+    assert!(e.to_string().contains("9999"), "{e}");
+    assert!(!e.may_have_been_written(), "the broker refused it: {e}");
+    assert_eq!((e.topic(), e.partition()), (Some("t"), Some(0)));
+    p.send_and_wait(Record::new("t").value("next")).await.unwrap();
+}
+
+#[tokio::test]
+async fn buffer_memory_bounds_what_is_held() {
+    let c = cluster(1).await;
+    c.create_topic("t", 1).unwrap();
+    // A broker that does not answer for a while: records pile up in the buffer.
+    let p = producer(&c)
+        .buffer_memory(64 * 1024)
+        .max_block(Duration::from_millis(300))
+        .request_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    p.send_and_wait(Record::new("t").value("warm")).await.unwrap();
+    c.set_latency(Duration::from_secs(2));
+    let mut held = Vec::new();
+    let full = loop {
+        match p.try_send(Record::new("t").value(vec![1u8; 1000])) {
+            Ok(f) => held.push(f),
+            Err(e) => break e,
+        }
+        assert!(held.len() < 100, "64 KiB holds fewer than 100 records of 1 KB");
+    };
+    assert!(matches!(full.kind(), herald::ErrorKind::BufferFull { .. }), "{full}");
+    assert!(held.len() > 30, "{} records fit", held.len());
+    // send waits for room, up to max.block.ms.
+    let e = p.send(Record::new("t").value(vec![1u8; 1000])).await.unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Timeout { waiting_for: TimeoutKind::BufferMemory, .. }), "{e}");
+    // A record larger than the whole buffer is refused at once.
+    let e = p.send(Record::new("t").value(vec![1u8; 100_000])).await.unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::RecordTooLarge { limit: "buffer.memory", .. }), "{e}");
+    // Once the broker answers, the held records resolve and the room comes back.
+    c.set_latency(Duration::ZERO);
+    for f in held {
+        f.await.unwrap();
+    }
+    p.try_send(Record::new("t").value(vec![1u8; 1000])).unwrap().await.unwrap();
 }

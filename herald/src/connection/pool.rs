@@ -70,6 +70,23 @@ impl Pool {
         self.brokers = brokers;
     }
 
+    /// Whether metadata (or a leader hint) has named broker `node_id`.
+    pub(crate) fn knows(&self, node_id: i32) -> bool {
+        self.brokers.contains_key(&node_id)
+    }
+
+    /// Learns one broker's address (from a KIP-951 leader hint), keeping the rest.
+    pub(crate) fn add_broker(&mut self, addr: BrokerAddr) {
+        if let Some(id) = addr.node_id {
+            let known = self.brokers.get(&id).is_some_and(|a| a.host == addr.host && a.port == addr.port);
+            if !known {
+                let mut brokers = self.brokers.clone();
+                brokers.insert(id, addr);
+                self.set_brokers(brokers);
+            }
+        }
+    }
+
     /// Forgets a dead connection, scheduling the next attempt.
     fn reap(&mut self, ep: Endpoint) {
         if let Some(c) = self.conns.get(&ep) {

@@ -135,6 +135,23 @@ pub enum Fault {
     /// Handle the request (e.g. append the records), then close the connection
     /// without answering: the client cannot know the request took effect.
     DisconnectAfterHandling,
+    /// Handle the request, then answer with a damaged response: a misbehaving
+    /// broker, for testing a client's defences.
+    Corrupt(Corruption),
+}
+
+/// How [`Fault::Corrupt`] damages a response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Corruption {
+    /// The right correlation id, then random bytes instead of the body.
+    Garbage,
+    /// The response cut off in the middle (its size prefix says so).
+    Truncated,
+    /// A correlation id the client did not send.
+    WrongCorrelationId,
+    /// A Produce response that also answers for a partition nobody asked about.
+    ExtraPartition,
 }
 
 #[derive(Debug)]
@@ -386,7 +403,10 @@ impl MockCluster {
     pub fn batches(&self, topic: &str, partition: i32) -> Result<Vec<StoredBatchInfo>> {
         let s = self.state();
         let name: Arc<str> = Arc::from(topic);
-        let t = s.topics.get(topic).ok_or_else(|| Error::new(ErrorKind::UnknownTopic).for_partition(&name, None))?;
+        let t = s
+            .topics
+            .get(topic)
+            .ok_or_else(|| Error::new(ErrorKind::UnknownTopic).for_partition(&name, None))?;
         let p = usize::try_from(partition).ok().and_then(|i| t.partitions.get(i)).ok_or_else(|| {
             Error::broker(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, None).for_partition(&name, Some(partition))
         })?;

@@ -97,3 +97,14 @@ pub(super) fn handle(
     ctx.cluster.appended.notify_waiters();
     resp
 }
+
+/// Adds an answer for a partition nobody asked about (the `ExtraPartition` fault).
+pub(super) fn add_unasked_partition(resp: &mut ProduceResponse) {
+    let mut pr = PartitionProduceResponse::default();
+    pr.index = 9999;
+    pr.base_offset = 0;
+    let mut tr = TopicProduceResponse::default();
+    tr.name = kafka_protocol::messages::TopicName(StrBytes::from_static_str("nobody-asked"));
+    tr.partition_responses.push(pr);
+    resp.responses.push(tr);
+}

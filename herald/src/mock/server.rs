@@ -18,8 +18,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use super::{
-    Cluster, Fault, api_versions, create_topics, delete_topics, fetch, init_producer_id, list_offsets,
-    metadata, produce,
+    Cluster, Corruption, Fault, api_versions, create_topics, delete_topics, fetch, init_producer_id,
+    list_offsets, metadata, produce,
 };
 
 /// Kafka's default `socket.request.max.bytes`.
@@ -153,7 +153,10 @@ pub(super) async fn handle(ctx: &Ctx, frame: Bytes) -> Result<Option<BytesMut>, 
         ApiKey::Produce => {
             let req: ProduceRequest = decode(&mut buf, version)?;
             let acks = req.acks;
-            let resp = produce::handle(ctx, req, version, error);
+            let mut resp = produce::handle(ctx, req, version, error);
+            if fault == Some(Fault::Corrupt(Corruption::ExtraPartition)) {
+                produce::add_unasked_partition(&mut resp);
+            }
             (acks != 0).then(|| frame_response(key, version, corr, &resp)).transpose()?
         }
         ApiKey::Fetch => {
@@ -185,11 +188,42 @@ pub(super) async fn handle(ctx: &Ctx, frame: Bytes) -> Result<Option<BytesMut>, 
     if fault == Some(Fault::DisconnectAfterHandling) {
         return Err(Close(format!("fault injected: disconnect after handling {key:?}")));
     }
+    let response = match (fault, response) {
+        (Some(Fault::Corrupt(c)), Some(frame)) => Some(corrupt(c, frame)),
+        (_, r) => r,
+    };
     let latency = ctx.cluster.latency(ctx.broker);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
     Ok(response)
+}
+
+/// Damages a response frame (size prefix included) as `c` says.
+fn corrupt(c: Corruption, mut frame: BytesMut) -> BytesMut {
+    match c {
+        Corruption::Garbage => {
+            for b in frame.iter_mut().skip(8) {
+                *b = fastrand::u8(..);
+            }
+            frame
+        }
+        Corruption::Truncated => {
+            let keep = (frame.len() / 2).max(8);
+            // The size prefix claims the whole body; only part of it follows, and
+            // then the connection carries on with the next response.
+            frame.truncate(keep);
+            frame
+        }
+        Corruption::WrongCorrelationId => {
+            if frame.len() >= 8 {
+                let corr = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]).wrapping_add(1000);
+                frame[4..8].copy_from_slice(&corr.to_be_bytes());
+            }
+            frame
+        }
+        Corruption::ExtraPartition => frame,
+    }
 }
 
 /// The versions the embedded cluster serves, per API (`None`: not served).

@@ -13,11 +13,12 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use arc_swap::ArcSwapOption;
 use bytes::{Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::delivery::{BatchCompletion, DeliveryFuture};
+use super::idempotence::{SeqState, Stamp};
 use crate::error::{Error, ErrorKind, Result};
 use crate::metadata::NO_LEADER;
 use crate::partitioner::TopicPartitionerState;
@@ -33,21 +34,21 @@ pub(crate) enum Payload {
     Compressing,
     /// Ready but for the producer fields and the CRC.
     Ready(BytesMut),
-    /// Exactly the bytes sent (and re-sent on retry).
-    Stamped(Bytes),
+    /// Exactly the bytes sent (and re-sent on retry), with the stamp they carry.
+    Stamped(Bytes, Stamp),
 }
 
 impl Payload {
     /// Whether the sender may send it now.
     pub(crate) fn sendable(&self) -> bool {
-        matches!(self, Payload::Ready(_) | Payload::Stamped(_))
+        matches!(self, Payload::Ready(_) | Payload::Stamped(..))
     }
 
     /// Its size on the wire once ready (before, an estimate: the raw size).
     pub(crate) fn len(&self) -> usize {
         match self {
             Payload::Raw(b) | Payload::Ready(b) => b.len(),
-            Payload::Stamped(b) => b.len(),
+            Payload::Stamped(b, _) => b.len(),
             Payload::Compressing => 0,
         }
     }
@@ -65,6 +66,13 @@ pub(crate) struct ProducerBatch {
     pub(crate) attempts: u32,
     pub(crate) retry_at: Option<Instant>,
     pub(crate) last_error: Option<Error>,
+    /// The producer id, epoch and sequence it was sent with (idempotence).
+    pub(crate) stamp: Option<Stamp>,
+    /// An attempt ended without an answer (timeout, lost connection): the broker
+    /// may have written it.
+    pub(crate) maybe_written: bool,
+    /// Refused under its stamp; it must get a new one (a new epoch's sequence).
+    pub(crate) needs_restamp: bool,
 }
 
 /// The batch being filled.
@@ -85,6 +93,10 @@ pub(crate) struct QueueState {
     compress: bool,
     /// The estimated compressed/raw size ratio of this partition's records, so a
     /// compressed batch fills `batch.size` on the wire rather than in memory.
+    /// Idempotence: this partition's epoch and sequences.
+    pub(crate) seq: SeqState,
+    /// Batches of this partition in requests not yet answered.
+    pub(crate) in_flight: usize,
     /// Starts at 1 and takes the first batch's ratio as it is; then rises at once
     /// when a batch compresses worse than estimated and falls slowly when better
     /// (the shape of Java's estimator), so batches rarely overshoot.
@@ -94,7 +106,16 @@ pub(crate) struct QueueState {
 
 impl QueueState {
     fn new(compress: bool) -> QueueState {
-        QueueState { open: None, ready: VecDeque::new(), next_order: 0, compress, ratio: 1.0, observed: false }
+        QueueState {
+            open: None,
+            ready: VecDeque::new(),
+            next_order: 0,
+            compress,
+            seq: SeqState::default(),
+            in_flight: 0,
+            ratio: 1.0,
+            observed: false,
+        }
     }
 
     /// Learns from a compressed batch's actual ratio.
@@ -127,6 +148,9 @@ impl QueueState {
                 attempts: 0,
                 retry_at: None,
                 last_error: None,
+                stamp: None,
+                maybe_written: false,
+                needs_restamp: false,
             });
         }
     }
@@ -160,11 +184,11 @@ impl QueueState {
         out.extend(self.ready.iter().map(|b| b.completion.clone()));
     }
 
-    /// Fails every batch here with `err`.
+    /// Fails every batch here with `err` (saying whether each may have been written).
     pub(crate) fn fail_all(&mut self, err: &Error) {
         self.seal_open();
         for b in self.ready.drain(..) {
-            b.completion.fail(err.clone());
+            b.completion.fail(err.clone().written(b.maybe_written));
         }
     }
 
@@ -180,21 +204,30 @@ pub(crate) struct PartitionQueue {
     pub(crate) partition: i32,
     /// The leader's node id, or [`NO_LEADER`]; kept current by metadata.
     pub(crate) leader: AtomicI32,
+    /// The topic's id (nil when the cluster has none), for answers that name
+    /// topics by id.
+    topic_id: Mutex<Uuid>,
     pub(crate) state: Mutex<QueueState>,
 }
 
 impl PartitionQueue {
-    fn new(topic: Arc<str>, partition: i32, compress: bool) -> PartitionQueue {
+    pub(crate) fn new(topic: Arc<str>, partition: i32, compress: bool) -> PartitionQueue {
         PartitionQueue {
             topic,
             partition,
             leader: AtomicI32::new(NO_LEADER),
+            topic_id: Mutex::new(Uuid::nil()),
             state: Mutex::new(QueueState::new(compress)),
         }
     }
 
     pub(crate) fn leader(&self) -> i32 {
         self.leader.load(Ordering::Acquire)
+    }
+
+    /// The topic's id, if the cluster gave one.
+    pub(crate) fn topic_id(&self) -> Option<Uuid> {
+        Some(*self.topic_id.lock()).filter(|id| !id.is_nil())
     }
 }
 
@@ -232,6 +265,7 @@ impl TopicEntry {
                 .and_then(|m| m.partitions.get(i).cloned())
                 .unwrap_or_else(|| Arc::new(PartitionQueue::new(self.name.clone(), i as i32, compress)));
             q.leader.store(*leader, Ordering::Release);
+            *q.topic_id.lock() = id;
             partitions.push(q);
         }
         // A topic's partition count only grows; keep queues of partitions the metadata
@@ -270,6 +304,9 @@ fn on_wire(raw: usize, ratio: f32) -> usize {
 #[derive(Debug)]
 pub(crate) struct Accumulator {
     topics: RwLock<HashMap<Arc<str>, Arc<TopicEntry>>>,
+    /// `buffer.memory`, in permits of one byte: taken by `send`, given back when a
+    /// record's batch resolves.
+    pub(crate) memory: Arc<Semaphore>,
     batch_size: usize,
     /// The most raw bytes one batch may hold: `max.request.size`, so that even a
     /// badly estimated compressed batch fits in a request.
@@ -286,9 +323,10 @@ pub(crate) struct Appended {
 }
 
 impl Accumulator {
-    pub(crate) fn new(batch_size: usize, max_request_size: usize) -> Accumulator {
+    pub(crate) fn new(batch_size: usize, max_request_size: usize, buffer_memory: usize) -> Accumulator {
         Accumulator {
             topics: RwLock::new(HashMap::new()),
+            memory: Arc::new(Semaphore::new(buffer_memory.min(Semaphore::MAX_PERMITS))),
             batch_size,
             max_batch: max_request_size.max(batch_size),
             closed: AtomicBool::new(false),
@@ -322,7 +360,8 @@ impl Accumulator {
         self.topics.read().values().cloned().collect()
     }
 
-    /// Appends one record to `queue`.
+    /// Appends one record to `queue`. `reserved` bytes of `buffer.memory` were taken
+    /// for it; its batch gives them back when it resolves (or this call, if it fails).
     pub(crate) fn append(
         &self,
         queue: &PartitionQueue,
@@ -330,11 +369,13 @@ impl Accumulator {
         key: Option<&[u8]>,
         value: Option<&[u8]>,
         headers: &[Header],
+        reserved: usize,
     ) -> Result<Appended> {
         let mut st = queue.state.lock();
         // Checked under the queue's lock: the sender's final sweep takes the same
         // lock after setting `closed`, so a record is either swept or refused here.
         if self.closed.load(Ordering::Acquire) {
+            self.memory.add_permits(reserved);
             return Err(Error::new(ErrorKind::Closed).for_partition(&queue.topic, Some(queue.partition)));
         }
         let mut wake = false;
@@ -355,12 +396,17 @@ impl Accumulator {
                     BATCH_HEADER_LEN + crate::protocol::batch::record_size(0, 0, key, value, headers);
                 slot.insert(OpenBatch {
                     writer: BatchWriter::new(self.batch_size.max(needed)),
-                    completion: BatchCompletion::new(queue.topic.clone(), queue.partition),
+                    completion: BatchCompletion::new(
+                        queue.topic.clone(),
+                        queue.partition,
+                        Some(self.memory.clone()),
+                    ),
                     created: Instant::now(),
                 })
             }
         };
         let offset_delta = open.writer.append(timestamp, key, value, headers);
+        open.completion.reserve(reserved);
         let future = DeliveryFuture::new(open.completion.clone(), offset_delta, timestamp);
         if on_wire(open.writer.len(), ratio) >= self.batch_size {
             st.seal_open();
@@ -392,6 +438,29 @@ impl Accumulator {
     }
 }
 
+/// Batches for other modules' unit tests.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    /// A sealed batch of `records` records, never sent.
+    pub(crate) fn batch(records: i32) -> ProducerBatch {
+        ProducerBatch {
+            payload: Payload::Ready(BytesMut::new()),
+            records,
+            completion: BatchCompletion::new(Arc::from("t"), 0, None),
+            created: Instant::now(),
+            order: 0,
+            attempts: 0,
+            retry_at: None,
+            last_error: None,
+            stamp: None,
+            maybe_written: false,
+            needs_restamp: false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -402,10 +471,10 @@ mod tests {
 
     #[test]
     fn batches_seal_at_batch_size() {
-        let acc = Accumulator::new(200, 1 << 20);
+        let acc = Accumulator::new(200, 1 << 20, 1 << 30);
         let q = queue();
         for _ in 0..10 {
-            acc.append(&q, 1, None, Some(&[7u8; 50]), &[]).unwrap();
+            acc.append(&q, 1, None, Some(&[7u8; 50]), &[], 0).unwrap();
         }
         let st = q.state.lock();
         assert!(st.ready.len() >= 3, "{} sealed", st.ready.len());
@@ -417,10 +486,10 @@ mod tests {
 
     #[test]
     fn a_record_larger_than_batch_size_gets_a_batch_of_its_own() {
-        let acc = Accumulator::new(100, 1 << 20);
+        let acc = Accumulator::new(100, 1 << 20, 1 << 30);
         let q = queue();
-        acc.append(&q, 1, None, Some(&[1u8; 10]), &[]).unwrap();
-        acc.append(&q, 1, None, Some(&[1u8; 500]), &[]).unwrap();
+        acc.append(&q, 1, None, Some(&[1u8; 10]), &[], 0).unwrap();
+        acc.append(&q, 1, None, Some(&[1u8; 500]), &[], 0).unwrap();
         let st = q.state.lock();
         assert_eq!(st.ready.len(), 2);
         assert_eq!(st.ready[1].records, 1);
@@ -428,11 +497,11 @@ mod tests {
 
     #[test]
     fn a_good_compression_ratio_fills_batches_further() {
-        let acc = Accumulator::new(1000, 1 << 20);
+        let acc = Accumulator::new(1000, 1 << 20, 1 << 30);
         let q = PartitionQueue::new(Arc::from("t"), 0, true);
         q.state.lock().ratio = 0.25;
         for _ in 0..60 {
-            acc.append(&q, 1, None, Some(&[7u8; 100]), &[]).unwrap();
+            acc.append(&q, 1, None, Some(&[7u8; 100]), &[], 0).unwrap();
         }
         let st = q.state.lock();
         let first = &st.ready[0];
@@ -453,10 +522,10 @@ mod tests {
 
     #[test]
     fn requeue_keeps_order() {
-        let acc = Accumulator::new(0, 1 << 20);
+        let acc = Accumulator::new(0, 1 << 20, 1 << 30);
         let q = queue();
         for _ in 0..3 {
-            acc.append(&q, 1, None, None, &[]).unwrap();
+            acc.append(&q, 1, None, None, &[], 0).unwrap();
         }
         let mut st = q.state.lock();
         let b0 = st.ready.pop_front().unwrap();
@@ -469,10 +538,10 @@ mod tests {
 
     #[test]
     fn closed_accumulator_refuses_records() {
-        let acc = Accumulator::new(100, 1 << 20);
+        let acc = Accumulator::new(100, 1 << 20, 1 << 30);
         let q = queue();
         acc.close();
-        let e = acc.append(&q, 1, None, None, &[]).err().unwrap();
+        let e = acc.append(&q, 1, None, None, &[], 0).err().unwrap();
         assert_eq!(e.kind(), &ErrorKind::Closed);
     }
 }

@@ -11,7 +11,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use parking_lot::Mutex;
+use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
 use crate::record::{RecordMetadata, TimestampType};
@@ -35,6 +38,9 @@ pub(crate) struct BatchCompletion {
     topic: Arc<str>,
     partition: i32,
     state: Mutex<State>,
+    /// `buffer.memory` to give back when the batch resolves, and how much.
+    memory: Option<Arc<Semaphore>>,
+    reserved: AtomicUsize,
 }
 
 impl fmt::Debug for BatchCompletion {
@@ -48,16 +54,23 @@ impl fmt::Debug for BatchCompletion {
 }
 
 impl BatchCompletion {
-    pub(crate) fn new(topic: Arc<str>, partition: i32) -> Arc<BatchCompletion> {
-        Arc::new(BatchCompletion { topic, partition, state: Mutex::new(State::Pending(Vec::new())) })
+    pub(crate) fn new(
+        topic: Arc<str>,
+        partition: i32,
+        memory: Option<Arc<Semaphore>>,
+    ) -> Arc<BatchCompletion> {
+        Arc::new(BatchCompletion {
+            topic,
+            partition,
+            state: Mutex::new(State::Pending(Vec::new())),
+            memory,
+            reserved: AtomicUsize::new(0),
+        })
     }
 
-    pub(crate) fn topic(&self) -> &Arc<str> {
-        &self.topic
-    }
-
-    pub(crate) fn partition(&self) -> i32 {
-        self.partition
+    /// Adds a record's share of `buffer.memory`, given back on resolution.
+    pub(crate) fn reserve(&self, bytes: usize) {
+        self.reserved.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// Resolves the batch. Only the first call counts: a batch resolves exactly once.
@@ -73,6 +86,9 @@ impl BatchCompletion {
                 }
             }
         };
+        if let Some(m) = &self.memory {
+            m.add_permits(self.reserved.swap(0, Ordering::AcqRel));
+        }
         for w in wakers {
             w.wake();
         }
@@ -187,7 +203,7 @@ mod tests {
 
     #[tokio::test]
     async fn records_read_their_offset_from_the_batch() {
-        let b = BatchCompletion::new(Arc::from("t"), 2);
+        let b = BatchCompletion::new(Arc::from("t"), 2, None);
         let f0 = DeliveryFuture::new(b.clone(), 0, 100);
         let f1 = DeliveryFuture::new(b.clone(), 1, 101);
         assert!(b.complete(Ok(BatchAck { base_offset: Some(40), log_append_time: None })));
@@ -202,7 +218,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_resolves_once() {
-        let b = BatchCompletion::new(Arc::from("t"), 0);
+        let b = BatchCompletion::new(Arc::from("t"), 0, None);
         let f = DeliveryFuture::new(b.clone(), 0, 1);
         assert!(b.fail(Error::broker(ErrorCode::MESSAGE_TOO_LARGE, None)));
         assert!(!b.complete(Ok(BatchAck { base_offset: Some(0), log_append_time: None })));
@@ -213,7 +229,7 @@ mod tests {
 
     #[tokio::test]
     async fn log_append_time_replaces_create_time() {
-        let b = BatchCompletion::new(Arc::from("t"), 0);
+        let b = BatchCompletion::new(Arc::from("t"), 0, None);
         let f = DeliveryFuture::new(b.clone(), 3, 5);
         b.complete(Ok(BatchAck { base_offset: Some(10), log_append_time: Some(999) }));
         let m = f.await.unwrap();

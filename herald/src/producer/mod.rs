@@ -12,6 +12,9 @@
 
 pub(crate) mod accumulator;
 pub(crate) mod delivery;
+pub(crate) mod idempotence;
+mod refresh;
+mod response;
 pub(crate) mod sender;
 
 use std::fmt;
@@ -104,28 +107,76 @@ impl Producer {
 
     /// Queues a record and returns a future of its outcome.
     ///
-    /// Waits only when the topic's metadata is not known yet (at most `max.block.ms`).
-    /// The record is then encoded into its partition's batch before this returns, so
-    /// a later [`flush`](Self::flush) covers it. An error here means the record was
-    /// refused and will not be sent: the producer is closed, the topic does not
-    /// exist, the record is larger than `max.request.size`, or it names a partition
-    /// the topic does not have. Otherwise the returned [`DeliveryFuture`] resolves
-    /// exactly once, to where the record was written or why it was not.
+    /// Waits, at most `max.block.ms` in all, only when the topic's metadata is not
+    /// known yet or the producer's buffer (`buffer.memory`) is full. The record is
+    /// then encoded into its partition's batch before this returns, so a later
+    /// [`flush`](Self::flush) covers it. An error here means the record was refused
+    /// and will not be sent: the producer is closed, the topic does not exist, the
+    /// record is larger than `max.request.size` or `buffer.memory`, it names a
+    /// partition the topic does not have, or the wait ran out. Otherwise the returned
+    /// [`DeliveryFuture`] resolves exactly once, to where the record was written or
+    /// why it was not.
     pub async fn send(&self, record: Record) -> Result<DeliveryFuture> {
         let shared = self.shared();
-        if shared.closing.load(Ordering::Acquire) {
-            return Err(Error::new(ErrorKind::Closed)
-                .for_partition(&Arc::from(record.topic.as_str()), record.partition));
-        }
-        let (entry, created) = shared.accumulator.topic(&record.topic);
-        if created {
-            shared.wake.notify_one();
-        }
+        let deadline = Instant::now() + shared.config.max_block;
+        let (entry, size) = self.admit(&record)?;
         let meta = match entry.meta.load_full() {
             Some(m) => m,
-            None => self.wait_for_metadata(&entry).await?,
+            None => self.wait_for_metadata(&entry, deadline).await?,
         };
-        self.append(&entry, &meta, record)
+        let queue = self.place(&entry, &meta, &record, size)?;
+        let memory = &shared.accumulator.memory;
+        // `size` is at most max.request.size, an i32.
+        let permits = u32::try_from(size).unwrap_or(u32::MAX);
+        match memory.try_acquire_many(permits) {
+            Ok(p) => p.forget(),
+            Err(_) => match tokio::time::timeout_at(deadline, memory.acquire_many(permits)).await {
+                Ok(Ok(p)) => p.forget(),
+                Ok(Err(_)) => {
+                    return Err(
+                        Error::new(ErrorKind::Closed).for_partition(&entry.name, Some(queue.partition))
+                    );
+                }
+                Err(_) => {
+                    return Err(Error::timeout(TimeoutKind::BufferMemory, shared.config.max_block)
+                        .for_partition(&entry.name, Some(queue.partition))
+                        .written(false));
+                }
+            },
+        }
+        self.append(queue, record, size)
+    }
+
+    /// Queues a record without waiting: like [`send`](Self::send), but when the
+    /// producer's buffer is full it fails at once with [`ErrorKind::BufferFull`],
+    /// and when the topic's metadata is not known yet with a metadata timeout (and
+    /// asks for it, so a later try may succeed).
+    pub fn try_send(&self, record: Record) -> Result<DeliveryFuture> {
+        let shared = self.shared();
+        let (entry, size) = self.admit(&record)?;
+        let Some(meta) = entry.meta.load_full() else {
+            shared.wake.notify_one();
+            if let Some((_, err)) = entry.verdict.lock().as_ref() {
+                return Err(err.clone());
+            }
+            return Err(
+                Error::timeout(TimeoutKind::Metadata, Duration::ZERO).for_partition(&entry.name, None)
+            );
+        };
+        let queue = self.place(&entry, &meta, &record, size)?;
+        let permits = u32::try_from(size).unwrap_or(u32::MAX);
+        match shared.accumulator.memory.try_acquire_many(permits) {
+            Ok(p) => p.forget(),
+            Err(_) => {
+                return Err(Error::new(ErrorKind::BufferFull {
+                    needed: size,
+                    capacity: shared.config.buffer_memory,
+                })
+                .for_partition(&entry.name, Some(queue.partition))
+                .written(false));
+            }
+        }
+        self.append(queue, record, size)
     }
 
     /// Sends a record and waits until it is written (or fails): `send` and then its
@@ -134,10 +185,35 @@ impl Producer {
         self.send(record).await?.await
     }
 
-    async fn wait_for_metadata(&self, entry: &TopicEntry) -> Result<Arc<TopicMeta>> {
+    /// The checks every record passes before anything waits: the producer is open,
+    /// and the record fits `max.request.size` and `buffer.memory`. Returns the
+    /// topic's entry and the bytes the record is charged.
+    fn admit(&self, record: &Record) -> Result<(Arc<TopicEntry>, usize)> {
+        let shared = self.shared();
+        let cfg = &shared.config;
+        if shared.closing.load(Ordering::Acquire) {
+            return Err(Error::new(ErrorKind::Closed)
+                .for_partition(&Arc::from(record.topic.as_str()), record.partition));
+        }
+        let size = BATCH_HEADER_LEN
+            + record_size_upper_bound(record.key.as_deref(), record.value.as_deref(), &record.headers);
+        for (max, limit) in [(cfg.max_request_size, "max.request.size"), (cfg.buffer_memory, "buffer.memory")]
+        {
+            if size > max {
+                return Err(Error::new(ErrorKind::RecordTooLarge { size, max, limit })
+                    .for_partition(&Arc::from(record.topic.as_str()), record.partition));
+            }
+        }
+        let (entry, created) = shared.accumulator.topic(&record.topic);
+        if created {
+            shared.wake.notify_one();
+        }
+        Ok((entry, size))
+    }
+
+    async fn wait_for_metadata(&self, entry: &TopicEntry, deadline: Instant) -> Result<Arc<TopicMeta>> {
         let shared = self.shared();
         let max_block = shared.config.max_block;
-        let deadline = Instant::now() + max_block;
         {
             // A verdict older than the backoff is stale: ask again (the topic may
             // have been created since).
@@ -174,34 +250,46 @@ impl Producer {
         }
     }
 
-    fn append(&self, entry: &TopicEntry, meta: &TopicMeta, record: Record) -> Result<DeliveryFuture> {
-        let shared = self.shared();
-        let cfg = &shared.config;
-        let key = record.key.as_deref();
-        let value = record.value.as_deref();
-        let size = BATCH_HEADER_LEN + record_size_upper_bound(key, value, &record.headers);
-        if size > cfg.max_request_size {
-            return Err(Error::new(ErrorKind::RecordTooLarge {
-                size,
-                max: cfg.max_request_size,
-                limit: "max.request.size",
-            })
-            .for_partition(&entry.name, record.partition));
-        }
+    /// The partition's queue for the record: its own partition, or the
+    /// partitioner's choice.
+    fn place<'m>(
+        &self,
+        entry: &TopicEntry,
+        meta: &'m TopicMeta,
+        record: &Record,
+        size: usize,
+    ) -> Result<&'m Arc<accumulator::PartitionQueue>> {
         let count = meta.partitions.len() as i32;
         let partition = match record.partition {
             Some(p) => p,
-            None => self.choose_partition(entry, meta, &record, size),
+            None => self.choose_partition(entry, meta, record, size),
         };
-        let Some(queue) = usize::try_from(partition).ok().and_then(|p| meta.partitions.get(p)) else {
+        usize::try_from(partition).ok().and_then(|p| meta.partitions.get(p)).ok_or_else(|| {
             let who = if record.partition.is_some() { "the record names" } else { "the partitioner chose" };
-            return Err(Error::new(ErrorKind::InvalidRecord {
+            Error::new(ErrorKind::InvalidRecord {
                 reason: format!("{who} partition {partition}, but the topic has partitions 0..{count}"),
             })
-            .for_partition(&entry.name, Some(partition)));
-        };
+            .for_partition(&entry.name, Some(partition))
+        })
+    }
+
+    /// Encodes the record into its queue (its `size` bytes of buffer already taken).
+    fn append(
+        &self,
+        queue: &accumulator::PartitionQueue,
+        record: Record,
+        size: usize,
+    ) -> Result<DeliveryFuture> {
+        let shared = self.shared();
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
-        let appended = shared.accumulator.append(queue, timestamp, key, value, &record.headers)?;
+        let appended = shared.accumulator.append(
+            queue,
+            timestamp,
+            record.key.as_deref(),
+            record.value.as_deref(),
+            &record.headers,
+            size,
+        )?;
         if appended.wake {
             shared.wake.notify_one();
         }
@@ -425,6 +513,24 @@ impl ProducerBuilder {
         self
     }
 
+    /// Whether the producer is idempotent: retries never duplicate or reorder records
+    /// (KIP-98). `enable.idempotence`; default true, as in Java. Turning it on
+    /// explicitly makes acks other than all, retries 0, or more than 5 requests in
+    /// flight an error.
+    pub fn idempotence(mut self, on: bool) -> Self {
+        self.config.enable_idempotence = on;
+        self.config.idempotence_explicit = true;
+        self
+    }
+
+    /// The most bytes the producer holds for records not yet resolved; beyond it
+    /// `send` waits (up to `max.block.ms`) and `try_send` fails. `buffer.memory`;
+    /// default 32 MiB.
+    pub fn buffer_memory(mut self, bytes: usize) -> Self {
+        self.config.buffer_memory = bytes;
+        self
+    }
+
     /// Where the built-in partitioner sends records without a key.
     /// `herald.null.key.partitioning`; default [`NullKeyPartitioning::RoundRobin`].
     pub fn null_key_partitioning(mut self, p: NullKeyPartitioning) -> Self {
@@ -468,7 +574,7 @@ impl ProducerBuilder {
         let pool = Pool::new(conn_config, bootstrap, config.reconnect_backoff, config.reconnect_backoff_max);
         let config = Arc::new(config);
         let shared = Arc::new(Shared {
-            accumulator: Accumulator::new(config.batch_size, config.max_request_size),
+            accumulator: Accumulator::new(config.batch_size, config.max_request_size, config.buffer_memory),
             config: config.clone(),
             partitioner: self.partitioner,
             wake: Notify::new(),

@@ -1,41 +1,42 @@
 //! The sender: one task per producer that owns the connections, the metadata
-//! refreshes, and every request in flight.
+//! refreshes, the producer id, and every request in flight.
 //!
-//! Each turn of its loop it seals batches whose `linger.ms` has passed, fails
-//! batches past `delivery.timeout.ms`, groups ready batches by partition leader
-//! into Produce requests (one batch per partition per request, at most
+//! Each turn of its loop it seals batches whose `linger.ms` has passed, hands
+//! sealed batches to the blocking pool for compression, fails batches past
+//! `delivery.timeout.ms`, and groups ready batches by partition leader into
+//! Produce requests: one batch per partition per request, at most
 //! `max.request.size` bytes, at most `max.in.flight.requests.per.connection`
-//! requests per broker), and handles answers: success resolves a batch, a retriable
-//! error puts it back in its partition's queue after a backoff (refreshing metadata
-//! first when the error says leadership moved), anything else fails it.
+//! requests per broker. With idempotence each batch gets its producer id, epoch and
+//! sequence when first sent ([`super::idempotence`]). Answers are handled in
+//! [`super::response`]; metadata in [`super::refresh`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::Shared;
-use super::accumulator::{PartitionQueue, Payload, ProducerBatch, TopicEntry};
-use super::delivery::{BatchAck, BatchCompletion};
+use super::accumulator::{PartitionQueue, Payload, ProducerBatch};
+use super::delivery::BatchCompletion;
+use super::idempotence::{Bump, Stamp};
+use super::refresh::MetadataState;
 use crate::compression::Codec;
 use crate::config::Acks;
-use crate::protocol::batch::{NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, compress_batch, stamp_producer};
-use bytes::{Bytes, BytesMut};
 use crate::connection::pool::Pool;
 use crate::error::{Error, ErrorCode, ErrorKind, TimeoutKind};
 use crate::metadata;
-
-/// Consecutive "does not exist" metadata answers after which sends to a topic fail
-/// (with a backoff between answers, about a second in all) — franz-go's approach,
-/// rather than Java's wait of `max.block.ms`, so a typo fails fast.
-const UNKNOWN_TOPIC_ANSWERS: u32 = 3;
+use crate::protocol::batch::{
+    NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, compress_batch, stamp_producer,
+};
 
 /// Commands from producer handles.
 pub(crate) enum Command {
@@ -45,33 +46,38 @@ pub(crate) enum Command {
     Close { deadline: Instant, reply: oneshot::Sender<Result<(), Error>> },
 }
 
-enum Event {
+/// What the sender's futures report.
+pub(crate) enum Event {
     Produce(u64, Result<(i16, Option<ProduceResponse>), Error>),
     Metadata(Result<metadata::Snapshot, Error>),
     Compressed { queue: Arc<PartitionQueue>, order: u64, result: Result<(BytesMut, f32), String> },
+    ProducerId(Result<(i64, i16), Error>),
 }
 
-struct InFlight {
-    node: i32,
-    broker: Arc<str>,
-    batches: Vec<ProducerBatch>,
+/// A Produce request awaiting its answer.
+pub(crate) struct InFlight {
+    pub(crate) node: i32,
+    pub(crate) broker: Arc<str>,
+    pub(crate) batches: Vec<(Arc<PartitionQueue>, ProducerBatch)>,
 }
 
-/// A broker's answer for one partition of a Produce request.
-struct PartitionAnswer {
-    code: ErrorCode,
-    base_offset: i64,
-    log_append_time: i64,
-    message: Option<String>,
-}
-
-struct MetadataState {
-    in_flight: bool,
-    /// Something asked for a refresh (new topic, stale leader, error).
-    needed: bool,
-    last_success: Option<Instant>,
-    not_before: Instant,
+/// The producer id and epoch the idempotent producer writes with.
+pub(crate) struct ProducerId {
+    pub(crate) id: i64,
+    pub(crate) epoch: i16,
+    pub(crate) phase: IdPhase,
     failures: u32,
+    not_before: Instant,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IdPhase {
+    /// An InitProducerId request is due.
+    Needed,
+    /// One is in flight.
+    Requesting,
+    /// Batches can be stamped.
+    Ready,
 }
 
 struct Closing {
@@ -80,19 +86,28 @@ struct Closing {
 }
 
 pub(crate) struct Sender {
-    shared: Arc<Shared>,
-    pool: Pool,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) pool: Pool,
     commands: mpsc::UnboundedReceiver<Command>,
-    events: FuturesUnordered<BoxFuture<'static, Event>>,
-    in_flight: HashMap<u64, InFlight>,
-    in_flight_per_node: HashMap<i32, usize>,
+    pub(crate) events: FuturesUnordered<BoxFuture<'static, Event>>,
+    pub(crate) in_flight: HashMap<u64, InFlight>,
+    pub(crate) in_flight_per_node: HashMap<i32, usize>,
     next_request_id: u64,
-    metadata: MetadataState,
+    pub(crate) metadata: MetadataState,
+    /// `Some` with `enable.idempotence`.
+    pub(crate) producer_id: Option<ProducerId>,
     closing: Option<Closing>,
 }
 
 impl Sender {
     pub(crate) fn new(shared: Arc<Shared>, pool: Pool, commands: mpsc::UnboundedReceiver<Command>) -> Sender {
+        let producer_id = shared.config.enable_idempotence.then(|| ProducerId {
+            id: NO_PRODUCER_ID,
+            epoch: NO_PRODUCER_EPOCH,
+            phase: IdPhase::Needed,
+            failures: 0,
+            not_before: Instant::now(),
+        });
         Sender {
             shared,
             pool,
@@ -101,13 +116,8 @@ impl Sender {
             in_flight: HashMap::new(),
             in_flight_per_node: HashMap::new(),
             next_request_id: 0,
-            metadata: MetadataState {
-                in_flight: false,
-                needed: true,
-                last_success: None,
-                not_before: Instant::now(),
-                failures: 0,
-            },
+            metadata: MetadataState::new(),
+            producer_id,
             closing: None,
         }
     }
@@ -121,6 +131,7 @@ impl Sender {
                 break;
             }
             self.maybe_refresh_metadata(now, &mut next);
+            self.maybe_init_producer_id(now, &mut next);
             self.drain(now, &mut next);
             if let Some(c) = &self.closing {
                 next = next.min(c.deadline);
@@ -134,7 +145,7 @@ impl Sender {
                         // Every handle is gone: deliver what is pending, bounded by
                         // delivery.timeout.ms, as if close had been called.
                         if self.closing.is_none() {
-                            self.shared.closing.store(true, std::sync::atomic::Ordering::Release);
+                            self.shared.closing.store(true, Ordering::Release);
                             self.closing = Some(Closing {
                                 deadline: Instant::now() + self.shared.config.delivery_timeout,
                                 reply: None,
@@ -164,12 +175,12 @@ impl Sender {
                     }
                 }
                 for f in self.in_flight.values() {
-                    out.extend(f.batches.iter().map(|b| b.completion.clone()));
+                    out.extend(f.batches.iter().map(|(_, b)| b.completion.clone()));
                 }
                 let _ = reply.send(out);
             }
             Command::Close { deadline, reply } => {
-                self.shared.closing.store(true, std::sync::atomic::Ordering::Release);
+                self.shared.closing.store(true, Ordering::Release);
                 match &mut self.closing {
                     Some(c) => {
                         c.deadline = c.deadline.min(deadline);
@@ -202,8 +213,9 @@ impl Sender {
             self.shared.accumulator.close();
             self.shared.accumulator.fail_all(&err);
             for (_, f) in self.in_flight.drain() {
-                for b in f.batches {
-                    b.completion.fail(err.clone());
+                for (_, b) in f.batches {
+                    // In a request not yet answered: it may have been written.
+                    b.completion.fail(err.clone().written(true));
                 }
             }
             Err(err)
@@ -220,25 +232,14 @@ impl Sender {
         true
     }
 
-    fn maybe_refresh_metadata(&mut self, now: Instant, next: &mut Instant) {
-        let cfg = &self.shared.config;
-        if self.metadata.in_flight {
+    /// Asks a broker for a producer id when the idempotent producer needs one.
+    fn maybe_init_producer_id(&mut self, now: Instant, next: &mut Instant) {
+        let Some(p) = &mut self.producer_id else { return };
+        if p.phase != IdPhase::Needed || self.shared.accumulator.topics().is_empty() {
             return;
         }
-        let topics = self.shared.accumulator.topics();
-        let stale = self.metadata.last_success.is_none_or(|t| now >= t + cfg.metadata_max_age);
-        let new_topic = topics.iter().any(|t| t.meta.load().is_none() && t.verdict.lock().is_none());
-        if !(self.metadata.needed || stale || new_topic) {
-            if let Some(t) = self.metadata.last_success {
-                *next = (*next).min(t + cfg.metadata_max_age);
-            }
-            return;
-        }
-        if topics.is_empty() && self.metadata.last_success.is_some() && !self.metadata.needed {
-            return;
-        }
-        if now < self.metadata.not_before {
-            *next = (*next).min(self.metadata.not_before);
+        if now < p.not_before {
+            *next = (*next).min(p.not_before);
             return;
         }
         let Some(conn) = self.pool.any() else {
@@ -247,83 +248,78 @@ impl Sender {
             }
             return;
         };
-        let names: Vec<Arc<str>> = topics.iter().map(|t| t.name.clone()).collect();
+        p.phase = IdPhase::Requesting;
+        let mut req = InitProducerIdRequest::default();
+        req.transactional_id = None;
+        req.transaction_timeout_ms = i32::MAX;
+        req.producer_id = kafka_protocol::messages::ProducerId(NO_PRODUCER_ID);
+        req.producer_epoch = NO_PRODUCER_EPOCH;
         let broker = conn.name().clone();
-        let fut = conn.call(metadata::request(Some(&names), true), true);
-        self.metadata.in_flight = true;
-        self.metadata.needed = false;
+        let fut = conn.call(req, true);
         self.events.push(Box::pin(async move {
-            let r = fut.await.and_then(|(_, resp)| match resp {
-                Some(resp) => metadata::parse(resp, &broker),
-                None => Err(Error::protocol(&*broker, "no Metadata response")),
+            let r = fut.await.and_then(|(_, resp)| {
+                let resp = resp.ok_or_else(|| Error::protocol(&*broker, "no InitProducerId response"))?;
+                let code = ErrorCode::new(resp.error_code);
+                if code.is_ok() {
+                    Ok((resp.producer_id.0, resp.producer_epoch))
+                } else {
+                    Err(Error::broker(code, Some("InitProducerId".into())))
+                }
             });
-            Event::Metadata(r)
+            Event::ProducerId(r)
         }));
     }
 
-    fn handle_metadata(&mut self, result: Result<metadata::Snapshot, Error>) {
-        self.metadata.in_flight = false;
-        let now = Instant::now();
-        let snapshot = match result {
-            Ok(s) => s,
+    fn handle_producer_id(&mut self, r: Result<(i64, i16), Error>) {
+        let Some(p) = &mut self.producer_id else { return };
+        match r {
+            Ok((id, epoch)) => {
+                tracing::info!(producer_id = id, epoch, "idempotent producer ready");
+                p.id = id;
+                p.epoch = epoch;
+                p.phase = IdPhase::Ready;
+                p.failures = 0;
+            }
             Err(e) => {
-                tracing::debug!(error = %e, "metadata request failed");
-                self.metadata.failures = self.metadata.failures.saturating_add(1);
-                self.metadata.needed = true;
-                self.metadata.not_before = now + backoff(&self.shared, self.metadata.failures);
-                *self.shared.last_metadata_error.lock() = Some(e);
-                return;
-            }
-        };
-        self.metadata.failures = 0;
-        self.metadata.last_success = Some(now);
-        self.metadata.not_before = now + self.shared.config.retry_backoff;
-        self.pool.set_brokers(snapshot.brokers);
-        let by_name: HashMap<&str, &metadata::TopicInfo> =
-            snapshot.topics.iter().map(|t| (&*t.name, t)).collect();
-        for entry in self.shared.accumulator.topics() {
-            let Some(info) = by_name.get(&*entry.name) else { continue };
-            self.apply_topic(&entry, info);
-        }
-    }
-
-    fn apply_topic(&mut self, entry: &TopicEntry, info: &metadata::TopicInfo) {
-        let code = info.error;
-        if code.is_ok() {
-            let leaders: Vec<i32> = info.partitions.iter().map(|p| p.leader).collect();
-            if leaders.is_empty() {
-                self.metadata.needed = true;
-                return;
-            }
-            if leaders.iter().any(|l| *l < 0) {
-                self.metadata.needed = true;
-            }
-            entry.update(info.id, &leaders, self.shared.config.codec().is_some());
-            return;
-        }
-        match code {
-            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION => {
-                let n = entry.unknown_answers.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                if entry.meta.load().is_none() && n >= UNKNOWN_TOPIC_ANSWERS {
-                    tracing::warn!(topic = %entry.name, "topic does not exist");
-                    entry.set_verdict(Error::new(ErrorKind::UnknownTopic).for_partition(&entry.name, None));
+                p.phase = IdPhase::Needed;
+                p.failures = p.failures.saturating_add(1);
+                p.not_before = Instant::now() + backoff(&self.shared, p.failures);
+                if e.is_retriable() {
+                    tracing::debug!(error = %e, "InitProducerId failed; retrying");
                 } else {
-                    self.metadata.needed = true;
-                    self.metadata.not_before = Instant::now() + backoff(&self.shared, n);
+                    // Records cannot be written without a producer id: fail what
+                    // waits, keep asking (an ACL fixed later lets the producer on).
+                    tracing::warn!(error = %e, "InitProducerId refused; failing queued records");
+                    for t in self.shared.accumulator.topics() {
+                        if let Some(meta) = t.meta.load_full() {
+                            for q in &meta.partitions {
+                                let mut st = q.state.lock();
+                                st.seal_if_lingered(Instant::now(), Duration::ZERO, true);
+                                let failed: Vec<ProducerBatch> = st.ready.drain(..).collect();
+                                drop(st);
+                                for b in failed {
+                                    b.completion.fail(e.clone().written(b.maybe_written));
+                                }
+                            }
+                        }
+                    }
                 }
             }
-            c if c.is_retriable() => self.metadata.needed = true,
-            c => {
-                tracing::warn!(topic = %entry.name, error = %c, "metadata refused the topic");
-                entry.set_verdict(Error::broker(c, None).for_partition(&entry.name, None));
-            }
         }
     }
 
-    /// Seals, expires and sends. Lowers `next` to when something will next be due.
+    /// Seals, expires, compresses and sends. Lowers `next` to when something will
+    /// next be due.
     fn drain(&mut self, now: Instant, next: &mut Instant) {
         let cfg = self.shared.config.clone();
+        let codec = cfg.codec();
         let force = self.closing.is_some();
+        let id = match &self.producer_id {
+            None => Some((NO_PRODUCER_ID, NO_PRODUCER_EPOCH)),
+            Some(p) if p.phase == IdPhase::Ready => Some((p.id, p.epoch)),
+            Some(_) => None, // waiting for a producer id: nothing can be stamped
+        };
+        let mut needs_new_id = false;
         let mut by_node: HashMap<i32, Vec<Arc<PartitionQueue>>> = HashMap::new();
         for t in self.shared.accumulator.topics() {
             let Some(meta) = t.meta.load_full() else { continue };
@@ -340,18 +336,33 @@ impl Sender {
                         break;
                     }
                     if let Some(b) = st.ready.pop_front() {
+                        st.seq.failed_after_send(&b);
                         expire(b, cfg.delivery_timeout);
                     }
                 }
                 // Compression runs on the blocking pool, off this task and off the
-                // callers' threads; the batch stays in its place meanwhile.
-                if let Some(codec) = cfg.codec() {
+                // callers' threads; the batch keeps its place meanwhile.
+                if let Some(codec) = codec {
                     for b in st.ready.iter_mut() {
                         if let Payload::Raw(_) = b.payload {
-                            if let Payload::Raw(raw) = std::mem::replace(&mut b.payload, Payload::Compressing) {
+                            if let Payload::Raw(raw) = std::mem::replace(&mut b.payload, Payload::Compressing)
+                            {
                                 self.compress(q.clone(), b.order, raw, codec);
                             }
                         }
+                    }
+                }
+                let Some((pid, epoch)) = id else { continue };
+                if self.producer_id.is_some() {
+                    st.seq.adopt(pid, epoch);
+                    let st = &mut *st;
+                    match st.seq.try_bump(st.in_flight, &st.ready) {
+                        Bump::Bumped => tracing::info!(
+                            topic = %q.topic, partition = q.partition, epoch = st.seq.epoch,
+                            "sequence unresolved: bumped the partition's epoch"
+                        ),
+                        Bump::NeedsProducerId => needs_new_id = true,
+                        Bump::NotNow => {}
                     }
                 }
                 let Some(front) = st.ready.front() else { continue };
@@ -371,6 +382,12 @@ impl Sender {
                 by_node.entry(leader).or_default().push(q.clone());
             }
         }
+        if needs_new_id {
+            if let Some(p) = &mut self.producer_id {
+                tracing::info!("a partition's epoch is exhausted: asking for a new producer id");
+                p.phase = IdPhase::Needed;
+            }
+        }
         for (node, queues) in by_node {
             self.send_to_node(node, queues, now, next);
         }
@@ -384,6 +401,7 @@ impl Sender {
         next: &mut Instant,
     ) {
         let cfg = self.shared.config.clone();
+        let idempotent = self.producer_id.is_some();
         // Start at a different partition each time so none is always last.
         if !queues.is_empty() {
             let k = fastrand::usize(0..queues.len());
@@ -407,11 +425,23 @@ impl Sender {
                 let fits = st.ready.front().is_some_and(|b| {
                     due(b) && (batches.is_empty() || size + b.payload.len() <= cfg.max_request_size)
                 });
-                if fits {
-                    if let Some(b) = st.ready.pop_front() {
-                        size += b.payload.len();
-                        batches.push((q.clone(), b));
+                if !fits {
+                    return false;
+                }
+                if idempotent {
+                    let st = &mut *st;
+                    if !st.seq.may_send(st.in_flight) {
+                        return false; // its first batch under this epoch is unanswered
                     }
+                    let Some(front) = st.ready.front_mut() else { return false };
+                    if st.seq.stamp_for(front).is_none() {
+                        return false; // the partition waits for its epoch bump
+                    }
+                }
+                if let Some(b) = st.ready.pop_front() {
+                    st.in_flight += 1;
+                    size += b.payload.len();
+                    batches.push((q.clone(), b));
                 }
                 st.ready.front().is_some_and(due)
             });
@@ -423,12 +453,14 @@ impl Sender {
     }
 
     fn send_request(&mut self, node: i32, batches: Vec<(Arc<PartitionQueue>, ProducerBatch)>) {
-        let cfg = &self.shared.config;
+        let cfg = self.shared.config.clone();
         let conn = match self.pool.node(node) {
             Ok(c) => c,
             Err(e) => {
                 for (q, b) in batches {
-                    self.retry_or_fail(&q, b, e.clone());
+                    q.state.lock().in_flight -= 1;
+                    let retriable = e.is_retriable();
+                    self.retry_or_fail(&q, b, e.clone(), retriable);
                 }
                 return;
             }
@@ -452,9 +484,14 @@ impl Sender {
                 .map(|m| m.id)
                 .unwrap_or_default();
             any_without_id |= topic_id.is_nil();
+            let stamp = b.stamp.unwrap_or(Stamp {
+                producer_id: NO_PRODUCER_ID,
+                epoch: NO_PRODUCER_EPOCH,
+                base_sequence: NO_SEQUENCE,
+            });
             let mut pd = PartitionProduceData::default();
             pd.index = q.partition;
-            pd.records = Some(stamped(&mut b.payload));
+            pd.records = Some(stamped(&mut b.payload, stamp));
             match topics.iter_mut().find(|t| *t.name.0 == *q.topic) {
                 Some(t) => t.partition_data.push(pd),
                 None => {
@@ -465,7 +502,7 @@ impl Sender {
                     topics.push(td);
                 }
             }
-            kept.push(b);
+            kept.push((q, b));
         }
         req.topic_data = topics;
         let expect_response = cfg.acks != Acks::None;
@@ -483,6 +520,7 @@ impl Sender {
         match ev {
             Event::Metadata(r) => self.handle_metadata(r),
             Event::Produce(id, r) => self.handle_produce(id, r),
+            Event::ProducerId(r) => self.handle_producer_id(r),
             Event::Compressed { queue, order, result } => {
                 let mut st = queue.state.lock();
                 let Some(at) = st.ready.iter().position(|b| b.order == order) else { return };
@@ -493,7 +531,12 @@ impl Sender {
                     }
                     Err(e) => {
                         if let Some(b) = st.ready.remove(at) {
-                            b.completion.fail(Error::new(ErrorKind::InvalidRecord { reason: format!("compression failed: {e}") }));
+                            b.completion.fail(
+                                Error::new(ErrorKind::InvalidRecord {
+                                    reason: format!("compression failed: {e}"),
+                                })
+                                .written(false),
+                            );
                         }
                     }
                 }
@@ -510,151 +553,6 @@ impl Sender {
             Event::Compressed { queue, order, result }
         }));
     }
-
-    fn handle_produce(&mut self, id: u64, result: Result<(i16, Option<ProduceResponse>), Error>) {
-        let Some(f) = self.in_flight.remove(&id) else { return };
-        if let Some(n) = self.in_flight_per_node.get_mut(&f.node) {
-            *n = n.saturating_sub(1);
-        }
-        let resp = match result {
-            Err(e) => {
-                tracing::debug!(broker = %f.broker, error = %e, "produce request failed");
-                self.metadata.needed = true;
-                if matches!(e.kind(), ErrorKind::Timeout { .. } | ErrorKind::Protocol { .. }) {
-                    self.pool.close_node(f.node);
-                }
-                for b in f.batches {
-                    let q = self.queue_of(&b.completion);
-                    self.retry_or_fail_opt(q.as_deref(), b, e.clone());
-                }
-                return;
-            }
-            Ok((_, None)) => {
-                // acks=0: written is all we will ever know.
-                for b in f.batches {
-                    b.completion.complete(Ok(BatchAck { base_offset: None, log_append_time: None }));
-                }
-                return;
-            }
-            Ok((_, Some(resp))) => resp,
-        };
-        let ids: HashMap<uuid::Uuid, Arc<str>> = f
-            .batches
-            .iter()
-            .filter_map(|b| {
-                let t = b.completion.topic();
-                let id = self.shared.accumulator.topic(t).0.meta.load().as_ref().map(|m| m.id)?;
-                (!id.is_nil()).then(|| (id, t.clone()))
-            })
-            .collect();
-        let mut answers: HashMap<(Arc<str>, i32), PartitionAnswer> = HashMap::new();
-        for t in resp.responses {
-            let name: Option<Arc<str>> = if t.name.0.is_empty() {
-                ids.get(&t.topic_id).cloned()
-            } else {
-                Some(Arc::from(t.name.0.as_str()))
-            };
-            let Some(name) = name else {
-                tracing::warn!(broker = %f.broker, "produce response names a topic that was not asked about; ignored");
-                continue;
-            };
-            for p in t.partition_responses {
-                let mut message = p.error_message.map(|m| m.to_string());
-                if !p.record_errors.is_empty() {
-                    let details: Vec<String> = p
-                        .record_errors
-                        .iter()
-                        .map(|r| match &r.batch_index_error_message {
-                            Some(m) => format!("record {}: {m}", r.batch_index),
-                            None => format!("record {}", r.batch_index),
-                        })
-                        .collect();
-                    let joined = details.join("; ");
-                    message = Some(match message {
-                        Some(m) => format!("{m}; {joined}"),
-                        None => joined,
-                    });
-                }
-                answers.insert(
-                    (name.clone(), p.index),
-                    PartitionAnswer {
-                        code: ErrorCode::new(p.error_code),
-                        base_offset: p.base_offset,
-                        log_append_time: p.log_append_time_ms,
-                        message,
-                    },
-                );
-            }
-        }
-        for b in f.batches {
-            let key = (b.completion.topic().clone(), b.completion.partition());
-            let q = self.queue_of(&b.completion);
-            match answers.remove(&key) {
-                None => {
-                    let e =
-                        Error::protocol(&*f.broker, "the produce response has no answer for this partition");
-                    self.retry_or_fail_opt(q.as_deref(), b, e);
-                }
-                Some(a) if a.code.is_ok() => {
-                    b.completion.complete(Ok(BatchAck {
-                        base_offset: Some(a.base_offset),
-                        log_append_time: (a.log_append_time >= 0).then_some(a.log_append_time),
-                    }));
-                }
-                Some(PartitionAnswer { code, message, .. }) => {
-                    if code.is_stale_metadata() {
-                        self.metadata.needed = true;
-                    }
-                    let e = Error::broker(code, message);
-                    if code.is_retriable() {
-                        self.retry_or_fail_opt(q.as_deref(), b, e);
-                    } else {
-                        b.completion.fail(e);
-                    }
-                }
-            }
-        }
-        for ((t, p), _) in answers {
-            tracing::warn!(broker = %f.broker, topic = %t, partition = p, "produce response for a partition that was not asked about; ignored");
-        }
-    }
-
-    fn queue_of(&self, c: &BatchCompletion) -> Option<Arc<PartitionQueue>> {
-        let (entry, _) = self.shared.accumulator.topic(c.topic());
-        let meta = entry.meta.load_full()?;
-        meta.partitions.get(usize::try_from(c.partition()).ok()?).cloned()
-    }
-
-    fn retry_or_fail_opt(&mut self, q: Option<&PartitionQueue>, b: ProducerBatch, err: Error) {
-        match q {
-            Some(q) => self.retry_or_fail(q, b, err),
-            None => {
-                b.completion.fail(err);
-            }
-        }
-    }
-
-    /// Puts a batch back for another attempt if `retries` and `delivery.timeout.ms`
-    /// allow; otherwise fails it with `err`.
-    fn retry_or_fail(&mut self, q: &PartitionQueue, mut b: ProducerBatch, err: Error) {
-        let cfg = &self.shared.config;
-        let now = Instant::now();
-        let wait = backoff(&self.shared, b.attempts);
-        let deadline = b.created + cfg.delivery_timeout;
-        if !err.is_retriable() || b.attempts > cfg.retries || now + wait >= deadline {
-            let err = if err.is_retriable() && now + wait >= deadline {
-                Error::timeout(TimeoutKind::Delivery, cfg.delivery_timeout).caused_by(err)
-            } else {
-                err
-            };
-            b.completion.fail(err);
-            return;
-        }
-        tracing::debug!(topic = %q.topic, partition = q.partition, records = b.records, attempt = b.attempts, error = %err, "retrying batch");
-        b.retry_at = Some(now + wait);
-        b.last_error = Some(err);
-        q.state.lock().requeue(b);
-    }
 }
 
 impl Drop for Sender {
@@ -665,8 +563,8 @@ impl Drop for Sender {
         self.shared.accumulator.close();
         self.shared.accumulator.fail_all(&err);
         for (_, f) in self.in_flight.drain() {
-            for b in f.batches {
-                b.completion.fail(err.clone());
+            for (_, b) in f.batches {
+                b.completion.fail(err.clone().written(true));
             }
         }
         if let Some(reply) = self.closing.as_mut().and_then(|c| c.reply.take()) {
@@ -676,39 +574,40 @@ impl Drop for Sender {
     }
 }
 
-/// The bytes to send for a batch: stamped with "no producer" and its CRC the first
-/// time, the same bytes on every retry.
-fn stamped(payload: &mut Payload) -> Bytes {
-    match std::mem::replace(payload, Payload::Compressing) {
-        Payload::Ready(mut b) => {
-            stamp_producer(&mut b, NO_PRODUCER_ID, NO_PRODUCER_EPOCH, NO_SEQUENCE);
-            let bytes = b.freeze();
-            *payload = Payload::Stamped(bytes.clone());
-            bytes
+/// The bytes to send for a batch with `stamp`: stamped (producer fields and CRC)
+/// the first time; the same bytes on every retry with the same stamp; restamped
+/// when the stamp changed (a new epoch after an unresolved sequence).
+fn stamped(payload: &mut Payload, stamp: Stamp) -> Bytes {
+    let mut buf = match std::mem::replace(payload, Payload::Compressing) {
+        Payload::Ready(b) => b,
+        Payload::Stamped(b, s) if s == stamp => {
+            *payload = Payload::Stamped(b.clone(), s);
+            return b;
         }
-        Payload::Stamped(b) => {
-            *payload = Payload::Stamped(b.clone());
-            b
-        }
+        Payload::Stamped(b, _) => BytesMut::from(&b[..]),
         // Only sendable payloads are drained.
         other => {
             *payload = other;
-            Bytes::new()
+            return Bytes::new();
         }
-    }
+    };
+    stamp_producer(&mut buf, stamp.producer_id, stamp.epoch, stamp.base_sequence);
+    let bytes = buf.freeze();
+    *payload = Payload::Stamped(bytes.clone(), stamp);
+    bytes
 }
 
-fn expire(b: ProducerBatch, delivery_timeout: Duration) {
+pub(crate) fn expire(b: ProducerBatch, delivery_timeout: Duration) {
     let mut e = Error::timeout(TimeoutKind::Delivery, delivery_timeout);
     if let Some(last) = b.last_error {
         e = e.caused_by(last);
     }
-    b.completion.fail(e);
+    b.completion.fail(e.written(b.maybe_written));
 }
 
 /// `retry.backoff.ms` doubled per attempt, capped at `retry.backoff.max.ms`, with
 /// ±20% jitter (KIP-580).
-fn backoff(shared: &Shared, attempts: u32) -> Duration {
+pub(crate) fn backoff(shared: &Shared, attempts: u32) -> Duration {
     let cfg = &shared.config;
     let exp = cfg.retry_backoff.saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
     let capped = exp.min(cfg.retry_backoff_max);

@@ -3,7 +3,10 @@
 //! responses so that every connection the client makes goes through the proxy.
 //!
 //! Not a mock: the broker behind it is real; the proxy only breaks the transport
-//! on command (close a connection when a given request arrives, delay frames).
+//! on command: close a connection when a given request arrives, delay responses,
+//! blackhole (stop moving bytes, both ways, while connections stay open — the
+//! client sees silence and times out, as with a dead network), reset (close every
+//! connection at once).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -32,6 +35,10 @@ struct Faults {
 
 struct Inner {
     faults: Mutex<Faults>,
+    /// While set, no byte moves in either direction.
+    blackholed: std::sync::atomic::AtomicBool,
+    /// Every live connection's task, for reset.
+    conns: Mutex<Vec<tokio::task::AbortHandle>>,
     /// node id → (proxy listener address, upstream address)
     nodes: Mutex<HashMap<i32, SocketAddr>>,
 }
@@ -50,8 +57,12 @@ impl KafkaProxy {
         let first = upstream.split(',').next().unwrap_or(upstream).trim();
         let upstream: SocketAddr =
             tokio::net::lookup_host(first).await.expect("resolve upstream").next().expect("upstream address");
-        let inner =
-            Arc::new(Inner { faults: Mutex::new(Faults::default()), nodes: Mutex::new(HashMap::new()) });
+        let inner = Arc::new(Inner {
+            faults: Mutex::new(Faults::default()),
+            blackholed: std::sync::atomic::AtomicBool::new(false),
+            conns: Mutex::new(Vec::new()),
+            nodes: Mutex::new(HashMap::new()),
+        });
         let bootstrap = listen(inner.clone(), upstream).await;
         KafkaProxy { inner, bootstrap }
     }
@@ -72,6 +83,18 @@ impl KafkaProxy {
         self.inner.faults.lock().response_delay = d;
     }
 
+    /// Starts or ends a blackhole: while on, nothing is read or forwarded.
+    pub fn blackhole(&self, on: bool) {
+        self.inner.blackholed.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Closes every connection through the proxy at once.
+    pub fn reset(&self) {
+        for c in self.inner.conns.lock().drain(..) {
+            c.abort();
+        }
+    }
+
     /// How many requests of this API the proxy has seen (forwarded or not).
     pub fn seen(&self, api_key: i16) -> usize {
         self.inner.faults.lock().seen.get(&api_key).copied().unwrap_or(0)
@@ -89,15 +112,24 @@ async fn listen_inner(inner: Arc<Inner>, upstream: SocketAddr) -> SocketAddr {
     let addr = listener.local_addr().expect("proxy address");
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
-            let inner = inner.clone();
-            tokio::spawn(async move {
+            let inner2 = inner.clone();
+            let task = tokio::spawn(async move {
                 if let Ok(server) = TcpStream::connect(upstream).await {
-                    pipe(inner, client, server).await;
+                    pipe(inner2, client, server).await;
                 }
             });
+            let mut conns = inner.conns.lock();
+            conns.retain(|c| !c.is_finished());
+            conns.push(task.abort_handle());
         }
     });
     addr
+}
+
+async fn wait_out_blackhole(inner: &Inner) {
+    while inner.blackholed.load(std::sync::atomic::Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn read_frame(s: &mut tokio::net::tcp::OwnedReadHalf) -> Option<Bytes> {
@@ -115,7 +147,10 @@ async fn pipe(inner: Arc<Inner>, client: TcpStream, server: TcpStream) {
     let reqs = requests.clone();
     let inner2 = inner.clone();
     let upstream = async move {
-        while let Some(frame) = read_frame(&mut crd).await {
+        loop {
+            wait_out_blackhole(&inner2).await;
+            let Some(frame) = read_frame(&mut crd).await else { return };
+            wait_out_blackhole(&inner2).await;
             if frame.len() < 8 {
                 return;
             }
@@ -142,7 +177,10 @@ async fn pipe(inner: Arc<Inner>, client: TcpStream, server: TcpStream) {
         }
     };
     let downstream = async move {
-        while let Some(frame) = read_frame(&mut srd).await {
+        loop {
+            wait_out_blackhole(&inner).await;
+            let Some(frame) = read_frame(&mut srd).await else { return };
+            wait_out_blackhole(&inner).await;
             let delay = inner.faults.lock().response_delay;
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;

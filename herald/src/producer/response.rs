@@ -1,0 +1,239 @@
+//! What the sender does with a Produce answer.
+//!
+//! Per batch: written resolves it (base offset, and the broker's time for
+//! LogAppendTime topics); a retriable error puts it back in its partition's queue,
+//! in order, after a backoff — refreshing metadata first when the error says
+//! leadership moved, and following the new leader at once when the answer names it
+//! (KIP-951); any other error fails it with the broker's code and message. With
+//! idempotence, sequence errors are judged by [`super::idempotence`]. A request
+//! that got no answer (timeout, lost connection) leaves its batches *maybe written*:
+//! they are retried with the same sequence, so the broker drops a copy it already
+//! has, and if they fail for good their error says they may have been written.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use kafka_protocol::messages::ProduceResponse;
+use tokio::time::Instant;
+
+use super::accumulator::{PartitionQueue, ProducerBatch};
+use super::delivery::BatchAck;
+use super::idempotence::Verdict;
+use super::sender::{Sender, backoff};
+use crate::connection::BrokerAddr;
+use crate::error::{Error, ErrorCode, ErrorKind, TimeoutKind};
+
+/// A broker's answer for one partition of a Produce request.
+struct PartitionAnswer {
+    code: ErrorCode,
+    base_offset: i64,
+    log_append_time: i64,
+    message: Option<String>,
+    /// KIP-951: the leader the broker knows, when it is not it.
+    leader_hint: Option<i32>,
+}
+
+impl Sender {
+    pub(crate) fn handle_produce(
+        &mut self,
+        id: u64,
+        result: Result<(i16, Option<ProduceResponse>), crate::Error>,
+    ) {
+        let Some(f) = self.in_flight.remove(&id) else { return };
+        if let Some(n) = self.in_flight_per_node.get_mut(&f.node) {
+            *n = n.saturating_sub(1);
+        }
+        for (q, _) in &f.batches {
+            let mut st = q.state.lock();
+            st.in_flight = st.in_flight.saturating_sub(1);
+        }
+        let resp = match result {
+            Err(e) => {
+                tracing::debug!(broker = %f.broker, error = %e, "produce request got no answer");
+                self.metadata.needed = true;
+                if matches!(e.kind(), ErrorKind::Timeout { .. } | ErrorKind::Protocol { .. }) {
+                    self.pool.close_node(f.node);
+                }
+                for (q, mut b) in f.batches {
+                    // Handed to the connection and not answered: it may be written.
+                    b.maybe_written = true;
+                    let retriable = e.is_retriable();
+                    self.retry_or_fail(&q, b, e.clone(), retriable);
+                }
+                return;
+            }
+            Ok((_, None)) => {
+                // acks=0: written to the socket is all we will ever know.
+                for (_, b) in f.batches {
+                    b.completion.complete(Ok(BatchAck { base_offset: None, log_append_time: None }));
+                }
+                return;
+            }
+            Ok((_, Some(resp))) => resp,
+        };
+        self.learn_endpoints(&resp);
+        let mut answers = answers_by_partition(&f.batches, resp);
+        for (q, mut b) in f.batches {
+            let answer = answers.remove(&(q.topic.clone(), q.partition));
+            let Some(a) = answer else {
+                b.maybe_written = true;
+                let e = Error::protocol(&*f.broker, "the produce response has no answer for this partition");
+                self.retry_or_fail(&q, b, e, true);
+                continue;
+            };
+            if a.code.is_ok() {
+                self.written(&q, b, Some(a.base_offset), a.log_append_time);
+                continue;
+            }
+            if a.code.is_stale_metadata() {
+                self.metadata.needed = true;
+            }
+            if let Some(leader) = a.leader_hint.filter(|l| *l >= 0 && self.pool.knows(*l)) {
+                // KIP-951: go to the new leader without waiting for metadata.
+                q.leader.store(leader, std::sync::atomic::Ordering::Release);
+            }
+            let verdict = {
+                let mut st = q.state.lock();
+                if self.producer_id.is_some() {
+                    st.seq.on_error(&mut b, a.code)
+                } else if a.code.is_retriable() {
+                    Verdict::Retry
+                } else {
+                    Verdict::Fail
+                }
+            };
+            // The broker answered: whatever it said, this attempt wrote nothing.
+            let e = Error::broker(a.code, a.message);
+            match verdict {
+                Verdict::Written => self.written(&q, b, (a.base_offset >= 0).then_some(a.base_offset), -1),
+                // The verdict decides: OUT_OF_ORDER_SEQUENCE_NUMBER behind a missing
+                // batch is not retriable by its code, yet must be retried.
+                Verdict::Retry => self.retry_or_fail(&q, b, e, true),
+                Verdict::Fail => {
+                    let maybe = b.maybe_written;
+                    b.completion.fail(e.written(maybe));
+                }
+            }
+        }
+        for ((t, p), _) in answers {
+            tracing::warn!(broker = %f.broker, topic = %t, partition = p, "produce response for a partition that was not asked about; ignored");
+        }
+    }
+
+    fn written(
+        &mut self,
+        q: &PartitionQueue,
+        b: ProducerBatch,
+        base_offset: Option<i64>,
+        log_append_time: i64,
+    ) {
+        if let Some(stamp) = b.stamp {
+            q.state.lock().seq.written(stamp, b.records);
+        }
+        b.completion.complete(Ok(BatchAck {
+            base_offset,
+            log_append_time: (log_append_time >= 0).then_some(log_append_time),
+        }));
+    }
+
+    /// KIP-951: brokers named in the answer's endpoints become reachable at once.
+    fn learn_endpoints(&mut self, resp: &ProduceResponse) {
+        for e in &resp.node_endpoints {
+            let Ok(port) = u16::try_from(e.port) else { continue };
+            if port == 0 || e.host.is_empty() {
+                continue;
+            }
+            self.pool.add_broker(BrokerAddr { node_id: Some(e.node_id.0), host: e.host.to_string(), port });
+        }
+    }
+
+    /// Puts a batch back for another attempt if the error is `retriable` and
+    /// `retries` and `delivery.timeout.ms` allow; otherwise fails it with `err` (and,
+    /// with idempotence, marks the partition's sequence unresolved if the batch had
+    /// been sent).
+    pub(crate) fn retry_or_fail(
+        &mut self,
+        q: &PartitionQueue,
+        mut b: ProducerBatch,
+        err: Error,
+        retriable: bool,
+    ) {
+        let cfg = &self.shared.config;
+        let now = Instant::now();
+        let wait = backoff(&self.shared, b.attempts);
+        let deadline = b.created + cfg.delivery_timeout;
+        let mut st = q.state.lock();
+        if !retriable || b.attempts > cfg.retries || now + wait >= deadline {
+            st.seq.failed_after_send(&b);
+            drop(st);
+            let err = if retriable && now + wait >= deadline {
+                Error::timeout(TimeoutKind::Delivery, cfg.delivery_timeout).caused_by(err)
+            } else {
+                err
+            };
+            let maybe = b.maybe_written;
+            b.completion.fail(err.written(maybe));
+            return;
+        }
+        tracing::debug!(topic = %q.topic, partition = q.partition, records = b.records, attempt = b.attempts, error = %err, "retrying batch");
+        b.retry_at = Some(now + wait);
+        b.last_error = Some(err);
+        st.requeue(b);
+    }
+}
+
+fn answers_by_partition(
+    batches: &[(Arc<PartitionQueue>, ProducerBatch)],
+    resp: ProduceResponse,
+) -> HashMap<(Arc<str>, i32), PartitionAnswer> {
+    // Produce v13 answers name topics by id only.
+    let ids: HashMap<uuid::Uuid, Arc<str>> = batches
+        .iter()
+        .filter_map(|(q, _)| {
+            let entry = q.topic.clone();
+            Some((q.topic_id()?, entry))
+        })
+        .collect();
+    let mut answers = HashMap::new();
+    for t in resp.responses {
+        let name: Option<Arc<str>> = if t.name.0.is_empty() {
+            ids.get(&t.topic_id).cloned()
+        } else {
+            Some(Arc::from(t.name.0.as_str()))
+        };
+        let Some(name) = name else {
+            tracing::warn!("produce response names a topic that was not asked about; ignored");
+            continue;
+        };
+        for p in t.partition_responses {
+            let mut message = p.error_message.map(|m| m.to_string());
+            if !p.record_errors.is_empty() {
+                let details: Vec<String> = p
+                    .record_errors
+                    .iter()
+                    .map(|r| match &r.batch_index_error_message {
+                        Some(m) => format!("record {}: {m}", r.batch_index),
+                        None => format!("record {}", r.batch_index),
+                    })
+                    .collect();
+                let joined = details.join("; ");
+                message = Some(match message {
+                    Some(m) => format!("{m}; {joined}"),
+                    None => joined,
+                });
+            }
+            let leader_hint = (p.current_leader.leader_id.0 >= 0).then_some(p.current_leader.leader_id.0);
+            answers.insert(
+                (name.clone(), p.index),
+                PartitionAnswer {
+                    code: ErrorCode::new(p.error_code),
+                    base_offset: p.base_offset,
+                    log_append_time: p.log_append_time_ms,
+                    message,
+                    leader_hint,
+                },
+            );
+        }
+    }
+    answers
+}
