@@ -1,6 +1,7 @@
 //! The `herald` command line. A thin front end over the `herald` library: each
 //! subcommand lives in its own file.
 
+mod bench;
 mod consume;
 mod formats;
 mod mock;
@@ -34,6 +35,8 @@ enum Command {
     Consume(consume::ConsumeArgs),
     /// Run an embedded Kafka cluster any Kafka client can use; prints its address.
     Mock(mock::MockArgs),
+    /// Measure how fast herald produces: records/s, MiB/s, latency, CPU per record.
+    Bench(bench::BenchArgs),
 }
 
 /// Why a command could not run at all (as opposed to records that failed).
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
             Command::Produce(args) => produce::run(*args).await,
             Command::Consume(args) => consume::run(args).await,
             Command::Mock(args) => mock::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     });
     match result {

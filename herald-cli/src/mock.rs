@@ -30,6 +30,11 @@ pub struct MockArgs {
     /// Refuse unknown topics instead of creating them on first use.
     #[arg(long)]
     pub no_auto_create: bool,
+
+    /// Acknowledge every valid batch without storing it (offsets still advance): for
+    /// measuring a producer's own ceiling with `herald bench`.
+    #[arg(long)]
+    pub discard: bool,
 }
 
 pub async fn run(args: MockArgs) -> Result<ExitCode, CliError> {
@@ -41,6 +46,7 @@ pub async fn run(args: MockArgs) -> Result<ExitCode, CliError> {
         b = b.base_port(p);
     }
     let cluster = b.start().await?;
+    cluster.set_store_records(!args.discard);
     for t in &args.topics {
         let (name, n) = match t.split_once(':') {
             Some((name, n)) => {

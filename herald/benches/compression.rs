@@ -5,7 +5,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use herald::bench_internals::{BATCH_HEADER_LEN, BenchRecord, Codec, build_batch, codec_alone, compress_and_stamp};
+use herald::bench_internals::{
+    BATCH_HEADER_LEN, BenchRecord, Codec, build_batch, codec_alone, compress_and_stamp,
+};
 
 /// About 16 KiB of JSON-like records, as a batch at the default batch.size holds.
 fn batch() -> bytes::BytesMut {

@@ -43,3 +43,49 @@ pub fn codec_alone(records: &[u8], codec: Codec) -> usize {
 
 /// Bytes of the batch header before the records.
 pub const BATCH_HEADER_LEN: usize = batch::BATCH_HEADER_LEN;
+
+/// The accumulator's append path on one partition, for benches.
+pub struct BenchAccumulator {
+    acc: crate::producer::accumulator::Accumulator,
+    queue: std::sync::Arc<crate::producer::accumulator::PartitionQueue>,
+}
+
+impl BenchAccumulator {
+    /// An accumulator with `batch_size`, and one partition's queue.
+    pub fn new(batch_size: usize) -> BenchAccumulator {
+        let acc = crate::producer::accumulator::Accumulator::new(batch_size, 1 << 20, usize::MAX >> 4);
+        let (entry, _) = acc.topic("bench");
+        entry.update(uuid::Uuid::nil(), &[1], false);
+        let queue = match entry.meta.load_full().and_then(|m| m.partitions.first().cloned()) {
+            Some(q) => q,
+            None => std::sync::Arc::new(crate::producer::accumulator::PartitionQueue::new(
+                std::sync::Arc::from("bench"),
+                0,
+                false,
+            )),
+        };
+        BenchAccumulator { acc, queue }
+    }
+
+    /// Appends one record (the send path after partitioning); returns whether a
+    /// batch was opened or sealed.
+    pub fn append(&self, timestamp: i64, key: Option<&[u8]>, value: Option<&[u8]>) -> bool {
+        match self.acc.append(&self.queue, timestamp, key, value, &[], 0) {
+            Ok(a) => a.wake,
+            Err(_) => false,
+        }
+    }
+
+    /// Drops the sealed batches (as the sender would take them), keeping memory flat.
+    pub fn drain(&self) -> usize {
+        let mut st = self.queue.state.lock();
+        let n = st.ready.len();
+        st.ready.clear();
+        n
+    }
+}
+
+/// The send-time stamp of a finished batch: producer fields and the CRC-32C.
+pub fn stamp(batch: &mut [u8]) {
+    batch::stamp_producer(batch, 7, 0, 0);
+}

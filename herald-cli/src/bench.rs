@@ -1,0 +1,325 @@
+//! `herald bench`: how fast herald produces, like Java's kafka-producer-perf-test.
+//!
+//! Sends `--num-records` records of `--record-size` bytes (or payloads from a file,
+//! one per line, cycled) as fast as possible or at `--throughput`, and reports
+//! records/s, MiB/s, send-to-acknowledgement latency percentiles, and the process's
+//! CPU time per record. Latency is sampled on one record in `SAMPLE_EVERY` (every
+//! record's outcome is still awaited and counted). Without `--bootstrap-server` it
+//! runs against an embedded cluster in this process (whose CPU then counts too);
+//! for the producer's own ceiling run `herald mock --discard` in another process and
+//! point `--bootstrap-server` at it.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use hdrhistogram::Histogram;
+use herald::mock::MockCluster;
+use herald::{Admin, DeliveryFuture, NewTopic, Producer, Record};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::CliError;
+use crate::produce::split_property;
+
+/// One record in this many has its latency measured.
+const SAMPLE_EVERY: u64 = 8;
+
+/// Arguments of `herald bench`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    herald bench --num-records 2000000 --record-size 100\n  \
+    herald bench -b 127.0.0.1:9092 -t perf --num-records 5000000 --record-size 1024 -X compression.type=lz4 --json")]
+pub struct BenchArgs {
+    /// The cluster. Without it, an embedded cluster in this process.
+    #[arg(short = 'b', long = "bootstrap-server", alias = "bootstrap-servers", value_name = "HOST:PORT")]
+    pub bootstrap_server: Option<String>,
+
+    /// The topic (created with --partitions if it does not exist).
+    #[arg(short = 't', long, default_value = "herald-bench")]
+    pub topic: String,
+
+    /// Partitions of the topic when this creates it.
+    #[arg(long, default_value_t = 6)]
+    pub partitions: i32,
+
+    /// How many records to measure (after the warmup).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub num_records: u64,
+
+    /// Bytes of each record's value (ignored with --payload-file).
+    #[arg(long, default_value_t = 100)]
+    pub record_size: usize,
+
+    /// Values from this file, one per line, used in turn.
+    #[arg(long, value_name = "FILE")]
+    pub payload_file: Option<PathBuf>,
+
+    /// Records per second to aim for; -1 for as fast as possible.
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    pub throughput: i64,
+
+    /// Records sent first and left out of the figures.
+    #[arg(long, default_value_t = 0)]
+    pub warmup_records: u64,
+
+    /// Set any producer property (repeatable).
+    #[arg(short = 'X', long = "property", value_name = "NAME=VALUE")]
+    pub properties: Vec<String>,
+
+    /// With the embedded cluster: acknowledge without storing (the producer's own
+    /// ceiling; the cluster's CPU still counts, since it runs in this process).
+    #[arg(long)]
+    pub discard: bool,
+
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+struct Totals {
+    acked: u64,
+    errors: u64,
+    first_error: Option<String>,
+    latency_us: Histogram<u64>,
+}
+
+fn cpu_and_rss() -> (Duration, u64) {
+    // SAFETY: getrusage writes into the struct we pass and reads nothing else.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } == 0;
+    if !ok {
+        return (Duration::ZERO, 0);
+    }
+    let t = |tv: libc::timeval| Duration::new(tv.tv_sec as u64, (tv.tv_usec as u32) * 1000);
+    (t(u.ru_utime) + t(u.ru_stime), (u.ru_maxrss as u64) * 1024)
+}
+
+fn payloads(args: &BenchArgs) -> Result<Vec<Bytes>, CliError> {
+    if let Some(path) = &args.payload_file {
+        let text = std::fs::read(path)
+            .map_err(|e| CliError::usage(format!("--payload-file {}: {e}", path.display())))?;
+        let lines: Vec<Bytes> =
+            text.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(Bytes::copy_from_slice).collect();
+        if lines.is_empty() {
+            return Err(CliError::usage(format!("--payload-file {}: no payloads", path.display())));
+        }
+        return Ok(lines);
+    }
+    // Deterministic, JSON-like, compressible as real data is (not random bytes).
+    let mut rng = fastrand::Rng::with_seed(0x6865_7261_6c64);
+    Ok((0..64)
+        .map(|i| {
+            let mut s = format!(
+                "{{\"truck\":\"truck_id_{}\",\"lat\":{:.5},\"lon\":{:.5},\"payload\":\"",
+                i % 17,
+                52.0 + rng.f64(),
+                13.0 + rng.f64()
+            );
+            while s.len() + 2 < args.record_size {
+                s.push((b'a' + rng.u8(0..26)) as char);
+            }
+            s.push_str("\"}");
+            let mut b = s.into_bytes();
+            b.resize(args.record_size, b' ');
+            Bytes::from(b)
+        })
+        .collect())
+}
+
+pub async fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
+    let payloads = payloads(&args)?;
+    let embedded = match &args.bootstrap_server {
+        Some(_) => None,
+        None => {
+            let c = MockCluster::builder().brokers(1).start().await?;
+            c.set_store_records(!args.discard);
+            Some(c)
+        }
+    };
+    let bootstrap = match &embedded {
+        Some(c) => c.bootstrap(),
+        None => args.bootstrap_server.clone().unwrap_or_default(),
+    };
+    let admin = Admin::new(&bootstrap)?;
+    if admin.describe_topic(&args.topic).await.is_err() {
+        admin.create_topic(NewTopic::new(args.topic.clone(), args.partitions, 1)).await?;
+    }
+    let mut builder = Producer::builder().bootstrap_servers(&bootstrap).client_id("herald-bench");
+    for p in &args.properties {
+        let (k, v) = split_property(p).map_err(|e| CliError::usage(format!("-X {e}")))?;
+        builder = builder.set(k, v);
+    }
+    let producer = builder.build()?;
+    let total = args.warmup_records + args.num_records;
+    let progress = if !args.json && std::io::stderr().is_terminal() {
+        let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        b.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} records sent ({per_sec}, eta {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+
+    // Outcomes are collected on their own task: every record's is awaited and
+    // counted; one in SAMPLE_EVERY carries its send time for the latency figures.
+    let (tx, mut rx) = mpsc::channel::<(DeliveryFuture, Option<Instant>, bool)>(65_536);
+    let collector = tokio::spawn(async move {
+        let mut totals = Totals {
+            acked: 0,
+            errors: 0,
+            first_error: None,
+            // 1 µs to 10 min at 3 significant digits: constant, valid bounds.
+            latency_us: Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds"),
+        };
+        let mut sampled = FuturesUnordered::new();
+        let mut plain: std::collections::VecDeque<(DeliveryFuture, bool)> = std::collections::VecDeque::new();
+        let mut open = true;
+        while open || !sampled.is_empty() || !plain.is_empty() {
+            tokio::select! {
+                biased;
+                Some((r, sent, measured)) = sampled.next(), if !sampled.is_empty() => {
+                    let r: herald::Result<herald::RecordMetadata> = r;
+                    let sent: Instant = sent;
+                    count(&mut totals, r, measured);
+                    if measured {
+                        let us = sent.elapsed().as_micros().max(1) as u64;
+                        let _ = totals.latency_us.record(us.min(600_000_000));
+                    }
+                }
+                m = rx.recv(), if open => match m {
+                    Some((f, Some(sent), measured)) => sampled.push(async move { (f.await, sent, measured) }),
+                    Some((f, None, measured)) => plain.push_back((f, measured)),
+                    None => open = false,
+                },
+                Some(r) = async { match plain.front_mut() { Some((f, _)) => Some(f.await), None => None } }, if !plain.is_empty() => {
+                    if let Some((_, measured)) = plain.pop_front() {
+                        count(&mut totals, r, measured);
+                    }
+                }
+            }
+        }
+        totals
+    });
+
+    let (cpu0, _) = cpu_and_rss();
+    let mut cpu_at_measure = cpu0;
+    let mut started = Instant::now();
+    let mut refused = 0u64;
+    let mut first_refusal: Option<String> = None;
+    let interval = (args.throughput > 0).then(|| Duration::from_secs_f64(1.0 / args.throughput as f64));
+    for i in 0..total {
+        if i == args.warmup_records {
+            started = Instant::now();
+            cpu_at_measure = cpu_and_rss().0;
+        }
+        if let Some(iv) = interval {
+            let due = started + iv.mul_f64((i.saturating_sub(args.warmup_records)) as f64);
+            if i >= args.warmup_records && Instant::now() < due {
+                tokio::time::sleep_until(due.into()).await;
+            }
+        }
+        let measured = i >= args.warmup_records;
+        let value = payloads[(i as usize) % payloads.len()].clone();
+        let record = Record::new(args.topic.as_str()).value(value);
+        let sample = (i % SAMPLE_EVERY == 0).then(Instant::now);
+        match producer.send(record).await {
+            Ok(f) => {
+                if tx.send((f, sample, measured)).await.is_err() {
+                    break;
+                }
+            }
+            Err(e) => {
+                refused += 1;
+                first_refusal.get_or_insert_with(|| e.to_string());
+            }
+        }
+        if i % 4096 == 0 {
+            progress.set_position(i);
+        }
+    }
+    drop(tx);
+    let totals = collector.await.map_err(|e| CliError::usage(format!("collector failed: {e}")))?;
+    let elapsed = started.elapsed();
+    let (cpu1, rss) = cpu_and_rss();
+    progress.finish_and_clear();
+    producer.close(Duration::from_secs(60)).await?;
+
+    let n = args.num_records.max(1) as f64;
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let bytes_per_record = payloads.iter().map(|p| p.len()).sum::<usize>() as f64 / payloads.len() as f64;
+    let cpu = cpu1.saturating_sub(cpu_at_measure);
+    let h = &totals.latency_us;
+    let ms = |v: u64| v as f64 / 1000.0;
+    let errors = totals.errors + refused;
+    let report = json!({
+        "client": "herald",
+        "version": env!("CARGO_PKG_VERSION"),
+        "records": args.num_records,
+        "seconds": secs,
+        "records_per_sec": n / secs,
+        "mib_per_sec": n * bytes_per_record / secs / (1024.0 * 1024.0),
+        "latency_ms": {
+            "avg": h.mean() / 1000.0,
+            "p50": ms(h.value_at_quantile(0.50)),
+            "p95": ms(h.value_at_quantile(0.95)),
+            "p99": ms(h.value_at_quantile(0.99)),
+            "p999": ms(h.value_at_quantile(0.999)),
+            "max": ms(h.max()),
+        },
+        "cpu_seconds": cpu.as_secs_f64(),
+        "cpu_ns_per_record": cpu.as_nanos() as f64 / n,
+        "peak_rss_bytes": rss,
+        "errors": errors,
+        "embedded": embedded.is_some(),
+    });
+    if args.json {
+        println!("{report}");
+    } else {
+        println!(
+            "{} records sent, {:.0} records/s ({:.2} MiB/s), latency avg {:.2} ms, p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+            args.num_records,
+            n / secs,
+            n * bytes_per_record / secs / (1024.0 * 1024.0),
+            h.mean() / 1000.0,
+            ms(h.value_at_quantile(0.50)),
+            ms(h.value_at_quantile(0.95)),
+            ms(h.value_at_quantile(0.99)),
+            ms(h.value_at_quantile(0.999)),
+            ms(h.max()),
+        );
+        println!(
+            "CPU {:.2} s ({:.0} ns per record{}), peak RSS {:.1} MiB, {} errors",
+            cpu.as_secs_f64(),
+            cpu.as_nanos() as f64 / n,
+            if embedded.is_some() { ", embedded cluster included" } else { "" },
+            rss as f64 / (1024.0 * 1024.0),
+            errors
+        );
+    }
+    if let Some(e) = totals.first_error.or(first_refusal) {
+        eprintln!("herald bench: {errors} records failed; first: {e}");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn count(t: &mut Totals, r: herald::Result<herald::RecordMetadata>, measured: bool) {
+    match r {
+        Ok(_) => {
+            if measured {
+                t.acked += 1;
+            }
+        }
+        Err(e) => {
+            t.errors += 1;
+            t.first_error.get_or_insert_with(|| e.to_string());
+        }
+    }
+}
