@@ -3,8 +3,8 @@
 //! Sends `--num-records` records of `--record-size` bytes (or payloads from a file,
 //! one per line, cycled) as fast as possible or at `--throughput`, and reports
 //! records/s, MiB/s, send-to-acknowledgement latency percentiles, and the process's
-//! CPU time per record. Latency is sampled on one record in `SAMPLE_EVERY` (every
-//! record's outcome is still awaited and counted). Without `--bootstrap-server` it
+//! CPU time per record. Outcomes arrive through delivery callbacks (every failure
+//! is counted); latency is sampled on one record in `SAMPLE_EVERY`. Without `--bootstrap-server` it
 //! runs against an embedded cluster in this process (whose CPU then counts too);
 //! for the producer's own ceiling run `herald mock --discard` in another process and
 //! point `--bootstrap-server` at it.
@@ -15,13 +15,15 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::stream::{FuturesUnordered, StreamExt};
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
 use hdrhistogram::Histogram;
 use herald::mock::MockCluster;
-use herald::{Admin, DeliveryFuture, NewTopic, Producer, Record};
+use herald::{Admin, NewTopic, Producer, Record};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use parking_lot::Mutex;
 use serde_json::json;
-use tokio::sync::mpsc;
 
 use crate::CliError;
 use crate::produce::split_property;
@@ -82,10 +84,41 @@ pub struct BenchArgs {
 }
 
 struct Totals {
-    acked: u64,
     errors: u64,
     first_error: Option<String>,
     latency_us: Histogram<u64>,
+}
+
+static ERRORS: AtomicU64 = AtomicU64::new(0);
+static MEASURING: AtomicBool = AtomicBool::new(false);
+static FIRST_ERROR: Mutex<Option<String>> = Mutex::new(None);
+static LATENCY_US: LazyLock<Mutex<Histogram<u64>>> = LazyLock::new(|| {
+    // 1 µs to 10 min at 3 significant digits: constant, valid bounds.
+    Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds"))
+});
+
+fn reset_counters() {
+    ERRORS.store(0, Ordering::Relaxed);
+    MEASURING.store(false, Ordering::Relaxed);
+    *FIRST_ERROR.lock() = None;
+    LATENCY_US.lock().reset();
+}
+
+/// The callback of an unsampled record: counts failures.
+fn counted(r: herald::Result<herald::RecordMetadata>) {
+    if let Err(e) = r {
+        ERRORS.fetch_add(1, Ordering::Relaxed);
+        FIRST_ERROR.lock().get_or_insert_with(|| e.to_string());
+    }
+}
+
+/// The callback of a sampled record: its latency too.
+fn sampled(r: herald::Result<herald::RecordMetadata>, sent: Instant) {
+    let us = sent.elapsed().as_micros().max(1) as u64;
+    if r.is_ok() && MEASURING.load(Ordering::Relaxed) {
+        let _ = LATENCY_US.lock().record(us.min(600_000_000));
+    }
+    counted(r);
 }
 
 fn cpu_and_rss() -> (Duration, u64) {
@@ -167,47 +200,12 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
         ProgressBar::hidden()
     };
 
-    // Outcomes are collected on their own task: every record's is awaited and
-    // counted; one in SAMPLE_EVERY carries its send time for the latency figures.
-    let (tx, mut rx) = mpsc::channel::<(DeliveryFuture, Option<Instant>, bool)>(65_536);
-    let collector = tokio::spawn(async move {
-        let mut totals = Totals {
-            acked: 0,
-            errors: 0,
-            first_error: None,
-            // 1 µs to 10 min at 3 significant digits: constant, valid bounds.
-            latency_us: Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds"),
-        };
-        let mut sampled = FuturesUnordered::new();
-        let mut plain: std::collections::VecDeque<(DeliveryFuture, bool)> = std::collections::VecDeque::new();
-        let mut open = true;
-        while open || !sampled.is_empty() || !plain.is_empty() {
-            tokio::select! {
-                biased;
-                Some((r, sent, measured)) = sampled.next(), if !sampled.is_empty() => {
-                    let r: herald::Result<herald::RecordMetadata> = r;
-                    let sent: Instant = sent;
-                    count(&mut totals, r, measured);
-                    if measured {
-                        let us = sent.elapsed().as_micros().max(1) as u64;
-                        let _ = totals.latency_us.record(us.min(600_000_000));
-                    }
-                }
-                m = rx.recv(), if open => match m {
-                    Some((f, Some(sent), measured)) => sampled.push(async move { (f.await, sent, measured) }),
-                    Some((f, None, measured)) => plain.push_back((f, measured)),
-                    None => open = false,
-                },
-                Some(r) = async { match plain.front_mut() { Some((f, _)) => Some(f.await), None => None } }, if !plain.is_empty() => {
-                    if let Some((_, measured)) = plain.pop_front() {
-                        count(&mut totals, r, measured);
-                    }
-                }
-            }
-        }
-        totals
-    });
-
+    // Outcomes come back through delivery callbacks on the producer's own task, as
+    // with Java's perf test: an unsampled record's callback captures nothing (no
+    // allocation) and counts into the statics; a sampled one also carries its
+    // send time.
+    reset_counters();
+    let topic = producer.topic(&args.topic);
     let (cpu0, _) = cpu_and_rss();
     let mut cpu_at_measure = cpu0;
     let mut started = Instant::now();
@@ -218,6 +216,7 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
         if i == args.warmup_records {
             started = Instant::now();
             cpu_at_measure = cpu_and_rss().0;
+            MEASURING.store(true, Ordering::Relaxed);
         }
         if let Some(iv) = interval {
             let due = started + iv.mul_f64((i.saturating_sub(args.warmup_records)) as f64);
@@ -225,31 +224,32 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
                 tokio::time::sleep_until(due.into()).await;
             }
         }
-        let measured = i >= args.warmup_records;
         let value = payloads[(i as usize) % payloads.len()].clone();
-        let record = Record::new(args.topic.as_str()).value(value);
-        let sample = (i % SAMPLE_EVERY == 0).then(Instant::now);
-        match producer.send(record).await {
-            Ok(f) => {
-                if tx.send((f, sample, measured)).await.is_err() {
-                    break;
-                }
-            }
-            Err(e) => {
-                refused += 1;
-                first_refusal.get_or_insert_with(|| e.to_string());
-            }
+        let record = Record::to(&topic).value(value);
+        let sent = if i % SAMPLE_EVERY == 0 && i >= args.warmup_records {
+            let at = Instant::now();
+            producer.send_with_callback(record, move |r| sampled(r, at)).await
+        } else {
+            producer.send_with_callback(record, counted).await
+        };
+        if let Err(e) = sent {
+            refused += 1;
+            first_refusal.get_or_insert_with(|| e.to_string());
         }
         if i % 4096 == 0 {
             progress.set_position(i);
         }
     }
-    drop(tx);
-    let totals = collector.await.map_err(|e| CliError::usage(format!("collector failed: {e}")))?;
+    producer.flush().await?;
     let elapsed = started.elapsed();
     let (cpu1, rss) = cpu_and_rss();
     progress.finish_and_clear();
     producer.close(Duration::from_secs(60)).await?;
+    let totals = Totals {
+        errors: ERRORS.load(Ordering::Relaxed),
+        first_error: FIRST_ERROR.lock().take(),
+        latency_us: LATENCY_US.lock().clone(),
+    };
 
     let n = args.num_records.max(1) as f64;
     let secs = elapsed.as_secs_f64().max(1e-9);
@@ -308,18 +308,4 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn count(t: &mut Totals, r: herald::Result<herald::RecordMetadata>, measured: bool) {
-    match r {
-        Ok(_) => {
-            if measured {
-                t.acked += 1;
-            }
-        }
-        Err(e) => {
-            t.errors += 1;
-            t.first_error.get_or_insert_with(|| e.to_string());
-        }
-    }
 }

@@ -70,7 +70,14 @@ impl BenchAccumulator {
     /// Appends one record (the send path after partitioning); returns whether a
     /// batch was opened or sealed.
     pub fn append(&self, timestamp: i64, key: Option<&[u8]>, value: Option<&[u8]>) -> bool {
-        match self.acc.append(&self.queue, timestamp, key, value, &[], 0) {
+        let rec = crate::producer::accumulator::RecordRef {
+            timestamp,
+            key,
+            value,
+            headers: &[],
+            fields: batch::fields_len(key, value, &[]),
+        };
+        match self.acc.append(&self.queue, &rec, 0, None) {
             Ok(a) => a.wake,
             Err(_) => false,
         }

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::producer::Topic;
+
 /// One record to produce: a topic, an optional key and value, headers, and
 /// optionally a timestamp and a partition.
 ///
@@ -24,7 +26,7 @@ use bytes::Bytes;
 #[derive(Clone, PartialEq, Eq)]
 #[must_use]
 pub struct Record {
-    pub(crate) topic: String,
+    pub(crate) topic: RecordTopic,
     pub(crate) partition: Option<i32>,
     pub(crate) key: Option<Bytes>,
     pub(crate) value: Option<Bytes>,
@@ -36,14 +38,18 @@ impl Record {
     /// A record for `topic`, with null key, null value, no headers, the send time
     /// as its timestamp, and its partition chosen by the partitioner.
     pub fn new(topic: impl Into<String>) -> Record {
-        Record {
-            topic: topic.into(),
-            partition: None,
-            key: None,
-            value: None,
-            headers: Vec::new(),
-            timestamp: None,
-        }
+        Record::with_topic(RecordTopic::Name(topic.into()))
+    }
+
+    /// A record for a topic looked up once with
+    /// [`Producer::topic`](crate::Producer::topic): the fast path, with no
+    /// allocation or lookup of the topic's name per record.
+    pub fn to(topic: &Topic) -> Record {
+        Record::with_topic(RecordTopic::Handle(topic.clone()))
+    }
+
+    fn with_topic(topic: RecordTopic) -> Record {
+        Record { topic, partition: None, key: None, value: None, headers: Vec::new(), timestamp: None }
     }
 
     /// Sets the key. Records with the same key go to the same partition.
@@ -105,7 +111,7 @@ impl Record {
 
     /// The topic.
     pub fn topic(&self) -> &str {
-        &self.topic
+        self.topic.name()
     }
 
     /// The key, `None` when null.
@@ -137,13 +143,29 @@ impl Record {
 impl fmt::Debug for Record {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Record")
-            .field("topic", &self.topic)
+            .field("topic", &self.topic.name())
             .field("partition", &self.partition)
             .field("key", &self.key.as_ref().map(|k| k.len()))
             .field("value_len", &self.value.as_ref().map(|v| v.len()))
             .field("headers", &self.headers.len())
             .field("timestamp", &self.timestamp)
             .finish()
+    }
+}
+
+/// How a record names its topic.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum RecordTopic {
+    Name(String),
+    Handle(Topic),
+}
+
+impl RecordTopic {
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            RecordTopic::Name(n) => n,
+            RecordTopic::Handle(t) => t.name(),
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::delivery::{BatchCompletion, DeliveryFuture};
+use super::delivery::{BatchAck, BatchCompletion, Callback, DeliveryFuture, RecordCallback, record_metadata};
 use super::idempotence::{SeqState, Stamp};
 use crate::error::{Error, ErrorKind, Result};
 use crate::metadata::NO_LEADER;
@@ -73,6 +73,28 @@ pub(crate) struct ProducerBatch {
     pub(crate) maybe_written: bool,
     /// Refused under its stamp; it must get a new one (a new epoch's sequence).
     pub(crate) needs_restamp: bool,
+    /// Delivery callbacks of its records, run when it resolves.
+    pub(crate) callbacks: Vec<RecordCallback>,
+}
+
+impl ProducerBatch {
+    /// Resolves the batch as written: its futures wake, its callbacks run.
+    pub(crate) fn complete(self, ack: BatchAck) {
+        let completion = self.completion;
+        completion.complete(Ok(ack));
+        for cb in self.callbacks {
+            (cb.f)(Ok(record_metadata(&completion, ack, cb.offset_delta, cb.timestamp)));
+        }
+    }
+
+    /// Resolves the batch as failed, naming its topic and partition.
+    pub(crate) fn fail(self, err: Error) {
+        let err = err.for_partition(self.completion.topic(), Some(self.completion.partition()));
+        self.completion.fail(err.clone());
+        for cb in self.callbacks {
+            (cb.f)(Err(err.clone()));
+        }
+    }
 }
 
 /// The batch being filled.
@@ -81,6 +103,7 @@ struct OpenBatch {
     writer: BatchWriter,
     completion: Arc<BatchCompletion>,
     created: Instant,
+    callbacks: Vec<RecordCallback>,
 }
 
 #[derive(Debug)]
@@ -102,6 +125,8 @@ pub(crate) struct QueueState {
     /// (the shape of Java's estimator), so batches rarely overshoot.
     pub(crate) ratio: f32,
     observed: bool,
+    /// How many records the last sealed batch held (to size the next one's lists).
+    last_count: usize,
 }
 
 impl QueueState {
@@ -115,6 +140,7 @@ impl QueueState {
             in_flight: 0,
             ratio: 1.0,
             observed: false,
+            last_count: 0,
         }
     }
 
@@ -136,6 +162,7 @@ impl QueueState {
     fn seal_open(&mut self) {
         if let Some(open) = self.open.take() {
             let records = open.writer.count();
+            self.last_count = usize::try_from(records).unwrap_or(0);
             let bytes = open.writer.finish();
             let order = self.next_order;
             self.next_order += 1;
@@ -151,6 +178,7 @@ impl QueueState {
                 stamp: None,
                 maybe_written: false,
                 needs_restamp: false,
+                callbacks: open.callbacks,
             });
         }
     }
@@ -188,7 +216,8 @@ impl QueueState {
     pub(crate) fn fail_all(&mut self, err: &Error) {
         self.seal_open();
         for b in self.ready.drain(..) {
-            b.completion.fail(err.clone().written(b.maybe_written));
+            let maybe = b.maybe_written;
+            b.fail(err.clone().written(maybe));
         }
     }
 
@@ -303,7 +332,9 @@ fn on_wire(raw: usize, ratio: f32) -> usize {
 /// Every topic's queues.
 #[derive(Debug)]
 pub(crate) struct Accumulator {
-    topics: RwLock<HashMap<Arc<str>, Arc<TopicEntry>>>,
+    /// foldhash: topic names are the application's own, not an attacker's, and this
+    /// lookup is on every send by name.
+    topics: RwLock<HashMap<Arc<str>, Arc<TopicEntry>, foldhash::fast::RandomState>>,
     /// `buffer.memory`, in permits of one byte: taken by `send`, given back when a
     /// record's batch resolves.
     pub(crate) memory: Arc<Semaphore>,
@@ -315,9 +346,33 @@ pub(crate) struct Accumulator {
     closed: AtomicBool,
 }
 
+/// A record's parts as the batch encodes them.
+pub(crate) struct RecordRef<'a> {
+    pub(crate) timestamp: i64,
+    pub(crate) key: Option<&'a [u8]>,
+    pub(crate) value: Option<&'a [u8]>,
+    pub(crate) headers: &'a [Header],
+    /// Its `protocol::batch::fields_len`, computed once.
+    pub(crate) fields: usize,
+}
+
+impl<'a> RecordRef<'a> {
+    #[cfg(test)]
+    pub(crate) fn new(timestamp: i64, key: Option<&'a [u8]>, value: Option<&'a [u8]>) -> RecordRef<'a> {
+        RecordRef {
+            timestamp,
+            key,
+            value,
+            headers: &[],
+            fields: crate::protocol::batch::fields_len(key, value, &[]),
+        }
+    }
+}
+
 /// What an append did, for the caller to decide whether to wake the sender.
 pub(crate) struct Appended {
-    pub(crate) future: DeliveryFuture,
+    /// The record's future, unless it came with a callback.
+    pub(crate) future: Option<DeliveryFuture>,
     /// A batch was opened or sealed: the sender has something new to schedule.
     pub(crate) wake: bool,
 }
@@ -325,7 +380,7 @@ pub(crate) struct Appended {
 impl Accumulator {
     pub(crate) fn new(batch_size: usize, max_request_size: usize, buffer_memory: usize) -> Accumulator {
         Accumulator {
-            topics: RwLock::new(HashMap::new()),
+            topics: RwLock::new(HashMap::with_hasher(foldhash::fast::RandomState::default())),
             memory: Arc::new(Semaphore::new(buffer_memory.min(Semaphore::MAX_PERMITS))),
             batch_size,
             max_batch: max_request_size.max(batch_size),
@@ -365,11 +420,9 @@ impl Accumulator {
     pub(crate) fn append(
         &self,
         queue: &PartitionQueue,
-        timestamp: i64,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        headers: &[Header],
+        rec: &RecordRef<'_>,
         reserved: usize,
+        callback: Option<Callback>,
     ) -> Result<Appended> {
         let mut st = queue.state.lock();
         // Checked under the queue's lock: the sender's final sweep takes the same
@@ -380,8 +433,9 @@ impl Accumulator {
         }
         let mut wake = false;
         let ratio = st.ratio;
+        let last_count = st.last_count;
         if let Some(open) = &st.open {
-            let next = open.writer.size_of_next(timestamp, key, value, headers);
+            let next = open.writer.size_of_next(rec.timestamp, rec.fields);
             let raw = open.writer.len() + next;
             if open.writer.count() > 0 && (on_wire(raw, ratio) > self.batch_size || raw > self.max_batch) {
                 st.seal_open();
@@ -392,8 +446,7 @@ impl Accumulator {
             Some(open) => open,
             slot @ None => {
                 wake = true;
-                let needed =
-                    BATCH_HEADER_LEN + crate::protocol::batch::record_size(0, 0, key, value, headers);
+                let needed = BATCH_HEADER_LEN + crate::protocol::batch::record_size_of(0, 0, rec.fields);
                 slot.insert(OpenBatch {
                     writer: BatchWriter::new(self.batch_size.max(needed)),
                     completion: BatchCompletion::new(
@@ -402,12 +455,21 @@ impl Accumulator {
                         Some(self.memory.clone()),
                     ),
                     created: Instant::now(),
+                    // Sized like the partition's last batch: no regrowth copies.
+                    callbacks: if callback.is_some() { Vec::with_capacity(last_count) } else { Vec::new() },
                 })
             }
         };
-        let offset_delta = open.writer.append(timestamp, key, value, headers);
+        let offset_delta =
+            open.writer.append_sized(rec.timestamp, rec.key, rec.value, rec.headers, rec.fields);
         open.completion.reserve(reserved);
-        let future = DeliveryFuture::new(open.completion.clone(), offset_delta, timestamp);
+        let future = match callback {
+            Some(f) => {
+                open.callbacks.push(RecordCallback { offset_delta, timestamp: rec.timestamp, f });
+                None
+            }
+            None => Some(DeliveryFuture::new(open.completion.clone(), offset_delta, rec.timestamp)),
+        };
         if on_wire(open.writer.len(), ratio) >= self.batch_size {
             st.seal_open();
             wake = true;
@@ -457,6 +519,7 @@ pub(crate) mod tests_support {
             stamp: None,
             maybe_written: false,
             needs_restamp: false,
+            callbacks: Vec::new(),
         }
     }
 }
@@ -474,7 +537,7 @@ mod tests {
         let acc = Accumulator::new(200, 1 << 20, 1 << 30);
         let q = queue();
         for _ in 0..10 {
-            acc.append(&q, 1, None, Some(&[7u8; 50]), &[], 0).unwrap();
+            acc.append(&q, &RecordRef::new(1, None, Some(&[7u8; 50])), 0, None).unwrap();
         }
         let st = q.state.lock();
         assert!(st.ready.len() >= 3, "{} sealed", st.ready.len());
@@ -488,8 +551,8 @@ mod tests {
     fn a_record_larger_than_batch_size_gets_a_batch_of_its_own() {
         let acc = Accumulator::new(100, 1 << 20, 1 << 30);
         let q = queue();
-        acc.append(&q, 1, None, Some(&[1u8; 10]), &[], 0).unwrap();
-        acc.append(&q, 1, None, Some(&[1u8; 500]), &[], 0).unwrap();
+        acc.append(&q, &RecordRef::new(1, None, Some(&[1u8; 10])), 0, None).unwrap();
+        acc.append(&q, &RecordRef::new(1, None, Some(&[1u8; 500])), 0, None).unwrap();
         let st = q.state.lock();
         assert_eq!(st.ready.len(), 2);
         assert_eq!(st.ready[1].records, 1);
@@ -501,7 +564,7 @@ mod tests {
         let q = PartitionQueue::new(Arc::from("t"), 0, true);
         q.state.lock().ratio = 0.25;
         for _ in 0..60 {
-            acc.append(&q, 1, None, Some(&[7u8; 100]), &[], 0).unwrap();
+            acc.append(&q, &RecordRef::new(1, None, Some(&[7u8; 100])), 0, None).unwrap();
         }
         let st = q.state.lock();
         let first = &st.ready[0];
@@ -525,7 +588,7 @@ mod tests {
         let acc = Accumulator::new(0, 1 << 20, 1 << 30);
         let q = queue();
         for _ in 0..3 {
-            acc.append(&q, 1, None, None, &[], 0).unwrap();
+            acc.append(&q, &RecordRef::new(1, None, None), 0, None).unwrap();
         }
         let mut st = q.state.lock();
         let b0 = st.ready.pop_front().unwrap();
@@ -541,7 +604,7 @@ mod tests {
         let acc = Accumulator::new(100, 1 << 20, 1 << 30);
         let q = queue();
         acc.close();
-        let e = acc.append(&q, 1, None, None, &[], 0).err().unwrap();
+        let e = acc.append(&q, &RecordRef::new(1, None, None), 0, None).err().unwrap();
         assert_eq!(e.kind(), &ErrorKind::Closed);
     }
 }

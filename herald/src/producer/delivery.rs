@@ -68,6 +68,14 @@ impl BatchCompletion {
         })
     }
 
+    pub(crate) fn topic(&self) -> &Arc<str> {
+        &self.topic
+    }
+
+    pub(crate) fn partition(&self) -> i32 {
+        self.partition
+    }
+
     /// Adds a record's share of `buffer.memory`, given back on resolution.
     pub(crate) fn reserve(&self, bytes: usize) {
         self.reserved.fetch_add(bytes, Ordering::Relaxed);
@@ -178,21 +186,45 @@ impl Future for DeliveryFuture {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        this.batch.poll_result(cx).map(|r| {
-            r.map(|ack| {
-                let (timestamp, timestamp_type) = match ack.log_append_time {
-                    Some(t) => (t, TimestampType::LogAppendTime),
-                    None => (this.timestamp, TimestampType::CreateTime),
-                };
-                RecordMetadata {
-                    topic: this.batch.topic.clone(),
-                    partition: this.batch.partition,
-                    offset: ack.base_offset.map(|b| b + i64::from(this.offset_delta)),
-                    timestamp,
-                    timestamp_type,
-                }
-            })
-        })
+        this.batch
+            .poll_result(cx)
+            .map(|r| r.map(|ack| record_metadata(&this.batch, ack, this.offset_delta, this.timestamp)))
+    }
+}
+
+/// One record's place, from its batch's acknowledgement.
+pub(crate) fn record_metadata(
+    batch: &BatchCompletion,
+    ack: BatchAck,
+    offset_delta: i32,
+    timestamp: i64,
+) -> RecordMetadata {
+    let (timestamp, timestamp_type) = match ack.log_append_time {
+        Some(t) => (t, TimestampType::LogAppendTime),
+        None => (timestamp, TimestampType::CreateTime),
+    };
+    RecordMetadata {
+        topic: batch.topic.clone(),
+        partition: batch.partition,
+        offset: ack.base_offset.map(|b| b + i64::from(offset_delta)),
+        timestamp,
+        timestamp_type,
+    }
+}
+
+/// A record's delivery callback (see `Producer::send_with_callback`).
+pub(crate) type Callback = Box<dyn FnOnce(Result<RecordMetadata>) + Send + 'static>;
+
+/// A callback with what it needs to describe its record.
+pub(crate) struct RecordCallback {
+    pub(crate) offset_delta: i32,
+    pub(crate) timestamp: i64,
+    pub(crate) f: Callback,
+}
+
+impl fmt::Debug for RecordCallback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordCallback").field("offset_delta", &self.offset_delta).finish()
     }
 }
 

@@ -18,6 +18,8 @@ mod response;
 pub(crate) mod sender;
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -28,6 +30,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 
 use self::accumulator::{Accumulator, TopicEntry, TopicMeta};
+use self::delivery::Callback;
 pub use self::delivery::DeliveryFuture;
 use self::sender::{Command, Sender};
 use crate::config::{Acks, BuiltInPartitioner, ProducerConfig, parse_host_port};
@@ -35,8 +38,100 @@ use crate::connection::pool::Pool;
 use crate::connection::{BrokerAddr, ConnectionConfig};
 use crate::error::{Error, ErrorKind, Result, TimeoutKind};
 use crate::partitioner::{NullKeyPartitioning, Partitioner, Partitions, partition_for_key};
-use crate::protocol::batch::{BATCH_HEADER_LEN, record_size_upper_bound};
-use crate::record::{Record, RecordMetadata};
+use crate::protocol::batch::{BATCH_HEADER_LEN, fields_len, record_size_upper_bound_of};
+use crate::record::{Record, RecordMetadata, RecordTopic};
+
+/// A record waiting for the slow path of `send`.
+struct Pending {
+    record: Record,
+    callback: Option<Callback>,
+}
+
+enum Fast {
+    Done(Result<Option<DeliveryFuture>>),
+    Slow(Pending),
+}
+
+/// Without a callback the accumulator always hands back a future.
+fn expect_future(f: Option<DeliveryFuture>) -> Result<DeliveryFuture> {
+    f.ok_or_else(|| Error::new(ErrorKind::Closed))
+}
+
+/// Returned by [`Producer::send`] and [`Producer::send_with_callback`]: resolves
+/// once the record is queued (at once, unless it had to wait for metadata or
+/// buffer room) to its [`DeliveryFuture`] (or `()` with a callback), or to why it
+/// was refused.
+#[must_use = "a record that must wait for metadata or buffer room is queued only when this is awaited"]
+pub struct SendFuture<T> {
+    inner: SendInner<T>,
+}
+
+enum SendInner<T> {
+    Ready(Option<Result<T>>),
+    Waiting(Pin<Box<dyn Future<Output = Result<T>> + Send>>),
+}
+
+impl<T> SendFuture<T> {
+    fn ready(r: Result<T>) -> SendFuture<T> {
+        SendFuture { inner: SendInner::Ready(Some(r)) }
+    }
+
+    fn waiting(f: impl Future<Output = Result<T>> + Send + 'static) -> SendFuture<T> {
+        SendFuture { inner: SendInner::Waiting(Box::pin(f)) }
+    }
+}
+
+impl<T> fmt::Debug for SendFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.inner {
+            SendInner::Ready(_) => "SendFuture(queued)",
+            SendInner::Waiting(_) => "SendFuture(waiting)",
+        })
+    }
+}
+
+impl<T: Unpin> Future for SendFuture<T> {
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<T>> {
+        match &mut self.get_mut().inner {
+            SendInner::Ready(r) => {
+                std::task::Poll::Ready(r.take().unwrap_or_else(|| Err(Error::new(ErrorKind::Closed))))
+            }
+            SendInner::Waiting(f) => f.as_mut().poll(cx),
+        }
+    }
+}
+
+/// A topic looked up once by [`Producer::topic`], for [`Record::to`]. Cheap to
+/// clone; a handle from another producer still works, by name.
+#[derive(Clone)]
+pub struct Topic {
+    entry: Arc<TopicEntry>,
+    /// The producer that made it (its shared state's address).
+    owner: usize,
+}
+
+impl Topic {
+    /// The topic's name.
+    pub fn name(&self) -> &str {
+        &self.entry.name
+    }
+}
+
+impl PartialEq for Topic {
+    fn eq(&self, other: &Topic) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for Topic {}
+
+impl fmt::Debug for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Topic").field(&self.name()).finish()
+    }
+}
 
 /// State shared by producer handles and the sender task.
 pub(crate) struct Shared {
@@ -105,46 +200,80 @@ impl Producer {
         &self.handle.shared
     }
 
-    /// Queues a record and returns a future of its outcome.
+    /// Queues a record; the returned [`SendFuture`] gives a future of its outcome.
     ///
-    /// Waits, at most `max.block.ms` in all, only when the topic's metadata is not
-    /// known yet or the producer's buffer (`buffer.memory`) is full. The record is
-    /// then encoded into its partition's batch before this returns, so a later
-    /// [`flush`](Self::flush) covers it. An error here means the record was refused
-    /// and will not be sent: the producer is closed, the topic does not exist, the
-    /// record is larger than `max.request.size` or `buffer.memory`, it names a
-    /// partition the topic does not have, or the wait ran out. Otherwise the returned
-    /// [`DeliveryFuture`] resolves exactly once, to where the record was written or
-    /// why it was not.
-    pub async fn send(&self, record: Record) -> Result<DeliveryFuture> {
+    /// The record is queued *now*, before the `SendFuture` is awaited — encoded into
+    /// its partition's batch, so a later [`flush`](Self::flush) covers it — unless it
+    /// must wait for the topic's metadata (first use) or for room in the producer's
+    /// buffer (`buffer.memory`). Then it is queued as the `SendFuture` is awaited,
+    /// within `max.block.ms`; dropping the `SendFuture` before that drops the record
+    /// unsent.
+    ///
+    /// An error from the `SendFuture` means the record was refused and will not be
+    /// sent: the producer is closed, the topic does not exist, the record is larger
+    /// than `max.request.size` or `buffer.memory`, it names a partition the topic
+    /// does not have, or the wait ran out. Otherwise the [`DeliveryFuture`] resolves
+    /// exactly once, to where the record was written or why it was not.
+    pub fn send(&self, record: Record) -> SendFuture<DeliveryFuture> {
+        match self.fast(record, None) {
+            Fast::Done(r) => SendFuture::ready(r.and_then(expect_future)),
+            Fast::Slow(pending) => {
+                let p = self.clone();
+                SendFuture::waiting(async move { p.send_slow(pending).await.and_then(expect_future) })
+            }
+        }
+    }
+
+    /// The path of nearly every record: metadata known, room in the buffer, no
+    /// clock read, no reference counting, nothing awaited.
+    fn fast(&self, record: Record, callback: Option<Callback>) -> Fast {
         let shared = self.shared();
+        let (entry, size, fields) = match self.admit(&record) {
+            Ok(v) => v,
+            Err(e) => return Fast::Done(Err(e)),
+        };
+        let meta = entry.meta.load();
+        if let Some(meta) = meta.as_ref() {
+            let queue = match self.place(&entry, meta, &record, size) {
+                Ok(q) => q,
+                Err(e) => return Fast::Done(Err(e)),
+            };
+            // `size` is at most max.request.size, an i32.
+            let permits = u32::try_from(size).unwrap_or(u32::MAX);
+            if let Ok(p) = shared.accumulator.memory.try_acquire_many(permits) {
+                p.forget();
+                return Fast::Done(self.append(queue, record, size, fields, callback));
+            }
+        }
+        Fast::Slow(Pending { record, callback })
+    }
+
+    /// The path of a record that must wait for metadata or buffer room.
+    async fn send_slow(&self, pending: Pending) -> Result<Option<DeliveryFuture>> {
+        let Pending { record, callback } = pending;
+        let shared = self.shared();
+        let (entry, size, fields) = self.admit(&record)?;
+        let permits = u32::try_from(size).unwrap_or(u32::MAX);
+        // Waiting for metadata and for room share one max.block.ms.
         let deadline = Instant::now() + shared.config.max_block;
-        let (entry, size) = self.admit(&record)?;
         let meta = match entry.meta.load_full() {
             Some(m) => m,
             None => self.wait_for_metadata(&entry, deadline).await?,
         };
         let queue = self.place(&entry, &meta, &record, size)?;
         let memory = &shared.accumulator.memory;
-        // `size` is at most max.request.size, an i32.
-        let permits = u32::try_from(size).unwrap_or(u32::MAX);
-        match memory.try_acquire_many(permits) {
-            Ok(p) => p.forget(),
-            Err(_) => match tokio::time::timeout_at(deadline, memory.acquire_many(permits)).await {
-                Ok(Ok(p)) => p.forget(),
-                Ok(Err(_)) => {
-                    return Err(
-                        Error::new(ErrorKind::Closed).for_partition(&entry.name, Some(queue.partition))
-                    );
-                }
-                Err(_) => {
-                    return Err(Error::timeout(TimeoutKind::BufferMemory, shared.config.max_block)
-                        .for_partition(&entry.name, Some(queue.partition))
-                        .written(false));
-                }
-            },
+        match tokio::time::timeout_at(deadline, memory.acquire_many(permits)).await {
+            Ok(Ok(p)) => p.forget(),
+            Ok(Err(_)) => {
+                return Err(Error::new(ErrorKind::Closed).for_partition(&entry.name, Some(queue.partition)));
+            }
+            Err(_) => {
+                return Err(Error::timeout(TimeoutKind::BufferMemory, shared.config.max_block)
+                    .for_partition(&entry.name, Some(queue.partition))
+                    .written(false));
+            }
         }
-        self.append(queue, record, size)
+        self.append(queue, record, size, fields, callback)
     }
 
     /// Queues a record without waiting: like [`send`](Self::send), but when the
@@ -153,7 +282,7 @@ impl Producer {
     /// asks for it, so a later try may succeed).
     pub fn try_send(&self, record: Record) -> Result<DeliveryFuture> {
         let shared = self.shared();
-        let (entry, size) = self.admit(&record)?;
+        let (entry, size, fields) = self.admit(&record)?;
         let Some(meta) = entry.meta.load_full() else {
             shared.wake.notify_one();
             if let Some((_, err)) = entry.verdict.lock().as_ref() {
@@ -176,7 +305,11 @@ impl Producer {
                 .written(false));
             }
         }
-        self.append(queue, record, size)
+        match self.append(queue, record, size, fields, None)? {
+            Some(f) => Ok(f),
+            // Without a callback the accumulator always hands back a future.
+            None => Err(Error::new(ErrorKind::Closed)),
+        }
     }
 
     /// Sends a record and waits until it is written (or fails): `send` and then its
@@ -185,30 +318,68 @@ impl Producer {
         self.send(record).await?.await
     }
 
+    /// A handle on `topic` for [`Record::to`]: the topic is looked up once, here,
+    /// instead of by name for every record.
+    pub fn topic(&self, topic: &str) -> Topic {
+        let shared = self.shared();
+        let (entry, created) = shared.accumulator.topic(topic);
+        if created {
+            shared.wake.notify_one();
+        }
+        Topic { entry, owner: Arc::as_ptr(&self.handle.shared) as usize }
+    }
+
+    /// Queues a record and calls `callback` with its outcome, instead of returning a
+    /// future: the fastest way to send many records, as Java's and librdkafka's
+    /// delivery callbacks.
+    ///
+    /// Waits like [`send`](Self::send). When this returns an error, the record was
+    /// refused and `callback` is never called; otherwise `callback` is called
+    /// exactly once, on the producer's background task when the record's batch is
+    /// resolved — keep it short and never block in it.
+    pub fn send_with_callback<F>(&self, record: Record, callback: F) -> SendFuture<()>
+    where
+        F: FnOnce(Result<RecordMetadata>) + Send + 'static,
+    {
+        match self.fast(record, Some(Box::new(callback))) {
+            Fast::Done(r) => SendFuture::ready(r.map(|_| ())),
+            Fast::Slow(pending) => {
+                let p = self.clone();
+                SendFuture::waiting(async move { p.send_slow(pending).await.map(|_| ()) })
+            }
+        }
+    }
+
     /// The checks every record passes before anything waits: the producer is open,
     /// and the record fits `max.request.size` and `buffer.memory`. Returns the
     /// topic's entry and the bytes the record is charged.
-    fn admit(&self, record: &Record) -> Result<(Arc<TopicEntry>, usize)> {
+    fn admit(&self, record: &Record) -> Result<(Arc<TopicEntry>, usize, usize)> {
         let shared = self.shared();
         let cfg = &shared.config;
         if shared.closing.load(Ordering::Acquire) {
-            return Err(Error::new(ErrorKind::Closed)
-                .for_partition(&Arc::from(record.topic.as_str()), record.partition));
+            return Err(
+                Error::new(ErrorKind::Closed).for_partition(&Arc::from(record.topic()), record.partition)
+            );
         }
-        let size = BATCH_HEADER_LEN
-            + record_size_upper_bound(record.key.as_deref(), record.value.as_deref(), &record.headers);
+        let fields = fields_len(record.key.as_deref(), record.value.as_deref(), &record.headers);
+        let size = BATCH_HEADER_LEN + record_size_upper_bound_of(fields);
         for (max, limit) in [(cfg.max_request_size, "max.request.size"), (cfg.buffer_memory, "buffer.memory")]
         {
             if size > max {
                 return Err(Error::new(ErrorKind::RecordTooLarge { size, max, limit })
-                    .for_partition(&Arc::from(record.topic.as_str()), record.partition));
+                    .for_partition(&Arc::from(record.topic()), record.partition));
             }
         }
-        let (entry, created) = shared.accumulator.topic(&record.topic);
+        if let RecordTopic::Handle(t) = &record.topic {
+            if t.owner == Arc::as_ptr(&self.handle.shared) as usize {
+                return Ok((t.entry.clone(), size, fields));
+            }
+        }
+        let (entry, created) = shared.accumulator.topic(record.topic());
         if created {
             shared.wake.notify_one();
         }
-        Ok((entry, size))
+        Ok((entry, size, fields))
     }
 
     async fn wait_for_metadata(&self, entry: &TopicEntry, deadline: Instant) -> Result<Arc<TopicMeta>> {
@@ -279,17 +450,19 @@ impl Producer {
         queue: &accumulator::PartitionQueue,
         record: Record,
         size: usize,
-    ) -> Result<DeliveryFuture> {
+        fields: usize,
+        callback: Option<Callback>,
+    ) -> Result<Option<DeliveryFuture>> {
         let shared = self.shared();
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
-        let appended = shared.accumulator.append(
-            queue,
+        let rec = accumulator::RecordRef {
             timestamp,
-            record.key.as_deref(),
-            record.value.as_deref(),
-            &record.headers,
-            size,
-        )?;
+            key: record.key.as_deref(),
+            value: record.value.as_deref(),
+            headers: &record.headers,
+            fields,
+        };
+        let appended = shared.accumulator.append(queue, &rec, size, callback)?;
         if appended.wake {
             shared.wake.notify_one();
         }
@@ -364,7 +537,29 @@ impl Drop for Handle {
     }
 }
 
+/// The wall clock in milliseconds since the Unix epoch: a record's CreateTime.
+/// On Unix one `clock_gettime` (through the vDSO), without `SystemTime`'s checked
+/// conversions: this runs for every record.
+#[cfg(unix)]
 fn now_ms() -> i64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime only writes the timespec we pass.
+    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) } == 0 {
+        // time_t and c_long are i64 here, i32 on 32-bit targets.
+        #[allow(clippy::useless_conversion)]
+        let ms = i64::from(ts.tv_sec) * 1000 + i64::from(ts.tv_nsec) / 1_000_000;
+        ms
+    } else {
+        system_now_ms()
+    }
+}
+
+#[cfg(not(unix))]
+fn now_ms() -> i64 {
+    system_now_ms()
+}
+
+fn system_now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

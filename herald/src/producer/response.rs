@@ -65,7 +65,7 @@ impl Sender {
             Ok((_, None)) => {
                 // acks=0: written to the socket is all we will ever know.
                 for (_, b) in f.batches {
-                    b.completion.complete(Ok(BatchAck { base_offset: None, log_append_time: None }));
+                    b.complete(BatchAck { base_offset: None, log_append_time: None });
                 }
                 return;
             }
@@ -111,7 +111,7 @@ impl Sender {
                 Verdict::Retry => self.retry_or_fail(&q, b, e, true),
                 Verdict::Fail => {
                     let maybe = b.maybe_written;
-                    b.completion.fail(e.written(maybe));
+                    b.fail(e.written(maybe));
                 }
             }
         }
@@ -130,10 +130,10 @@ impl Sender {
         if let Some(stamp) = b.stamp {
             q.state.lock().seq.written(stamp, b.records);
         }
-        b.completion.complete(Ok(BatchAck {
+        b.complete(BatchAck {
             base_offset,
             log_append_time: (log_append_time >= 0).then_some(log_append_time),
-        }));
+        });
     }
 
     /// KIP-951: brokers named in the answer's endpoints become reachable at once.
@@ -172,7 +172,7 @@ impl Sender {
                 err
             };
             let maybe = b.maybe_written;
-            b.completion.fail(err.written(maybe));
+            b.fail(err.written(maybe));
             return;
         }
         tracing::debug!(topic = %q.topic, partition = q.partition, records = b.records, attempt = b.attempts, error = %err, "retrying batch");

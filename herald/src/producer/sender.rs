@@ -215,7 +215,7 @@ impl Sender {
             for (_, f) in self.in_flight.drain() {
                 for (_, b) in f.batches {
                     // In a request not yet answered: it may have been written.
-                    b.completion.fail(err.clone().written(true));
+                    b.fail(err.clone().written(true));
                 }
             }
             Err(err)
@@ -298,7 +298,8 @@ impl Sender {
                                 let failed: Vec<ProducerBatch> = st.ready.drain(..).collect();
                                 drop(st);
                                 for b in failed {
-                                    b.completion.fail(e.clone().written(b.maybe_written));
+                                    let maybe = b.maybe_written;
+                                    b.fail(e.clone().written(maybe));
                                 }
                             }
                         }
@@ -531,7 +532,7 @@ impl Sender {
                     }
                     Err(e) => {
                         if let Some(b) = st.ready.remove(at) {
-                            b.completion.fail(
+                            b.fail(
                                 Error::new(ErrorKind::InvalidRecord {
                                     reason: format!("compression failed: {e}"),
                                 })
@@ -564,7 +565,7 @@ impl Drop for Sender {
         self.shared.accumulator.fail_all(&err);
         for (_, f) in self.in_flight.drain() {
             for (_, b) in f.batches {
-                b.completion.fail(err.clone().written(true));
+                b.fail(err.clone().written(true));
             }
         }
         if let Some(reply) = self.closing.as_mut().and_then(|c| c.reply.take()) {
@@ -597,12 +598,13 @@ fn stamped(payload: &mut Payload, stamp: Stamp) -> Bytes {
     bytes
 }
 
-pub(crate) fn expire(b: ProducerBatch, delivery_timeout: Duration) {
+pub(crate) fn expire(mut b: ProducerBatch, delivery_timeout: Duration) {
     let mut e = Error::timeout(TimeoutKind::Delivery, delivery_timeout);
-    if let Some(last) = b.last_error {
+    if let Some(last) = b.last_error.take() {
         e = e.caused_by(last);
     }
-    b.completion.fail(e.written(b.maybe_written));
+    let maybe = b.maybe_written;
+    b.fail(e.written(maybe));
 }
 
 /// `retry.backoff.ms` doubled per attempt, capped at `retry.backoff.max.ms`, with

@@ -18,9 +18,9 @@
 //! 23 lastOffsetDelta i32   61 records…
 //! ```
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
-use super::varint::{put_varint, put_varlong, varint_len, varlong_len};
+use super::varint::{push_varint, varint_len, varlong_len};
 use crate::compression::{Codec, compress};
 use crate::record::Header;
 
@@ -49,24 +49,26 @@ const OFF_PRODUCER_EPOCH: usize = 51;
 const OFF_BASE_SEQUENCE: usize = 53;
 const OFF_RECORD_COUNT: usize = 57;
 
-/// The encoded size of one record's body (everything after its length prefix).
-fn record_body_len(
-    offset_delta: i32,
-    timestamp_delta: i64,
-    key: Option<&[u8]>,
-    value: Option<&[u8]>,
-    headers: &[Header],
-) -> usize {
-    let mut n = 1 // attributes
-        + varlong_len(timestamp_delta)
-        + varint_len(offset_delta)
-        + bytes_field_len(key)
-        + bytes_field_len(value)
-        + varint_len(len_i32(headers.len()));
+/// The encoded size of a record's key, value and headers: the part of its encoding
+/// that does not depend on the batch it lands in. Computed once per record.
+pub(crate) fn fields_len(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> usize {
+    let mut n = bytes_field_len(key) + bytes_field_len(value) + varint_len(len_i32(headers.len()));
     for h in headers {
         n += bytes_field_len(Some(h.key.as_bytes())) + bytes_field_len(h.value.as_deref());
     }
     n
+}
+
+/// The encoded size of one record's body (everything after its length prefix),
+/// from its deltas and its [`fields_len`].
+fn body_len(offset_delta: i32, timestamp_delta: i64, fields: usize) -> usize {
+    1 /* attributes */ + varlong_len(timestamp_delta) + varint_len(offset_delta) + fields
+}
+
+/// A record's size in a batch, length prefix included, from its [`fields_len`].
+pub(crate) fn record_size_of(offset_delta: i32, timestamp_delta: i64, fields: usize) -> usize {
+    let body = body_len(offset_delta, timestamp_delta, fields);
+    varint_len(len_i32(body)) + body
 }
 
 fn bytes_field_len(b: Option<&[u8]>) -> usize {
@@ -84,6 +86,7 @@ fn len_i32(n: usize) -> i32 {
 }
 
 /// The size a record adds to a batch, length prefix included.
+#[cfg(test)]
 pub(crate) fn record_size(
     offset_delta: i32,
     timestamp_delta: i64,
@@ -91,12 +94,19 @@ pub(crate) fn record_size(
     value: Option<&[u8]>,
     headers: &[Header],
 ) -> usize {
-    let body = record_body_len(offset_delta, timestamp_delta, key, value, headers);
-    varint_len(len_i32(body)) + body
+    record_size_of(offset_delta, timestamp_delta, fields_len(key, value, headers))
+}
+
+/// An upper bound of a record's size in any batch, from its [`fields_len`]: its size
+/// with the largest deltas a varint of that kind can need. Used for checks before
+/// the batch is known.
+pub(crate) fn record_size_upper_bound_of(fields: usize) -> usize {
+    record_size_of(i32::MAX, i64::MIN, fields)
 }
 
 /// An upper bound of a record's size in any batch: its size with the largest deltas
 /// a varint of that kind can need. Used for checks before the batch is known.
+#[cfg(test)]
 pub(crate) fn record_size_upper_bound(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> usize {
     record_size(i32::MAX, i64::MIN, key, value, headers)
 }
@@ -104,7 +114,10 @@ pub(crate) fn record_size_upper_bound(key: Option<&[u8]>, value: Option<&[u8]>, 
 /// A batch being filled with records.
 #[derive(Debug)]
 pub(crate) struct BatchWriter {
-    buf: BytesMut,
+    /// A `Vec`, not a `BytesMut`: its `push`/`extend_from_slice` after one exact
+    /// `reserve` per record are the tightest writes Rust offers without `unsafe`;
+    /// `finish` hands it over as a `BytesMut` without copying.
+    buf: Vec<u8>,
     base_timestamp: i64,
     max_timestamp: i64,
     count: i32,
@@ -113,8 +126,8 @@ pub(crate) struct BatchWriter {
 impl BatchWriter {
     /// A writer whose buffer starts with room for `capacity` bytes in all.
     pub(crate) fn new(capacity: usize) -> BatchWriter {
-        let mut buf = BytesMut::with_capacity(capacity.max(BATCH_HEADER_LEN));
-        buf.put_bytes(0, BATCH_HEADER_LEN);
+        let mut buf = Vec::with_capacity(capacity.max(BATCH_HEADER_LEN));
+        buf.resize(BATCH_HEADER_LEN, 0);
         BatchWriter { buf, base_timestamp: 0, max_timestamp: i64::MIN, count: 0 }
     }
 
@@ -129,15 +142,9 @@ impl BatchWriter {
     }
 
     /// The size this record would add if appended next.
-    pub(crate) fn size_of_next(
-        &self,
-        timestamp: i64,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        headers: &[Header],
-    ) -> usize {
+    pub(crate) fn size_of_next(&self, timestamp: i64, fields: usize) -> usize {
         let delta = if self.count == 0 { 0 } else { timestamp.wrapping_sub(self.base_timestamp) };
-        record_size(self.count, delta, key, value, headers)
+        record_size_of(self.count, delta, fields)
     }
 
     /// Appends one record and returns its offset delta within the batch.
@@ -148,24 +155,36 @@ impl BatchWriter {
         value: Option<&[u8]>,
         headers: &[Header],
     ) -> i32 {
+        self.append_sized(timestamp, key, value, headers, fields_len(key, value, headers))
+    }
+
+    /// [`append`](Self::append) for a record whose [`fields_len`] is known.
+    pub(crate) fn append_sized(
+        &mut self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+        fields: usize,
+    ) -> i32 {
         if self.count == 0 {
             self.base_timestamp = timestamp;
         }
         let offset_delta = self.count;
         let timestamp_delta = timestamp.wrapping_sub(self.base_timestamp);
-        let body = record_body_len(offset_delta, timestamp_delta, key, value, headers);
+        let body = body_len(offset_delta, timestamp_delta, fields);
         let b = &mut self.buf;
         b.reserve(varint_len(len_i32(body)) + body);
-        put_varint(b, len_i32(body));
-        b.put_i8(0); // record attributes: unused in v2
-        put_varlong(b, timestamp_delta);
-        put_varint(b, offset_delta);
-        put_bytes_field(b, key);
-        put_bytes_field(b, value);
-        put_varint(b, len_i32(headers.len()));
+        push_varint(b, i64::from(len_i32(body)));
+        b.push(0); // record attributes: unused in v2
+        push_varint(b, timestamp_delta);
+        push_varint(b, i64::from(offset_delta));
+        push_bytes_field(b, key);
+        push_bytes_field(b, value);
+        push_varint(b, i64::from(len_i32(headers.len())));
         for h in headers {
-            put_bytes_field(b, Some(h.key.as_bytes()));
-            put_bytes_field(b, h.value.as_deref());
+            push_bytes_field(b, Some(h.key.as_bytes()));
+            push_bytes_field(b, h.value.as_deref());
         }
         self.max_timestamp = self.max_timestamp.max(timestamp);
         self.count += 1;
@@ -193,7 +212,8 @@ impl BatchWriter {
         put_i64_at(h, OFF_PRODUCER_ID, NO_PRODUCER_ID);
         h[OFF_PRODUCER_EPOCH..OFF_PRODUCER_EPOCH + 2].copy_from_slice(&NO_PRODUCER_EPOCH.to_be_bytes());
         put_i32_at(h, OFF_BASE_SEQUENCE, NO_SEQUENCE);
-        self.buf
+        // Both steps hand the allocation over without copying (the Bytes is unique).
+        bytes::Bytes::from(self.buf).try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..]))
     }
 }
 
@@ -230,12 +250,12 @@ pub(crate) fn stamp_producer(batch: &mut [u8], producer_id: i64, epoch: i16, bas
     batch[OFF_CRC..OFF_CRC + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
-fn put_bytes_field(b: &mut BytesMut, v: Option<&[u8]>) {
+fn push_bytes_field(b: &mut Vec<u8>, v: Option<&[u8]>) {
     match v {
-        None => put_varint(b, -1),
+        None => push_varint(b, -1),
         Some(v) => {
-            put_varint(b, len_i32(v.len()));
-            b.put_slice(v);
+            push_varint(b, i64::from(len_i32(v.len())));
+            b.extend_from_slice(v);
         }
     }
 }
@@ -288,8 +308,9 @@ mod tests {
             let mut w = BatchWriter::new(128);
             let mut predicted = BATCH_HEADER_LEN;
             for r in &records {
-                let next = w.size_of_next(r.ts, r.key.as_deref(), r.value.as_deref(), &r.headers);
-                w.append(r.ts, r.key.as_deref(), r.value.as_deref(), &r.headers);
+                let fields = fields_len(r.key.as_deref(), r.value.as_deref(), &r.headers);
+                let next = w.size_of_next(r.ts, fields);
+                w.append_sized(r.ts, r.key.as_deref(), r.value.as_deref(), &r.headers, fields);
                 predicted += next;
                 prop_assert_eq!(w.len(), predicted);
                 prop_assert!(next <= record_size_upper_bound(r.key.as_deref(), r.value.as_deref(), &r.headers));

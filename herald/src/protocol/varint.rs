@@ -1,7 +1,5 @@
 //! Kafka's zig-zag varints (protobuf style), as records in a batch use them.
 
-use bytes::BufMut;
-
 /// Bytes a zig-zag varint of `v` takes.
 pub(crate) fn varint_len(v: i32) -> usize {
     uvarint_len(u64::from(zigzag32(v)))
@@ -26,22 +24,15 @@ fn zigzag64(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
-/// Writes `v` as a zig-zag varint.
-pub(crate) fn put_varint(b: &mut impl BufMut, v: i32) {
-    put_uvarint(b, u64::from(zigzag32(v)));
-}
-
-/// Writes `v` as a zig-zag varlong.
-pub(crate) fn put_varlong(b: &mut impl BufMut, v: i64) {
-    put_uvarint(b, zigzag64(v));
-}
-
-fn put_uvarint(b: &mut impl BufMut, mut v: u64) {
-    while v >= 0x80 {
-        b.put_u8((v as u8) | 0x80);
-        v >>= 7;
+/// Appends `v` as a zig-zag varlong — which, for a value that fits in an i32, is
+/// also its zig-zag varint.
+pub(crate) fn push_varint(b: &mut Vec<u8>, v: i64) {
+    let mut u = zigzag64(v);
+    while u >= 0x80 {
+        b.push((u as u8) | 0x80);
+        u >>= 7;
     }
-    b.put_u8(v as u8);
+    b.push(u as u8);
 }
 
 #[cfg(test)]
@@ -66,7 +57,7 @@ mod tests {
             &[(0, &[0]), (-1, &[1]), (1, &[2]), (63, &[126]), (64, &[128, 1]), (-65, &[129, 1])];
         for (v, want) in cases {
             let mut b = Vec::new();
-            put_varint(&mut b, *v);
+            push_varint(&mut b, i64::from(*v));
             assert_eq!(&b[..], *want, "{v}");
             assert_eq!(varint_len(*v), want.len());
         }
@@ -76,7 +67,7 @@ mod tests {
         #[test]
         fn varint_round_trips(v in any::<i32>()) {
             let mut b = Vec::new();
-            put_varint(&mut b, v);
+            push_varint(&mut b, i64::from(v));
             prop_assert_eq!(b.len(), varint_len(v));
             prop_assert_eq!(decode(&b), (i64::from(v), b.len()));
         }
@@ -84,7 +75,7 @@ mod tests {
         #[test]
         fn varlong_round_trips(v in any::<i64>()) {
             let mut b = Vec::new();
-            put_varlong(&mut b, v);
+            push_varint(&mut b, v);
             prop_assert_eq!(b.len(), varlong_len(v));
             prop_assert_eq!(decode(&b), (v, b.len()));
         }
