@@ -57,6 +57,9 @@ start_cluster() { # name version nodes -> prints bootstrap
 lint() {
   cargo fmt --all --check
   cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+  # The fuzz crate is its own workspace with its own lock file; a stale one would
+  # only show up at the end of the embedded phase, so check it here.
+  cargo metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null
 }
 
 provision() {

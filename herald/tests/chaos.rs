@@ -262,6 +262,9 @@ async fn run(idempotence: bool, seconds: u64) -> Report {
                 if let Some((node, at)) = inject(kind, &topic, &proxy).await {
                     let parts: Vec<i32> =
                         led.iter().enumerate().filter(|(_, l)| **l == node).map(|(p, _)| p as i32).collect();
+                    eprintln!(
+                        "chaos: killed node {node}; before the kill it led partitions {parts:?} (leaders {led:?})"
+                    );
                     kills.lock().push((node, at, parts));
                 }
                 done.push(kind);
@@ -349,15 +352,21 @@ async fn run(idempotence: bool, seconds: u64) -> Report {
         acks_by_partition.entry(a.partition).or_default().push((a.sent, a.acked));
     }
     let mut recovery_ms = Vec::new();
-    for (_, killed_at, parts) in kills.lock().iter() {
+    for (node, killed_at, parts) in kills.lock().iter() {
+        let mut per_partition = Vec::new();
         for p in parts {
             let first = acks_by_partition
                 .get(p)
                 .and_then(|v| v.iter().filter(|(sent, _)| sent > killed_at).map(|(_, acked)| *acked).min());
             if let Some(first) = first {
-                recovery_ms.push(first.duration_since(*killed_at).as_millis());
+                let ms = first.duration_since(*killed_at).as_millis();
+                per_partition.push((*p, ms));
+                recovery_ms.push(ms);
             }
         }
+        eprintln!(
+            "chaos: node {node} killed: first acknowledgement after the kill, per partition it led: {per_partition:?} ms"
+        );
     }
     Report {
         idempotence,

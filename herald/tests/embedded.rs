@@ -397,3 +397,30 @@ async fn buffer_memory_bounds_what_is_held() {
     }
     p.try_send(Record::new("t").value(vec![1u8; 1000])).unwrap().await.unwrap();
 }
+
+#[tokio::test]
+async fn metadata_is_refreshed_every_max_age_and_new_partitions_are_used() {
+    let c = cluster(2).await;
+    c.create_topic("grows", 2).unwrap();
+    let p = producer(&c).metadata_max_age(Duration::from_millis(300)).build().unwrap();
+    let first: Vec<i32> = {
+        let mut v = Vec::new();
+        for _ in 0..4 {
+            v.push(p.send_and_wait(Record::new("grows").value("x")).await.unwrap().partition());
+        }
+        v
+    };
+    assert_eq!(first, [0, 1, 0, 1]);
+    c.add_partitions("grows", 4).unwrap();
+    // No error tells the producer; only the periodic refresh can.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..8 {
+        seen.insert(p.send_and_wait(Record::new("grows").value("y")).await.unwrap().partition());
+    }
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        [0, 1, 2, 3],
+        "round-robin now spans the new partitions"
+    );
+}

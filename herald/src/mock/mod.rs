@@ -361,6 +361,39 @@ impl MockCluster {
             .map_err(|(code, m)| Error::broker(code, Some(m)).for_partition(&topic, None))
     }
 
+    /// Grows a topic to `total` partitions (as Kafka's CreatePartitions does); the new
+    /// partitions' leaders are spread over the live brokers. Clients learn of them
+    /// at their next metadata refresh.
+    pub fn add_partitions(&self, topic: &str, total: i32) -> Result<()> {
+        let name: Arc<str> = Arc::from(topic);
+        let mut s = self.state();
+        let live = s.live_brokers();
+        let t = s
+            .topics
+            .get_mut(topic)
+            .ok_or_else(|| Error::new(ErrorKind::UnknownTopic).for_partition(&name, None))?;
+        let have = t.partitions.len() as i32;
+        if total <= have || live.is_empty() {
+            return Err(Error::broker(
+                ErrorCode::INVALID_PARTITIONS,
+                Some(format!("topic has {have} partitions; cannot grow it to {total}")),
+            )
+            .for_partition(&name, None));
+        }
+        let template = t.partitions[0].clone();
+        for p in have..total {
+            let mut part = template.clone();
+            part.leader = live[(p as usize) % live.len()];
+            part.leader_epoch = 0;
+            part.replicas = vec![part.leader];
+            part.log.clear();
+            part.next_offset = 0;
+            part.log_start = 0;
+            t.partitions.push(part);
+        }
+        Ok(())
+    }
+
     /// The leader of a partition, `None` if the topic or partition does not exist
     /// or has no leader.
     pub fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
