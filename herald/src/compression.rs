@@ -102,11 +102,17 @@ pub(crate) fn compress(codec: Codec, input: &[u8], out: &mut Vec<u8>) -> std::io
     Ok(())
 }
 
-/// liblz4's frame level for Java's `compression.lz4.level` (1-17): 1 is the fast
-/// compressor, 2 and up the high-compression one, which liblz4 caps at 12.
+/// liblz4's frame level for Java's `compression.lz4.level` (1-17). Like
+/// kafka-clients' `Lz4BlockOutputStream`, the default level 9 selects the *fast*
+/// compressor and every other level the high-compression one at that level
+/// (liblz4 caps it at 12; levels 1 and 2 are below liblz4's HC range and compress
+/// in fast mode).
 fn lz4_level(level: u32) -> u32 {
-    if level <= 1 { 0 } else { level.min(12) }
+    if level == LZ4_DEFAULT_LEVEL { 0 } else { level.min(12) }
 }
+
+/// Kafka's default `compression.lz4.level`, the one that means "fast compressor".
+const LZ4_DEFAULT_LEVEL: u32 = 9;
 
 /// Decompresses a batch's records with the codec of id `codec` (1-4).
 pub(crate) fn decompress(codec: u8, input: &[u8]) -> Result<Vec<u8>, String> {
@@ -212,6 +218,25 @@ mod tests {
         // KIP-57: the header checksum covers the descriptor only (FLG and BD).
         let hc = (xxhash_rust_free(&c[4..6]) >> 8) as u8;
         assert_eq!(c[6], hc, "header checksum");
+    }
+
+    /// kafka-clients 4.x `Lz4BlockOutputStream`: `level == CompressionType.LZ4.defaultLevel()`
+    /// (9) picks `fastCompressor()`, any other level `highCompressor(level)`.
+    #[test]
+    fn lz4_default_level_is_the_fast_compressor_like_java() {
+        assert_eq!(lz4_level(9), 0, "default level: liblz4's fast mode");
+        assert_eq!(lz4_level(10), 10);
+        assert_eq!(lz4_level(17), 12, "liblz4 caps HC at 12");
+        // And it shows: on text, high compression is smaller than the fast mode.
+        let text: Vec<u8> = (0..20_000u32)
+            .flat_map(|i| format!("{{\"seq\":{i},\"truck\":\"t-{}\"}}", i % 97).into_bytes())
+            .collect();
+        let (mut fast, mut high) = (Vec::new(), Vec::new());
+        compress(Codec::Lz4 { level: 9 }, &text, &mut fast).unwrap();
+        compress(Codec::Lz4 { level: 12 }, &text, &mut high).unwrap();
+        assert!(high.len() < fast.len(), "HC {} bytes, fast {} bytes", high.len(), fast.len());
+        assert_eq!(decompress(3, &fast).unwrap(), text);
+        assert_eq!(decompress(3, &high).unwrap(), text);
     }
 
     /// xxh32 with seed 0, for the LZ4 header checksum check above (test only).

@@ -158,7 +158,8 @@ pub struct ProducerConfig {
     pub compression: Compression,
     /// `compression.gzip.level`: 1-9, or -1 for zlib's default (6); default -1.
     pub compression_gzip_level: i32,
-    /// `compression.lz4.level`: 1-17; default 9 (liblz4 caps high compression at 12).
+    /// `compression.lz4.level`: 1-17; default 9, which (as in kafka-clients) selects the
+    /// fast compressor; any other level selects high compression (liblz4 caps it at 12).
     pub compression_lz4_level: i32,
     /// `compression.zstd.level`: -131072 to 22; default 3.
     pub compression_zstd_level: i32,
