@@ -132,7 +132,10 @@ async fn inject(kind: FaultKind, topic: &str, proxy: &KafkaProxy) -> Option<(i32
         FaultKind::KillLeader => {
             let p = fastrand::i32(0..PARTITIONS);
             let leader = admin().describe_topic(topic).await.ok()?.partitions[p as usize].leader?;
-            let killed_at = Instant::now();
+            // Taken once the node is certainly dead (kill-node returns after the
+            // process is gone): a record sent before that may still be acknowledged
+            // by the old leader, which is not a recovery.
+            let killed_at;
             match backend() {
                 Backend::Kafka(_) => {
                     let name = cluster_name();
@@ -151,6 +154,7 @@ async fn inject(kind: FaultKind, topic: &str, proxy: &KafkaProxy) -> Option<(i32
                     })
                     .await
                     .ok()?;
+                    killed_at = Instant::now();
                     tokio::time::sleep(Duration::from_secs(10)).await;
                     tokio::task::spawn_blocking(move || {
                         harness(vec!["start-node".into(), "--name".into(), name, "--node".into(), n])
@@ -160,6 +164,7 @@ async fn inject(kind: FaultKind, topic: &str, proxy: &KafkaProxy) -> Option<(i32
                 }
                 Backend::Embedded(c) => {
                     c.stop_broker(leader);
+                    killed_at = Instant::now();
                     tokio::time::sleep(Duration::from_secs(3)).await;
                     c.start_broker(leader).ok()?;
                 }
