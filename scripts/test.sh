@@ -8,7 +8,8 @@
 #
 # Phases, each timed:
 #   1. lint        cargo fmt --check, cargo clippy -D warnings
-#   2. provision   harness/kafka fetch (broker jars + Java tools)
+#   2. provision   harness/kafka fetch (broker jars + Java tools), librdkafka's
+#                  consumer (harness/rdkafka-read)
 #   3. embedded    every test of the workspace (unit, property, doc, the Java
 #                  differential partitioner test, and the integration suites)
 #                  against herald's embedded cluster
@@ -29,6 +30,8 @@ quick=0
 
 need() { command -v "$1" >/dev/null 2>&1 || { echo "scripts/test.sh: '$1' is required but not installed" >&2; exit 2; }; }
 need cargo; need java; need mvn
+# librdkafka (harness/rdkafka-read) builds from source with its configure script.
+need cc; need make
 
 run_id="t$$"
 clusters=()
@@ -60,11 +63,15 @@ lint() {
   # The fuzz crate is its own workspace with its own lock file; a stale one would
   # only show up at the end of the embedded phase, so check it here.
   cargo metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null
+  cargo metadata --locked --format-version 1 --manifest-path harness/rdkafka-read/Cargo.toml >/dev/null
 }
 
 provision() {
   harness/kafka fetch
   cargo build --workspace --all-targets --locked
+  # librdkafka's consumer (built from source, ~2 min the first time), the second
+  # independent reader of what herald writes (herald/tests/compression.rs).
+  cargo build --release --locked --manifest-path harness/rdkafka-read/Cargo.toml
 }
 
 embedded() {

@@ -1,12 +1,13 @@
 //! Compressed batches, every codec, read back byte for byte by the Java consumer
-//! (against the embedded cluster, and against real Kafka in scripts/test.sh).
+//! and by librdkafka's (against the embedded cluster, and against real Kafka in
+//! scripts/test.sh).
 
 mod support;
 
 use std::time::Duration;
 
 use herald::{Compression, Header, Record, RecordMetadata};
-use support::{consume_with_java, create_topic, embedded, producer_builder};
+use support::{consume_with_java, consume_with_librdkafka, create_topic, embedded, producer_builder};
 
 #[derive(Clone)]
 struct Sent {
@@ -69,20 +70,26 @@ async fn produce_and_read_back(compression: Compression, topic_configs: &[(&str,
         acks.push(f.await.unwrap_or_else(|e| panic!("{compression}: {e}")));
     }
     p.close(Duration::from_secs(30)).await.unwrap();
-    let consumed = consume_with_java(&topic).await;
-    assert_eq!(consumed.len(), sent.len(), "{compression}: records read != acknowledged");
-    for (s, md) in sent.iter().zip(&acks) {
-        let c = consumed
-            .iter()
-            .find(|c| c.partition == md.partition() && Some(c.offset) == md.offset())
-            .unwrap_or_else(|| panic!("{compression}: nothing at {}/{:?}", md.partition(), md.offset()));
-        assert_eq!(c.key, s.key, "{compression}");
-        assert!(c.value == s.value, "{compression}: value differs at {}/{:?}", md.partition(), md.offset());
-        let h: Vec<(String, Option<Vec<u8>>)> =
-            c.headers.iter().map(|h| (h.key.clone(), h.value.clone())).collect();
-        let want: Vec<(String, Option<Vec<u8>>)> =
-            s.headers.iter().map(|h| (h.key.clone(), h.value.as_ref().map(|v| v.to_vec()))).collect();
-        assert_eq!(h, want, "{compression}");
+    // Two consumers nobody here wrote: Java's, and librdkafka's (which checks every
+    // batch's CRC), so the framing of each codec is proven for both.
+    for (reader, consumed) in
+        [("java", consume_with_java(&topic).await), ("librdkafka", consume_with_librdkafka(&topic).await)]
+    {
+        assert_eq!(consumed.len(), sent.len(), "{compression}, {reader}: records read != acknowledged");
+        for (s, md) in sent.iter().zip(&acks) {
+            let at = format!("{compression}, {reader}, {}/{:?}", md.partition(), md.offset());
+            let c = consumed
+                .iter()
+                .find(|c| c.partition == md.partition() && Some(c.offset) == md.offset())
+                .unwrap_or_else(|| panic!("{at}: nothing there"));
+            assert_eq!(c.key, s.key, "{at}");
+            assert!(c.value == s.value, "{at}: value differs");
+            let h: Vec<(String, Option<Vec<u8>>)> =
+                c.headers.iter().map(|h| (h.key.clone(), h.value.clone())).collect();
+            let want: Vec<(String, Option<Vec<u8>>)> =
+                s.headers.iter().map(|h| (h.key.clone(), h.value.as_ref().map(|v| v.to_vec()))).collect();
+            assert_eq!(h, want, "{at}");
+        }
     }
     topic
 }

@@ -147,7 +147,9 @@ impl BatchWriter {
         record_size_of(self.count, delta, fields)
     }
 
-    /// Appends one record and returns its offset delta within the batch.
+    /// Appends one record and returns its offset delta within the batch. (The
+    /// producer uses `append_sized`; this is for tests, the benches and fuzzing.)
+    #[cfg_attr(not(any(test, feature = "bench-internals", feature = "fuzzing")), allow(dead_code))]
     pub(crate) fn append(
         &mut self,
         timestamp: i64,

@@ -189,5 +189,40 @@ pub async fn consume_with_java(topic: &str) -> Vec<Consumed> {
         .collect()
 }
 
+/// Reads every record of `topic` with librdkafka's consumer (harness/rdkafka-read,
+/// `check.crcs=true`), sorted by (partition, offset). Builds the tool on first use
+/// (scripts/test.sh builds it in its provision phase).
+pub async fn consume_with_librdkafka(topic: &str) -> Vec<Consumed> {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let tool = BUILT
+        .get_or_init(|| {
+            let dir = repo_root().join("harness/rdkafka-read");
+            let status = std::process::Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "--release", "--locked", "--manifest-path"])
+                .arg(dir.join("Cargo.toml"))
+                .status()
+                .expect("cargo build harness/rdkafka-read");
+            assert!(status.success(), "building harness/rdkafka-read failed");
+            dir.join("target/release/rdkafka-read")
+        })
+        .clone();
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::process::Command::new(tool)
+            .args(["--bootstrap", &bootstrap(), "--topic", topic, "--timeout-ms", "60000"])
+            .output(),
+    )
+    .await
+    .expect("rdkafka-read timed out after 120 s")
+    .expect("rdkafka-read");
+    assert!(out.status.success(), "rdkafka-read {topic} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .expect("utf-8 output")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad rdkafka-read line {l:?}: {e}")))
+        .collect()
+}
+
 /// The Schema Registry for the serializer tests (`HERALD_TEST_SCHEMA_REGISTRY`, or a fake).
 pub mod registry;
