@@ -37,21 +37,6 @@ fn b64(v: Option<&[u8]>) -> String {
     }
 }
 
-fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 fn main() {
     let mut args = std::env::args().skip(1);
     let (mut bootstrap, mut topic, mut timeout_ms) = (None, None, 60_000u64);
@@ -120,7 +105,7 @@ fn main() {
         if let Some(h) = m.headers() {
             for i in 0..h.count() {
                 let h = h.get(i);
-                headers.push(format!("{{\"key\":{},\"value\":{}}}", json_str(h.key), b64(h.value)));
+                headers.push(format!("{{\"key\":{},\"value\":{}}}", serde_json::to_string(h.key).unwrap_or_default(), b64(h.value)));
             }
         }
         let line = format!(

@@ -1,0 +1,278 @@
+package dev.herald.bench;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import org.apache.kafka.clients.producer.ProducerInterceptor;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.utils.AppInfoParser;
+import org.apache.kafka.tools.ProducerPerformance;
+
+/**
+ * Runs Apache Kafka's {@code ProducerPerformance} (kafka-producer-perf-test) in
+ * this JVM with the common command line of bench/compare, and prints its
+ * steady-state summary as the common JSON object (bench/README.md).
+ *
+ * <pre>
+ * --bootstrap-server HOST:PORT --topic T --num-records N --record-size BYTES
+ * [--payload-file F] --throughput R --warmup-records W [-X name=value]... [--json]
+ * </pre>
+ *
+ * Throughput and latency are ProducerPerformance's own numbers (its
+ * "steady state" line when W > 0; latencies are whole milliseconds, sampled by
+ * the tool). CPU time is the JVM's process CPU time from the send of record W
+ * (seen by {@link Mark}, a producer interceptor that only counts sends) until
+ * ProducerPerformance returns (after {@code producer.close()}); peak RSS is
+ * VmHWM.
+ */
+public final class JavaPeer {
+
+    /** Counts sends; notes the time and CPU time when record {@code target} is sent. */
+    public static final class Mark implements ProducerInterceptor<byte[], byte[]> {
+        static volatile long target = 0;
+        static long sent = 0; // ProducerPerformance sends from one thread
+        static volatile long markNanos = -1;
+        static volatile long markCpuNanos = -1;
+
+        @Override
+        public ProducerRecord<byte[], byte[]> onSend(ProducerRecord<byte[], byte[]> record) {
+            if (sent++ == target) {
+                markNanos = System.nanoTime();
+                markCpuNanos = cpuNanos();
+            }
+            return record;
+        }
+
+        @Override
+        public void onAcknowledgement(RecordMetadata metadata, Exception exception) {
+        }
+
+        @Override
+        public void close() {
+        }
+
+        @Override
+        public void configure(Map<String, ?> configs) {
+        }
+    }
+
+    static long cpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
+                .getProcessCpuTime();
+    }
+
+    static long peakRssBytes() {
+        try {
+            for (String l : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (l.startsWith("VmHWM:")) {
+                    return Long.parseLong(l.split("\\s+")[1]) * 1024;
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // fall through
+        }
+        return 0;
+    }
+
+    static void usage(String msg) {
+        System.err.println("java-bench: " + msg);
+        System.err.println("usage: java-bench --bootstrap-server HOST:PORT --topic T --num-records N "
+                + "--record-size BYTES [--payload-file F] [--throughput R] [--warmup-records W] "
+                + "[-X name=value]... [--json]");
+        System.exit(64);
+    }
+
+    // "N[ steady state] records sent, R records/sec (M MB/sec), A ms avg latency, X ms max latency,
+    //  P50 ms 50th, P95 ms 95th, P99 ms 99th, P999 ms 99.9th."
+    static final Pattern SUMMARY = Pattern.compile(
+            "^(\\d+)( steady state)? records sent, ([0-9.]+) records/sec \\(([0-9.]+) MB/sec\\), "
+                    + "([0-9.]+) ms avg latency, ([0-9.]+) ms max latency, (\\d+) ms 50th, (\\d+) ms 95th, "
+                    + "(\\d+) ms 99th, (\\d+) ms 99.9th\\.$");
+
+    public static void main(String[] argv) throws Exception {
+        Locale.setDefault(Locale.ROOT); // ProducerPerformance formats with the default locale
+        String bootstrap = null, topic = null, payloadFile = null;
+        long numRecords = 0, warmup = 0;
+        int recordSize = 0;
+        String throughput = "-1";
+        boolean json = false;
+        Map<String, String> props = new LinkedHashMap<>();
+        List<String> args = new ArrayList<>();
+        for (String a : argv) {
+            if (a.startsWith("--") && a.contains("=")) {
+                args.add(a.substring(0, a.indexOf('=')));
+                args.add(a.substring(a.indexOf('=') + 1));
+            } else {
+                args.add(a);
+            }
+        }
+        for (int i = 0; i < args.size(); i++) {
+            String a = args.get(i);
+            if (a.equals("--json")) {
+                json = true;
+                continue;
+            }
+            if (a.equals("-h") || a.equals("--help")) {
+                usage("help");
+            }
+            if (i + 1 >= args.size()) {
+                usage(a + " needs a value");
+            }
+            String v = args.get(++i);
+            switch (a) {
+                case "--bootstrap-server": bootstrap = v; break;
+                case "--topic": topic = v; break;
+                case "--num-records": numRecords = Long.parseLong(v); break;
+                case "--record-size": recordSize = Integer.parseInt(v); break;
+                case "--payload-file": payloadFile = v; break;
+                case "--throughput": throughput = v; break;
+                case "--warmup-records": warmup = Long.parseLong(v); break;
+                case "-X": {
+                    int eq = v.indexOf('=');
+                    if (eq < 0) usage("-X wants name=value, got " + v);
+                    props.put(v.substring(0, eq).trim(), v.substring(eq + 1).trim());
+                    break;
+                }
+                default: usage("unknown argument " + a);
+            }
+        }
+        if (bootstrap == null || topic == null || numRecords <= 0 || (recordSize <= 0 && payloadFile == null)) {
+            usage("missing arguments");
+        }
+        if (warmup >= numRecords) {
+            usage("--warmup-records must be below --num-records");
+        }
+
+        // The common settings, with the common defaults (which are Java's own).
+        Map<String, String> producer = new LinkedHashMap<>();
+        String acks = props.getOrDefault("acks", "all");
+        producer.put("acks", acks);
+        producer.put("enable.idempotence", props.getOrDefault("enable.idempotence",
+                acks.equals("all") || acks.equals("-1") ? "true" : "false"));
+        producer.put("linger.ms", props.getOrDefault("linger.ms", "5"));
+        producer.put("batch.size", props.getOrDefault("batch.size", "16384"));
+        producer.put("compression.type", props.getOrDefault("compression.type", "none"));
+        for (Map.Entry<String, String> e : props.entrySet()) {
+            producer.putIfAbsent(e.getKey(), e.getValue());
+        }
+        producer.put("client.id", "java-bench");
+        producer.put("interceptor.classes", Mark.class.getName());
+
+        List<String> pp = new ArrayList<>(List.of(
+                "--bootstrap-server", bootstrap,
+                "--topic", topic,
+                "--num-records", Long.toString(numRecords),
+                "--throughput", throughput,
+                "--warmup-records", Long.toString(warmup)));
+        if (payloadFile != null) {
+            pp.addAll(List.of("--payload-file", payloadFile));
+        } else {
+            pp.addAll(List.of("--record-size", Integer.toString(recordSize)));
+        }
+        pp.add("--command-property");
+        for (Map.Entry<String, String> e : producer.entrySet()) {
+            pp.add(e.getKey() + "=" + e.getValue());
+        }
+
+        // ProducerPerformance prints to System.out: keep a copy to parse and send
+        // it to stderr, so stdout carries only our JSON.
+        PrintStream realOut = System.out;
+        ByteArrayOutputStream captured = new ByteArrayOutputStream();
+        OutputStream tee = new OutputStream() {
+            @Override
+            public void write(int b) {
+                captured.write(b);
+                System.err.write(b);
+            }
+
+            @Override
+            public void write(byte[] b, int off, int len) {
+                captured.write(b, off, len);
+                System.err.write(b, off, len);
+            }
+        };
+        System.setOut(new PrintStream(tee, true, StandardCharsets.UTF_8));
+
+        Mark.target = warmup;
+        long cpuStart = cpuNanos();
+        ProducerPerformance.main(pp.toArray(new String[0]));
+        long endNanos = System.nanoTime();
+        long endCpu = cpuNanos();
+        System.out.flush();
+        System.setOut(realOut);
+
+        Matcher total = null, steady = null;
+        for (String line : captured.toString(StandardCharsets.UTF_8).split("\n")) {
+            Matcher m = SUMMARY.matcher(line.trim());
+            if (m.matches()) {
+                if (m.group(2) != null) {
+                    steady = m;
+                } else {
+                    total = m;
+                }
+            }
+        }
+        if (total == null) {
+            System.err.println("java-bench: no summary line from ProducerPerformance");
+            System.exit(2);
+        }
+        Matcher s = warmup > 0 && steady != null ? steady : total;
+        long records = Long.parseLong(s.group(1));
+        double rps = Double.parseDouble(s.group(3));
+        double mibps = Double.parseDouble(s.group(4));
+        long errors = numRecords - Long.parseLong(total.group(1));
+        long markCpu = Mark.markCpuNanos >= 0 ? Mark.markCpuNanos : cpuStart;
+        double cpuSeconds = (endCpu - markCpu) / 1e9;
+        double seconds = rps > 0 ? records / rps : 0;
+
+        String version = "kafka-clients " + AppInfoParser.getVersion() + " (ProducerPerformance, Java "
+                + System.getProperty("java.version") + ")";
+        if (json) {
+            StringBuilder b = new StringBuilder();
+            b.append("{\"client\":\"java\"");
+            b.append(",\"version\":\"").append(version.replace("\"", "'")).append('"');
+            b.append(",\"records\":").append(records);
+            b.append(",\"seconds\":").append(String.format("%.6f", seconds));
+            b.append(",\"records_per_sec\":").append(String.format("%.1f", rps));
+            b.append(",\"mib_per_sec\":").append(String.format("%.3f", mibps));
+            b.append(",\"latency_ms\":{\"avg\":").append(s.group(5))
+                    .append(",\"p50\":").append(s.group(7))
+                    .append(",\"p95\":").append(s.group(8))
+                    .append(",\"p99\":").append(s.group(9))
+                    .append(",\"p999\":").append(s.group(10))
+                    .append(",\"max\":").append(s.group(6)).append('}');
+            b.append(",\"cpu_seconds\":").append(String.format("%.6f", cpuSeconds));
+            b.append(",\"cpu_ns_per_record\":").append(String.format("%.1f", records > 0 ? cpuSeconds * 1e9 / records : 0));
+            b.append(",\"peak_rss_bytes\":").append(peakRssBytes());
+            b.append(",\"errors\":").append(errors);
+            b.append(",\"notes\":[\"latency in whole ms, sampled (ProducerPerformance)\"]");
+            b.append('}');
+            System.out.println(b);
+        } else {
+            System.out.printf("java: %d records in %.2f s: %.0f records/s, %.2f MiB/s, p50 %s ms, p99 %s ms, "
+                            + "p99.9 %s ms, cpu %.2f s, peak RSS %.1f MiB, %d errors%n",
+                    records, seconds, rps, mibps, s.group(7), s.group(9), s.group(10), cpuSeconds,
+                    peakRssBytes() / 1048576.0, errors);
+        }
+        System.out.flush();
+        // Unused, but keeps the end-of-run time visible when debugging.
+        if (System.getenv("JAVA_BENCH_DEBUG") != null) {
+            System.err.printf("java-bench: measured phase cpu %.3f s, wall since mark %.3f s%n", cpuSeconds,
+                    Mark.markNanos >= 0 ? (endNanos - Mark.markNanos) / 1e9 : -1.0);
+        }
+    }
+}
