@@ -102,6 +102,9 @@ impl ProducerBatch {
 struct OpenBatch {
     writer: BatchWriter,
     completion: Arc<BatchCompletion>,
+    /// Bytes of `buffer.memory` its records took, handed to `completion` when the
+    /// batch is sealed (one atomic add per batch instead of one per record).
+    reserved: usize,
     created: Instant,
     callbacks: Vec<RecordCallback>,
 }
@@ -164,6 +167,7 @@ impl QueueState {
             let records = open.writer.count();
             self.last_count = usize::try_from(records).unwrap_or(0);
             let bytes = open.writer.finish();
+            open.completion.reserve(open.reserved);
             let order = self.next_order;
             self.next_order += 1;
             self.ready.push_back(ProducerBatch {
@@ -454,6 +458,7 @@ impl Accumulator {
                         queue.partition,
                         Some(self.memory.clone()),
                     ),
+                    reserved: 0,
                     created: Instant::now(),
                     // Sized like the partition's last batch: no regrowth copies.
                     callbacks: if callback.is_some() { Vec::with_capacity(last_count) } else { Vec::new() },
@@ -462,7 +467,7 @@ impl Accumulator {
         };
         let offset_delta =
             open.writer.append_sized(rec.timestamp, rec.key, rec.value, rec.headers, rec.fields);
-        open.completion.reserve(reserved);
+        open.reserved += reserved;
         let future = match callback {
             Some(f) => {
                 open.callbacks.push(RecordCallback { offset_delta, timestamp: rec.timestamp, f });
