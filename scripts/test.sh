@@ -18,6 +18,9 @@
 #   6. cluster     the cluster suite and the chaos test (brokers killed, frozen
 #                  and cut off while herald produces; nothing lost or duplicated)
 #                  against a 3-node KRaft cluster
+#   7. security    TLS and SASL (herald/tests/security.rs) against a single Kafka
+#                  4.x broker with SSL, mTLS, SASL_PLAINTEXT and SASL_SSL
+#                  listeners (harness/kafka start --secure)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -103,6 +106,16 @@ cluster() {
   harness/kafka stop --name "$name"
 }
 
+security() {
+  local name="${run_id}-sec"
+  clusters+=("$name")
+  harness/kafka start --name "$name" --version "$KAFKA_VERSION" --secure >/dev/null
+  # The tests are #[ignore]d without a secured broker; here they run for real.
+  HERALD_TEST_SECURE="$(harness/kafka secure-env --name "$name")" \
+    cargo test --locked -p herald --test security -- --include-ignored
+  harness/kafka stop --name "$name"
+}
+
 total0=$SECONDS
 phase lint lint
 phase provision provision
@@ -111,6 +124,7 @@ if (( ! quick )); then
   phase "kafka-$KAFKA_VERSION" suites_against "$KAFKA_VERSION"
   phase "kafka-$KAFKA_OLD_VERSION" suites_against "$KAFKA_OLD_VERSION"
   phase cluster cluster
+  phase security security
 fi
 echo
 echo "=== all tests passed in $((SECONDS - total0))s ==="

@@ -184,7 +184,13 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
         Some(c) => c.bootstrap(),
         None => args.bootstrap_server.clone().unwrap_or_default(),
     };
-    let admin = Admin::new(&bootstrap)?;
+    // The -X security settings (security.protocol, ssl.*, sasl.*) apply to the
+    // admin client that creates the topic too.
+    let mut props = vec![("bootstrap.servers", bootstrap.as_str())];
+    for p in &args.properties {
+        props.push(split_property(p).map_err(|e| CliError::usage(format!("-X {e}")))?);
+    }
+    let admin = Admin::from_properties(props)?;
     if admin.describe_topic(&args.topic).await.is_err() {
         admin.create_topic(NewTopic::new(args.topic.clone(), args.partitions, 1)).await?;
     }

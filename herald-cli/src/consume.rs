@@ -8,6 +8,7 @@ use herald::{ConsumedRecord, TimestampType, TopicReader};
 use serde_json::json;
 
 use crate::CliError;
+use crate::produce::split_property;
 
 /// How records are printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -33,6 +34,11 @@ pub struct ConsumeArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ConsumeFormat::Text)]
     pub format: ConsumeFormat,
+
+    /// Set a client property, e.g. -X security.protocol=SASL_SSL (repeatable;
+    /// the security.protocol, ssl.* and sasl.* ones apply to reading).
+    #[arg(short = 'X', long = "property", value_name = "NAME=VALUE")]
+    pub properties: Vec<String>,
 }
 
 pub async fn run(args: ConsumeArgs) -> Result<ExitCode, CliError> {
@@ -42,7 +48,11 @@ pub async fn run(args: ConsumeArgs) -> Result<ExitCode, CliError> {
              (an embedded cluster started by `herald produce` ends with it)",
         ));
     };
-    let records = TopicReader::new(&bootstrap)?.read_to_end(&args.topic).await?;
+    let mut props = vec![("bootstrap.servers", bootstrap.as_str())];
+    for p in &args.properties {
+        props.push(split_property(p).map_err(|e| CliError::usage(format!("-X {e}")))?);
+    }
+    let records = TopicReader::from_properties(props)?.read_to_end(&args.topic).await?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for r in &records {
         let line = match args.format {

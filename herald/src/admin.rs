@@ -23,11 +23,12 @@ use kafka_protocol::protocol::{Request, StrBytes};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::config::parse_host_port;
+use crate::config::{ProducerConfig, parse_host_port};
 use crate::connection::pool::Pool;
 use crate::connection::{BrokerAddr, ConnectionConfig};
 use crate::error::{Error, ErrorCode, ErrorKind, Result, TimeoutKind};
 use crate::metadata;
+use crate::security::SecurityConfig;
 
 /// A topic to create.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,9 +104,28 @@ impl std::fmt::Debug for Admin {
 }
 
 impl Admin {
-    /// An admin client for the cluster at `bootstrap_servers` (`host:port[,…]`).
-    /// Connects on first use; must be called within a tokio runtime.
+    /// An admin client for the cluster at `bootstrap_servers` (`host:port[,…]`),
+    /// over PLAINTEXT. Connects on first use; must be called within a tokio runtime.
     pub fn new(bootstrap_servers: &str) -> Result<Admin> {
+        Admin::with_security(bootstrap_servers, &SecurityConfig::default())
+    }
+
+    /// An admin client from Kafka properties: `bootstrap.servers`, `client.id`,
+    /// and the security ones (`security.protocol`, `ssl.*`, `sasl.*`). Producer
+    /// properties are accepted too (so one property file serves both) and have no
+    /// effect here.
+    pub fn from_properties<'a>(props: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Admin> {
+        let mut c = ProducerConfig::default();
+        for (k, v) in props {
+            c.set(k, v)?;
+        }
+        c.security.validate()?;
+        Admin::with_security(&c.bootstrap_servers.join(","), &c.security)
+    }
+
+    /// An admin client for the cluster at `bootstrap_servers` with these security
+    /// settings (e.g. a producer's [`ProducerConfig::security`]).
+    pub fn with_security(bootstrap_servers: &str, security: &SecurityConfig) -> Result<Admin> {
         let bootstrap = bootstrap_servers
             .split(',')
             .map(str::trim)
@@ -120,11 +140,12 @@ impl Admin {
             return Err(Error::config("bootstrap.servers", "at least one host:port is required"));
         }
         let timeout = Duration::from_secs(30);
-        let conn = ConnectionConfig {
-            client_id: StrBytes::from_static_str("herald-admin"),
-            setup_timeout: Duration::from_secs(10),
-            request_timeout: timeout,
-        };
+        let conn = ConnectionConfig::new(
+            StrBytes::from_static_str("herald-admin"),
+            Duration::from_secs(10),
+            timeout,
+            security,
+        )?;
         Ok(Admin {
             pool: Arc::new(Mutex::new(Pool::new(
                 conn,

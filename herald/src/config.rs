@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::partitioner::NullKeyPartitioning;
+use crate::security::{self, SecurityConfig};
 
 /// How many replicas must have a record before the broker acknowledges it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -173,6 +174,9 @@ pub struct ProducerConfig {
     pub null_key_partitioning: NullKeyPartitioning,
     /// `partitioner.ignore.keys`; default false.
     pub partitioner_ignore_keys: bool,
+    /// `security.protocol`, `ssl.*` and `sasl.*`: TLS and SASL. Default PLAINTEXT.
+    /// Its `Debug` masks passwords, keys and tokens.
+    pub security: SecurityConfig,
     pub(crate) builtin_partitioner: BuiltInPartitioner,
 }
 
@@ -205,6 +209,7 @@ impl Default for ProducerConfig {
             connection_setup_timeout: Duration::from_millis(10_000), // Kafka: socket.connection.setup.timeout.ms=10000
             null_key_partitioning: NullKeyPartitioning::RoundRobin, // Kafka: sticky (KIP-794); the seeds: round-robin
             partitioner_ignore_keys: false,                         // Kafka: partitioner.ignore.keys=false
+            security: SecurityConfig::default(),                    // Kafka: security.protocol=PLAINTEXT
             builtin_partitioner: BuiltInPartitioner::Default,
         }
     }
@@ -233,10 +238,15 @@ const UNSUPPORTED_PROPERTIES: &[(&str, &str)] = &[
     ("transactional.id", "transactions are not implemented"),
     ("interceptor.classes", "interceptors are Java classes; wrap the Producer instead"),
     ("metric.reporters", "metrics reporters are Java classes"),
-    ("sasl.mechanism", "SASL is not implemented yet"),
-    ("sasl.jaas.config", "SASL is not implemented yet"),
-    ("ssl.truststore.location", "TLS is not implemented yet"),
-    ("ssl.keystore.location", "TLS is not implemented yet"),
+    (
+        "sasl.client.callback.handler.class",
+        "callbacks are Java classes; see ProducerBuilder::oauthbearer_token_provider",
+    ),
+    (
+        "sasl.login.callback.handler.class",
+        "callbacks are Java classes; see ProducerBuilder::oauthbearer_token_provider",
+    ),
+    ("sasl.kerberos.service.name", "GSSAPI (Kerberos) is not supported"),
     ("transaction.timeout.ms", "transactions are not implemented"),
 ];
 
@@ -276,7 +286,6 @@ const KNOWN: &[&str] = &[
     "reconnect.backoff.ms",
     "reconnect.backoff.max.ms",
     "socket.connection.setup.timeout.ms",
-    "security.protocol",
     "partitioner.class",
     "partitioner.ignore.keys",
     "partitioner.adaptive.partitioning.enable",
@@ -343,11 +352,6 @@ impl ProducerConfig {
             "socket.connection.setup.timeout.ms" => {
                 self.connection_setup_timeout = parse_ms(v).map_err(|e| bad(&e))?;
             }
-            "security.protocol" => {
-                if !v.eq_ignore_ascii_case("PLAINTEXT") {
-                    return Err(bad("only PLAINTEXT is supported yet (TLS and SASL are not implemented)"));
-                }
-            }
             "partitioner.class" => {
                 self.builtin_partitioner = match v.rsplit('.').next().unwrap_or(v) {
                     "" | "DefaultPartitioner" | "BuiltInPartitioner" => BuiltInPartitioner::Default,
@@ -384,6 +388,10 @@ impl ProducerConfig {
                 };
             }
             other => {
+                if let Some(r) = self.security.set(other, value) {
+                    // Never echo the value: it may be a password or a key.
+                    return r.map_err(|reason| Error::config(name, reason));
+                }
                 if let Some((_, why)) = IGNORED_PROPERTIES.iter().find(|(n, _)| *n == other) {
                     tracing::debug!(property = other, reason = why, "ignoring property");
                 } else if let Some((_, why)) = UNSUPPORTED_PROPERTIES.iter().find(|(n, _)| *n == other) {
@@ -439,6 +447,7 @@ impl ProducerConfig {
         if !(-131_072..=22).contains(&self.compression_zstd_level) {
             return Err(Error::config("compression.zstd.level", "must be between -131072 and 22"));
         }
+        self.security.validate()?;
         if self.buffer_memory == 0 {
             return Err(Error::config("buffer.memory", "must be positive"));
         }
@@ -534,6 +543,7 @@ fn parse_bool(v: &str) -> std::result::Result<bool, String> {
 fn suggest(name: &str) -> Option<&'static str> {
     KNOWN
         .iter()
+        .chain(security::PROPERTIES)
         .chain(ALIASES.iter().map(|(a, _)| a))
         .map(|k| (edit_distance(name, k), *k))
         .filter(|(d, _)| *d <= 3)
@@ -650,6 +660,41 @@ mod tests {
         let e = with(&[("enable.idempotence", "true"), ("max.in.flight.requests.per.connection", "6")])
             .unwrap_err();
         assert!(e.to_string().contains("max.in.flight"), "{e}");
+    }
+
+    #[test]
+    fn security_properties_parse_and_never_echo_secrets() {
+        let c = with(&[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "SCRAM-SHA-256"),
+            (
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"u\" password=\"pw-123-secret\";",
+            ),
+            ("ssl.truststore.type", "PEM"),
+            ("ssl.truststore.location", "/tmp/ca.pem"),
+            ("ssl.endpoint.identification.algorithm", "https"),
+        ])
+        .unwrap();
+        assert_eq!(c.security.protocol, crate::SecurityProtocol::SaslSsl);
+        assert!(!format!("{c:?}").contains("pw-123-secret"));
+        // librdkafka's names.
+        let c = with(&[
+            ("security.protocol", "sasl_plaintext"),
+            ("sasl.mechanisms", "PLAIN"),
+            ("sasl.username", "u"),
+            ("sasl.password", "pw-456-secret"),
+        ])
+        .unwrap();
+        assert_eq!(c.security.sasl.username.as_deref(), Some("u"));
+        let e = with(&[("sasl.password", "pw-789-secret"), ("sasl.mechanism", "NOPE")]).unwrap_err();
+        assert!(e.to_string().contains("SCRAM-SHA-256") && !e.to_string().contains("pw-789"), "{e}");
+        let e = with(&[("ssl.truststore.type", "JKS")]).unwrap_err();
+        assert!(e.to_string().contains("PEM"), "{e}");
+        let e = with(&[("security.protocol", "TLS")]).unwrap_err();
+        assert!(e.to_string().contains("SASL_SSL"), "{e}");
+        let e = with(&[("ssl.keystore.locaton", "x")]).unwrap_err();
+        assert!(e.to_string().contains("did you mean ssl.keystore.location"), "{e}");
     }
 
     #[test]

@@ -212,6 +212,26 @@ pub enum ErrorKind {
         /// The broker, as `host:port` (with its node id when known).
         broker: String,
     },
+    /// SASL authentication with a broker failed: wrong credentials, a mechanism the
+    /// listener does not enable, a refused OAUTHBEARER token, a server that could
+    /// not prove it knows the SCRAM password. Not retriable: records and metadata
+    /// waits fail at once (as Java's `AuthenticationException`), and reconnects
+    /// back off up to `reconnect.backoff.max.ms`.
+    Authentication {
+        /// The broker, as `host:port`.
+        broker: String,
+        /// What went wrong, e.g. the broker's own message.
+        reason: String,
+    },
+    /// The TLS handshake with a broker failed: an untrusted, expired or
+    /// wrong-host certificate, or a port that does not speak TLS (or speaks it
+    /// when herald does not). Not retriable, like [`ErrorKind::Authentication`].
+    Tls {
+        /// The broker, as `host:port`.
+        broker: String,
+        /// What was wrong.
+        reason: String,
+    },
     /// A broker sent bytes that do not follow the Kafka protocol.
     Protocol {
         /// The broker, as `host:port`.
@@ -431,6 +451,12 @@ impl Error {
         self.inner.written == Some(true)
     }
 
+    /// Whether this is an authentication failure: [`ErrorKind::Authentication`]
+    /// (SASL) or [`ErrorKind::Tls`]. Such errors are not retriable.
+    pub fn is_authentication(&self) -> bool {
+        matches!(self.inner.kind, ErrorKind::Authentication { .. } | ErrorKind::Tls { .. })
+    }
+
     /// Whether this is a timeout of any kind.
     pub fn is_timeout(&self) -> bool {
         matches!(self.inner.kind, ErrorKind::Timeout { .. })
@@ -469,6 +495,10 @@ impl fmt::Display for Error {
                 write!(f, "timed out after {after:?} waiting for {waiting_for}")?
             }
             ErrorKind::Connection { broker } => write!(f, "connection to {broker} failed")?,
+            ErrorKind::Authentication { broker, reason } => {
+                write!(f, "authentication with {broker} failed: {reason}")?
+            }
+            ErrorKind::Tls { broker, reason } => write!(f, "TLS with {broker} failed: {reason}")?,
             ErrorKind::Protocol { broker, detail } => {
                 write!(f, "malformed response from {broker}: {detail}")?
             }
@@ -564,5 +594,20 @@ mod tests {
         assert_eq!(e.topic(), Some("orders"));
         assert_eq!(e.partition(), Some(3));
         assert_eq!(e.code(), Some(ErrorCode::MESSAGE_TOO_LARGE));
+    }
+
+    #[test]
+    fn authentication_errors_are_final() {
+        for kind in [
+            ErrorKind::Authentication { broker: "b:1".into(), reason: "wrong password".into() },
+            ErrorKind::Tls { broker: "b:1".into(), reason: "expired".into() },
+        ] {
+            let e = Error::new(kind);
+            assert!(e.is_authentication());
+            assert!(!e.is_retriable());
+            assert!(!e.may_have_been_written());
+            assert!(e.to_string().contains("b:1"), "{e}");
+        }
+        assert!(!Error::new(ErrorKind::Closed).is_authentication());
     }
 }

@@ -16,6 +16,7 @@
 //!   built-in serializers byte for byte, JSON, and Avro/Protobuf with a Schema Registry.
 //! - `mock` (feature `mock`): an embedded Kafka cluster speaking the real protocol.
 //! - [`config`]: every setting and its Kafka default; Kafka property names.
+//! - [`security`]: TLS (rustls) and SASL settings; secrets masked in `Debug`.
 //! - [`error`]: one [`Error`] type, matchable through [`ErrorKind`].
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -25,7 +26,6 @@ pub mod admin;
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod bench_internals;
-mod clock;
 mod compression;
 pub mod config;
 mod connection;
@@ -42,6 +42,7 @@ pub mod producer;
 mod protocol;
 pub mod reader;
 pub mod record;
+pub mod security;
 pub mod serialization;
 
 pub use crate::admin::{Admin, NewTopic, TopicDescription};
@@ -51,3 +52,4 @@ pub use crate::partitioner::{NullKeyPartitioning, Partitioner, Partitions};
 pub use crate::producer::{DeliveryFuture, Producer, ProducerBuilder, SendFuture, Topic};
 pub use crate::reader::{ConsumedRecord, TopicReader};
 pub use crate::record::{Header, Record, RecordMetadata, TimestampType};
+pub use crate::security::{OAuthBearerToken, SaslMechanism, Secret, SecurityProtocol, TokenProvider};

@@ -65,6 +65,17 @@ impl TopicReader {
         Ok(TopicReader { admin: Admin::new(bootstrap_servers)? })
     }
 
+    /// A reader from Kafka properties (`bootstrap.servers` and the security
+    /// ones), as [`Admin::from_properties`].
+    pub fn from_properties<'a>(props: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<TopicReader> {
+        Ok(TopicReader { admin: Admin::from_properties(props)? })
+    }
+
+    /// A reader that uses `admin`'s connections (and security settings).
+    pub fn from_admin(admin: Admin) -> TopicReader {
+        TopicReader { admin }
+    }
+
     /// Every record of `topic`, from each partition's first offset to the end it had
     /// when this call began, sorted by partition and offset.
     pub async fn read_to_end(&self, topic: &str) -> Result<Vec<ConsumedRecord>> {

@@ -7,6 +7,14 @@
 //! reader expects the oldest outstanding correlation id; anything else is a protocol
 //! error that closes the connection and fails every outstanding call.
 //!
+//! With TLS (`security.protocol` SSL or SASL_SSL) the TCP stream is wrapped by
+//! rustls before ApiVersions; with SASL the connection authenticates right after
+//! ApiVersions, and again on the same connection before the session lifetime the
+//! broker set runs out (KIP-368): the writer stops taking calls, waits for the
+//! outstanding responses, re-authenticates through the pipeline, and goes on. The
+//! plaintext path splits the `TcpStream` (`into_split`); TLS uses `tokio::io::split`,
+//! and the loops are generic over both.
+//!
 //! Each outstanding call has a deadline (`request.timeout.ms`): when the oldest one
 //! passes it, the connection is closed as the Java client does, failing every call
 //! on it, so the caller retries elsewhere with fresh metadata.
@@ -18,21 +26,23 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::protocol::{Decodable, Message, Request, StrBytes, VersionRange};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
+use tokio_rustls::TlsConnector;
 
 use crate::error::{Error, ErrorCode, ErrorKind, TimeoutKind};
 use crate::protocol::{self, MAX_RESPONSE_FRAME};
+use crate::security::sasl::{self, Authenticator, SaslTransport, SaslVersions};
+use crate::security::tls;
 
 /// Where a broker is.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -58,11 +68,46 @@ impl fmt::Display for BrokerAddr {
 }
 
 /// Settings a connection needs.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct ConnectionConfig {
     pub(crate) client_id: StrBytes,
     pub(crate) setup_timeout: Duration,
     pub(crate) request_timeout: Duration,
+    /// TLS, for SSL and SASL_SSL.
+    pub(crate) tls: Option<TlsConnector>,
+    /// SASL, for SASL_PLAINTEXT and SASL_SSL.
+    pub(crate) sasl: Option<Arc<Authenticator>>,
+}
+
+impl ConnectionConfig {
+    /// The connection settings of a client with these security settings; reads
+    /// the TLS PEM files now.
+    pub(crate) fn new(
+        client_id: StrBytes,
+        setup_timeout: Duration,
+        request_timeout: Duration,
+        security: &crate::security::SecurityConfig,
+    ) -> Result<ConnectionConfig, Error> {
+        let tls = if security.protocol.uses_tls() { Some(tls::connector(&security.tls)?) } else { None };
+        let sasl = if security.protocol.uses_sasl() {
+            Authenticator::new(&security.sasl).map(Arc::new)
+        } else {
+            None
+        };
+        Ok(ConnectionConfig { client_id, setup_timeout, request_timeout, tls, sasl })
+    }
+}
+
+impl fmt::Debug for ConnectionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionConfig")
+            .field("client_id", &self.client_id)
+            .field("setup_timeout", &self.setup_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("tls", &self.tls.is_some())
+            .field("sasl", &self.sasl)
+            .finish()
+    }
 }
 
 /// The versions a broker supports, by API key.
@@ -127,6 +172,12 @@ struct Shared {
     connected: AtomicBool,
     closed: AtomicBool,
     shutdown: Notify,
+    /// Responses matched so far; the writer compares it with the requests it sent
+    /// to know when none is outstanding (before re-authenticating).
+    answered: AtomicU64,
+    /// Set while the writer waits for `answered` to catch up.
+    draining: AtomicBool,
+    drained: Notify,
 }
 
 impl Shared {
@@ -164,6 +215,9 @@ impl Connection {
             connected: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             shutdown: Notify::new(),
+            answered: AtomicU64::new(0),
+            draining: AtomicBool::new(false),
+            drained: Notify::new(),
         });
         tokio::spawn(run(shared.clone(), config, rx));
         Connection { shared, calls: tx }
@@ -273,20 +327,19 @@ impl<R: Request> Future for ResponseFuture<R> {
     }
 }
 
-/// The connection's life: connect, negotiate versions, then pipe calls until
-/// something fails or the connection is closed. Whatever is still queued or
-/// outstanding at the end fails with the reason.
+/// The connection's life: connect (and TLS), negotiate versions, authenticate,
+/// then pipe calls until something fails or the connection is closed. Whatever is
+/// still queued or outstanding at the end fails with the reason.
 async fn run(shared: Arc<Shared>, config: ConnectionConfig, mut calls: mpsc::UnboundedReceiver<Call>) {
-    let setup = async {
-        let mut stream = connect(&shared.addr, config.setup_timeout).await?;
-        let versions = negotiate(&mut stream, &config, &shared.name).await?;
-        Ok::<_, Error>((stream, versions))
-    };
-    let (stream, versions) = tokio::select! {
-        r = setup => match r {
+    let established = tokio::select! {
+        r = establish(&shared, &config) => match r {
             Ok(v) => v,
             Err(e) => {
-                tracing::debug!(broker = %shared.name, error = %e, "connection failed");
+                if e.is_authentication() {
+                    tracing::warn!(broker = %shared.name, error = %e, "connection refused");
+                } else {
+                    tracing::debug!(broker = %shared.name, error = %e, "connection failed");
+                }
                 shared.close();
                 fail_queue(&mut calls, &e);
                 return;
@@ -299,10 +352,84 @@ async fn run(shared: Arc<Shared>, config: ConnectionConfig, mut calls: mpsc::Unb
     };
     shared.connected.store(true, Ordering::Release);
     tracing::debug!(broker = %shared.name, "connected");
-    let (rd, wr) = stream.into_split();
+    match established {
+        Established::Plain(stream, versions, reauth) => {
+            let (rd, wr) = stream.into_split();
+            pipe(shared, config, versions, reauth, rd, wr, calls).await;
+        }
+        Established::Tls(stream, versions, reauth) => {
+            let (rd, wr) = tokio::io::split(*stream);
+            pipe(shared, config, versions, reauth, rd, wr, calls).await;
+        }
+    }
+}
+
+/// A connection ready for calls.
+enum Established {
+    Plain(TcpStream, BrokerVersions, Option<Reauth>),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>, BrokerVersions, Option<Reauth>),
+}
+
+/// When and how a SASL session is renewed (KIP-368).
+struct Reauth {
+    auth: Arc<Authenticator>,
+    versions: SaslVersions,
+    /// `None` when the broker set no session lifetime.
+    at: Option<Instant>,
+}
+
+async fn establish(shared: &Shared, config: &ConnectionConfig) -> Result<Established, Error> {
+    let tcp = connect(&shared.addr, config.setup_timeout).await?;
+    match &config.tls {
+        None => {
+            let mut stream = tcp;
+            let (versions, reauth) = setup(&mut stream, config, &shared.name).await?;
+            Ok(Established::Plain(stream, versions, reauth))
+        }
+        Some(connector) => {
+            let handshake = tls::handshake(connector, tcp, &shared.addr.host, &shared.name);
+            let mut stream =
+                tokio::time::timeout(config.setup_timeout, handshake).await.map_err(|_| {
+                    Error::timeout(TimeoutKind::Connect, config.setup_timeout)
+                        .caused_by(closed_error(&shared.name))
+                })??;
+            let (versions, reauth) = setup(&mut stream, config, &shared.name).await?;
+            Ok(Established::Tls(Box::new(stream), versions, reauth))
+        }
+    }
+}
+
+/// ApiVersions, then SASL when configured.
+async fn setup<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    config: &ConnectionConfig,
+    name: &str,
+) -> Result<(BrokerVersions, Option<Reauth>), Error> {
+    let versions = negotiate(stream, config, name).await?;
+    let Some(auth) = &config.sasl else { return Ok((versions, None)) };
+    let sasl_versions = SaslVersions::choose(|k| versions.get(k), name)?;
+    let mut t = Direct { stream, config, name, correlation_id: 2 };
+    let lifetime = auth.authenticate(&mut t, sasl_versions, false).await?;
+    let at = lifetime.map(|l| Instant::now() + sasl::reauth_after(l));
+    Ok((versions, Some(Reauth { auth: auth.clone(), versions: sasl_versions, at })))
+}
+
+/// Runs the reader and the writer over the two halves of a stream.
+async fn pipe<R, W>(
+    shared: Arc<Shared>,
+    config: ConnectionConfig,
+    versions: BrokerVersions,
+    reauth: Option<Reauth>,
+    rd: R,
+    wr: W,
+    mut calls: mpsc::UnboundedReceiver<Call>,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
+{
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let reader = tokio::spawn(read_loop(shared.clone(), rd, out_rx, config.request_timeout));
-    let err = write_loop(&shared, &config, &versions, wr, &mut calls, out_tx).await;
+    let err = write_loop(&shared, &config, &versions, reauth, wr, &mut calls, out_tx).await;
     shared.close();
     let _ = reader.await;
     fail_queue(&mut calls, &err);
@@ -344,8 +471,8 @@ async fn connect(addr: &BrokerAddr, timeout: Duration) -> Result<TcpStream, Erro
 /// ApiVersions: asks the broker what it speaks. A broker that does not know our
 /// ApiVersions version answers in v0 with UNSUPPORTED_VERSION and its own range,
 /// and we ask again at a version it knows.
-async fn negotiate(
-    stream: &mut TcpStream,
+async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     config: &ConnectionConfig,
     name: &str,
 ) -> Result<BrokerVersions, Error> {
@@ -360,6 +487,7 @@ async fn negotiate(
             .map_err(|d| Error::protocol(name, d))?;
         let exchange = async {
             stream.write_all(&buf).await?;
+            stream.flush().await?;
             read_frame_once(stream).await
         };
         let frame = tokio::time::timeout(config.request_timeout, exchange)
@@ -367,7 +495,7 @@ async fn negotiate(
             .map_err(|_| {
                 Error::timeout(TimeoutKind::Request, config.request_timeout).caused_by(closed_error(name))
             })?
-            .map_err(|e| Error::connection(name, e))?;
+            .map_err(|e| explain_setup_failure(name, config, e))?;
         // ApiVersions responses always use header v0.
         let (correlation_id, mut body) =
             protocol::split_response_header(frame, 0).map_err(|d| Error::protocol(name, d))?;
@@ -406,9 +534,64 @@ async fn negotiate(
     Err(Error::protocol(name, "ApiVersions negotiation did not converge"))
 }
 
-async fn read_frame_once(stream: &mut TcpStream) -> std::io::Result<Bytes> {
-    let len = stream.read_i32().await?;
-    let len = frame_len(len)?;
+/// Says what a broken ApiVersions exchange most likely means: a TLS listener
+/// answers a plaintext client with a TLS alert (0x15 0x03 ...), or just closes.
+fn explain_setup_failure(name: &str, config: &ConnectionConfig, e: std::io::Error) -> Error {
+    if e.get_ref().is_some_and(|i| i.is::<LooksLikeTls>()) {
+        return tls::tls_error(
+            name,
+            "the broker answered ApiVersions with TLS bytes: the listener expects TLS; \
+             set security.protocol=SSL or SASL_SSL"
+                .to_owned(),
+        );
+    }
+    if let Some(tls_err) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        // With TLS 1.3 the broker checks the client certificate after the
+        // handshake: its refusal arrives as an alert on the first read.
+        let hint = match tls_err {
+            rustls::Error::AlertReceived(
+                rustls::AlertDescription::BadCertificate
+                | rustls::AlertDescription::CertificateRequired
+                | rustls::AlertDescription::UnknownCA
+                | rustls::AlertDescription::CertificateExpired,
+            ) => "; the listener requires a client certificate it trusts (ssl.keystore.location)",
+            _ => "",
+        };
+        return tls::tls_error(name, format!("the broker ended the TLS session: {tls_err}{hint}"));
+    }
+    if e.kind() == std::io::ErrorKind::UnexpectedEof && config.tls.is_none() {
+        return Error::connection(
+            name,
+            std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed during ApiVersions; is the listener TLS/SASL? check security.protocol",
+            ),
+        );
+    }
+    Error::connection(name, e)
+}
+
+/// The marker error for a response that starts like a TLS record.
+#[derive(Debug)]
+struct LooksLikeTls;
+
+impl fmt::Display for LooksLikeTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the response starts with a TLS record header")
+    }
+}
+
+impl std::error::Error for LooksLikeTls {}
+
+async fn read_frame_once<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<Bytes> {
+    let mut size = [0u8; 4];
+    stream.read_exact(&mut size).await?;
+    // A TLS record (alert 0x15 or handshake 0x16, version 0x03 0x0N) where a size
+    // was expected: a TLS port answering a plaintext client.
+    if matches!(size[0], 0x15 | 0x16) && size[1] == 0x03 && size[2] <= 0x04 {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, LooksLikeTls));
+    }
+    let len = frame_len(i32::from_be_bytes(size))?;
     let mut buf = vec![0u8; len];
     stream.read_exact(&mut buf).await?;
     Ok(Bytes::from(buf))
@@ -424,17 +607,151 @@ fn frame_len(len: i32) -> std::io::Result<usize> {
     }
 }
 
+/// SASL on a fresh connection: one request at a time, straight on the socket.
+struct Direct<'a, S> {
+    stream: &'a mut S,
+    config: &'a ConnectionConfig,
+    name: &'a str,
+    correlation_id: i32,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> SaslTransport for Direct<'_, S> {
+    fn broker(&self) -> &str {
+        self.name
+    }
+
+    async fn round_trip<R: Request + Send + 'static>(
+        &mut self,
+        req: R,
+        version: i16,
+    ) -> Result<R::Response, Error> {
+        self.correlation_id = self.correlation_id.wrapping_add(1).max(1);
+        let correlation_id = self.correlation_id;
+        let mut buf = BytesMut::new();
+        protocol::encode_request(&mut buf, correlation_id, &self.config.client_id, version, &req)
+            .map_err(|d| Error::protocol(self.name, d))?;
+        let stream = &mut *self.stream;
+        let exchange = async {
+            stream.write_all(&buf).await?;
+            stream.flush().await?;
+            read_frame_once(stream).await
+        };
+        let timeout = self.config.request_timeout;
+        let frame = tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| Error::timeout(TimeoutKind::Request, timeout).caused_by(closed_error(self.name)))?
+            .map_err(|e| Error::connection(self.name, e))?;
+        let (got, body) =
+            protocol::split_response_header(frame, protocol::response_header_version::<R>(version))
+                .map_err(|d| Error::protocol(self.name, d))?;
+        if got != correlation_id {
+            return Err(Error::protocol(
+                self.name,
+                format!(
+                    "{} answered with correlation id {got}, expected {correlation_id}",
+                    protocol::api_name(R::KEY)
+                ),
+            ));
+        }
+        protocol::decode_response::<R>(body, version).map_err(|d| Error::protocol(self.name, d))
+    }
+}
+
+/// SASL on a live connection (re-authentication): requests go through the
+/// pipeline, so the reader matches their responses as any other.
+struct Pipelined<'a, W> {
+    shared: &'a Shared,
+    config: &'a ConnectionConfig,
+    wr: &'a mut W,
+    outstanding: &'a mpsc::UnboundedSender<Outstanding>,
+    correlation_id: &'a mut i32,
+    sent: &'a mut u64,
+}
+
+impl<W: AsyncWrite + Unpin> SaslTransport for Pipelined<'_, W> {
+    fn broker(&self) -> &str {
+        &self.shared.name
+    }
+
+    async fn round_trip<R: Request + Send + 'static>(
+        &mut self,
+        req: R,
+        version: i16,
+    ) -> Result<R::Response, Error> {
+        let name = &*self.shared.name;
+        *self.correlation_id = self.correlation_id.wrapping_add(1).max(1);
+        let mut buf = BytesMut::new();
+        protocol::encode_request(&mut buf, *self.correlation_id, &self.config.client_id, version, &req)
+            .map_err(|d| Error::protocol(name, d))?;
+        let (tx, rx) = oneshot::channel();
+        let o = Outstanding {
+            correlation_id: *self.correlation_id,
+            api_key: R::KEY,
+            version,
+            response_header_version: protocol::response_header_version::<R>(version),
+            deadline: Instant::now() + self.config.request_timeout,
+            reply: tx,
+        };
+        if self.outstanding.send(o).is_err() {
+            return Err(closed_error(name));
+        }
+        *self.sent += 1;
+        let write = async {
+            self.wr.write_all(&buf).await?;
+            self.wr.flush().await
+        };
+        tokio::select! {
+            r = write => r.map_err(|e| Error::connection(name, e))?,
+            _ = self.shared.shutdown.notified() => return Err(closed_error(name)),
+        }
+        // The reader answers or fails every outstanding call, also on shutdown.
+        let raw = rx.await.map_err(|_| closed_error(name))??;
+        protocol::decode_response::<R>(raw.body, version).map_err(|d| Error::protocol(name, d))
+    }
+}
+
+/// Re-authenticates a live connection (KIP-368): waits until every request sent
+/// has its response, then runs SaslHandshake and SaslAuthenticate again, with a
+/// fresh OAUTHBEARER token. No call is written meanwhile.
+async fn reauthenticate<W: AsyncWrite + Unpin>(
+    shared: &Shared,
+    config: &ConnectionConfig,
+    r: &mut Reauth,
+    wr: &mut W,
+    outstanding: &mpsc::UnboundedSender<Outstanding>,
+    correlation_id: &mut i32,
+    sent: &mut u64,
+) -> Result<(), Error> {
+    shared.draining.store(true, Ordering::Release);
+    while shared.answered.load(Ordering::Acquire) < *sent {
+        tokio::select! {
+            _ = shared.drained.notified() => {}
+            _ = shared.shutdown.notified() => return Err(closed_error(&shared.name)),
+        }
+    }
+    shared.draining.store(false, Ordering::Release);
+    let mut t = Pipelined { shared, config, wr, outstanding, correlation_id, sent };
+    let lifetime = r.auth.authenticate(&mut t, r.versions, true).await?;
+    r.at = lifetime.map(|l| Instant::now() + sasl::reauth_after(l));
+    tracing::info!(broker = %shared.name, next_in = ?lifetime, "re-authenticated");
+    Ok(())
+}
+
 /// Writes queued calls, several per syscall when they pile up. Returns why it stopped.
-async fn write_loop(
+async fn write_loop<W: AsyncWrite + Unpin>(
     shared: &Shared,
     config: &ConnectionConfig,
     versions: &BrokerVersions,
-    mut wr: OwnedWriteHalf,
+    mut reauth: Option<Reauth>,
+    mut wr: W,
     calls: &mut mpsc::UnboundedReceiver<Call>,
     outstanding: mpsc::UnboundedSender<Outstanding>,
 ) -> Error {
     const COALESCE_BYTES: usize = 256 * 1024;
-    let mut correlation_id: i32 = 1;
+    // Past the ApiVersions and SASL requests of the setup.
+    let mut correlation_id: i32 = 16;
+    // Requests sent that expect a response (compared with `shared.answered`).
+    let mut sent: u64 = 0;
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut written_without_response: Vec<(i16, oneshot::Sender<Result<RawResponse, Error>>)> = Vec::new();
     loop {
@@ -444,6 +761,16 @@ async fn write_loop(
                 None => return closed_error(&shared.name),
             },
             _ = shared.shutdown.notified() => return closed_error(&shared.name),
+            _ = sleep_until_opt(reauth.as_ref().and_then(|r| r.at)) => {
+                if let Some(r) = reauth.as_mut() {
+                    let res = reauthenticate(shared, config, r, &mut wr, &outstanding, &mut correlation_id, &mut sent);
+                    if let Err(e) = res.await {
+                        tracing::warn!(broker = %shared.name, error = %e, "re-authentication failed; closing the connection");
+                        return e;
+                    }
+                }
+                continue;
+            }
         };
         let mut next = Some(first);
         while let Some(call) = next.take() {
@@ -484,6 +811,7 @@ async fn write_loop(
                     let _ = o.reply.send(Err(closed_error(&shared.name)));
                     return closed_error(&shared.name);
                 }
+                sent += 1;
             } else {
                 written_without_response.push((version, call.reply));
             }
@@ -492,7 +820,11 @@ async fn write_loop(
         if buf.is_empty() {
             continue;
         }
-        let write = wr.write_all(&buf);
+        let write = async {
+            wr.write_all(&buf).await?;
+            // TLS buffers inside rustls; a TcpStream's flush does nothing.
+            wr.flush().await
+        };
         let result = tokio::select! {
             r = write => r,
             _ = shared.shutdown.notified() => Err(std::io::Error::new(std::io::ErrorKind::NotConnected, "connection closed")),
@@ -512,9 +844,9 @@ async fn write_loop(
 }
 
 /// Reads response frames and hands each to the call it answers.
-async fn read_loop(
+async fn read_loop<R: AsyncRead + Unpin>(
     shared: Arc<Shared>,
-    mut rd: OwnedReadHalf,
+    mut rd: R,
     mut incoming: mpsc::UnboundedReceiver<Outstanding>,
     request_timeout: Duration,
 ) {
@@ -615,5 +947,9 @@ fn answer(shared: &Shared, waiting: &mut VecDeque<Outstanding>, frame: Bytes) ->
         return Err(e);
     }
     let _ = o.reply.send(Ok(RawResponse { version: o.version, body }));
+    shared.answered.fetch_add(1, Ordering::AcqRel);
+    if shared.draining.load(Ordering::Acquire) {
+        shared.drained.notify_one();
+    }
     Ok(())
 }

@@ -17,13 +17,12 @@ mod refresh;
 mod response;
 pub(crate) mod sender;
 
-use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kafka_protocol::protocol::StrBytes;
 use parking_lot::Mutex;
@@ -41,6 +40,9 @@ use crate::error::{Error, ErrorKind, Result, TimeoutKind};
 use crate::partitioner::{NullKeyPartitioning, Partitioner, Partitions, partition_for_key};
 use crate::protocol::batch::{BATCH_HEADER_LEN, fields_len, record_size_upper_bound_of};
 use crate::record::{Record, RecordMetadata, RecordTopic};
+use crate::security::{
+    OAuthBearerToken, Pem, SaslMechanism, Secret, SecurityConfig, SecurityProtocol, TokenProvider,
+};
 
 /// A record waiting for the slow path of `send`.
 struct Pending {
@@ -243,7 +245,7 @@ impl Producer {
             let permits = u32::try_from(size).unwrap_or(u32::MAX);
             if let Ok(p) = shared.accumulator.memory.try_acquire_many(permits) {
                 p.forget();
-                return Fast::Done(self.append(queue, &record, size, fields, callback));
+                return Fast::Done(self.append(queue, record, size, fields, callback));
             }
         }
         Fast::Slow(Pending { record, callback })
@@ -274,7 +276,7 @@ impl Producer {
                     .written(false));
             }
         }
-        self.append(queue, &record, size, fields, callback)
+        self.append(queue, record, size, fields, callback)
     }
 
     /// Queues a record without waiting: like [`send`](Self::send), but when the
@@ -306,7 +308,7 @@ impl Producer {
                 .written(false));
             }
         }
-        match self.append(queue, &record, size, fields, None)? {
+        match self.append(queue, record, size, fields, None)? {
             Some(f) => Ok(f),
             // Without a callback the accumulator always hands back a future.
             None => Err(Error::new(ErrorKind::Closed)),
@@ -354,10 +356,7 @@ impl Producer {
     /// The checks every record passes before anything waits: the producer is open,
     /// and the record fits `max.request.size` and `buffer.memory`. Returns the
     /// topic's entry and the bytes the record is charged.
-    /// Checks the record against the producer's limits and finds its topic's entry:
-    /// borrowed from the record's [`Topic`] handle (no reference count touched), or
-    /// looked up by name.
-    fn admit<'r>(&self, record: &'r Record) -> Result<(Cow<'r, Arc<TopicEntry>>, usize, usize)> {
+    fn admit(&self, record: &Record) -> Result<(Arc<TopicEntry>, usize, usize)> {
         let shared = self.shared();
         let cfg = &shared.config;
         if shared.closing.load(Ordering::Acquire) {
@@ -376,14 +375,14 @@ impl Producer {
         }
         if let RecordTopic::Handle(t) = &record.topic {
             if t.owner == Arc::as_ptr(&self.handle.shared) as usize {
-                return Ok((Cow::Borrowed(&t.entry), size, fields));
+                return Ok((t.entry.clone(), size, fields));
             }
         }
         let (entry, created) = shared.accumulator.topic(record.topic());
         if created {
             shared.wake.notify_one();
         }
-        Ok((Cow::Owned(entry), size, fields))
+        Ok((entry, size, fields))
     }
 
     async fn wait_for_metadata(&self, entry: &TopicEntry, deadline: Instant) -> Result<Arc<TopicMeta>> {
@@ -452,13 +451,13 @@ impl Producer {
     fn append(
         &self,
         queue: &accumulator::PartitionQueue,
-        record: &Record,
+        record: Record,
         size: usize,
         fields: usize,
         callback: Option<Callback>,
     ) -> Result<Option<DeliveryFuture>> {
         let shared = self.shared();
-        let timestamp = record.timestamp.unwrap_or_else(crate::clock::now_ms);
+        let timestamp = record.timestamp.unwrap_or_else(now_ms);
         let rec = accumulator::RecordRef {
             timestamp,
             key: record.key.as_deref(),
@@ -539,6 +538,35 @@ impl Drop for Handle {
         // The sender sees its command channel close and delivers what is queued.
         tracing::trace!(client_id = %self.shared.config.client_id, "last producer handle dropped");
     }
+}
+
+/// The wall clock in milliseconds since the Unix epoch: a record's CreateTime.
+/// On Unix one `clock_gettime` (through the vDSO), without `SystemTime`'s checked
+/// conversions: this runs for every record.
+#[cfg(unix)]
+fn now_ms() -> i64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime only writes the timespec we pass.
+    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) } == 0 {
+        // time_t and c_long are i64 here, i32 on 32-bit targets.
+        #[allow(clippy::useless_conversion)]
+        let ms = i64::from(ts.tv_sec) * 1000 + i64::from(ts.tv_nsec) / 1_000_000;
+        ms
+    } else {
+        system_now_ms()
+    }
+}
+
+#[cfg(not(unix))]
+fn now_ms() -> i64 {
+    system_now_ms()
+}
+
+fn system_now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// Builds a [`Producer`]: typed setters, or Kafka property names through
@@ -708,6 +736,75 @@ impl ProducerBuilder {
         self
     }
 
+    /// How connections are secured. `security.protocol`; default PLAINTEXT.
+    pub fn security_protocol(mut self, protocol: SecurityProtocol) -> Self {
+        self.config.security.protocol = protocol;
+        self
+    }
+
+    /// The SASL mechanism (with SASL_PLAINTEXT or SASL_SSL). `sasl.mechanism`.
+    pub fn sasl_mechanism(mut self, mechanism: SaslMechanism) -> Self {
+        self.config.security.sasl.mechanism = Some(mechanism);
+        self
+    }
+
+    /// The user and password for PLAIN and SCRAM (what `sasl.jaas.config`'s
+    /// `username` and `password` set).
+    pub fn sasl_credentials(mut self, username: impl Into<String>, password: impl Into<Secret>) -> Self {
+        self.config.security.sasl.username = Some(username.into());
+        self.config.security.sasl.password = Some(password.into());
+        self
+    }
+
+    /// The OAUTHBEARER token callback: an async function returning a token and its
+    /// expiry (or an error message). Called when a connection authenticates and
+    /// the cached token is past 80% of its life, and at every re-authentication
+    /// (KIP-368). Sets `sasl.mechanism` to OAUTHBEARER.
+    pub fn oauthbearer_token_provider<F, Fut>(mut self, callback: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<OAuthBearerToken, String>> + Send + 'static,
+    {
+        self.config.security.sasl.mechanism = Some(SaslMechanism::OAuthBearer);
+        self.config.security.sasl.token_provider = Some(TokenProvider::new(callback));
+        self
+    }
+
+    /// The CA certificates (PEM file) brokers' certificates are checked against.
+    /// `ssl.truststore.location` with `ssl.truststore.type=PEM`; default: Mozilla's
+    /// root set.
+    pub fn ssl_ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.config.security.tls.ca = Some(Pem::File(path.into()));
+        self
+    }
+
+    /// A client certificate chain and its private key (PEM files), for brokers that
+    /// require one (mTLS). librdkafka's `ssl.certificate.location` and
+    /// `ssl.key.location`.
+    pub fn ssl_client_cert_files(
+        mut self,
+        chain: impl Into<std::path::PathBuf>,
+        key: impl Into<std::path::PathBuf>,
+    ) -> Self {
+        self.config.security.tls.client_cert = Some(Pem::File(chain.into()));
+        self.config.security.tls.client_key = Some(Pem::File(key.into()));
+        self
+    }
+
+    /// Whether the broker's certificate must name the host connected to.
+    /// `ssl.endpoint.identification.algorithm` (`https`, or empty for off); default
+    /// on. Off, anyone holding a certificate from your CA can pose as a broker.
+    pub fn ssl_hostname_verification(mut self, on: bool) -> Self {
+        self.config.security.tls.verify_hostname = on;
+        self
+    }
+
+    /// Replaces every security setting at once.
+    pub fn security(mut self, security: SecurityConfig) -> Self {
+        self.config.security = security;
+        self
+    }
+
     /// Plugs in your own partitioner (Java's `partitioner.class`). A partition set
     /// on a record still wins. Default: the built-in one.
     pub fn partitioner(mut self, p: impl Partitioner) -> Self {
@@ -736,11 +833,12 @@ impl ProducerBuilder {
                     .map_err(|e| Error::config("bootstrap.servers", e))
             })
             .collect::<Result<Vec<_>>>()?;
-        let conn_config = ConnectionConfig {
-            client_id: StrBytes::from_string(config.client_id.clone()),
-            setup_timeout: config.connection_setup_timeout,
-            request_timeout: config.request_timeout,
-        };
+        let conn_config = ConnectionConfig::new(
+            StrBytes::from_string(config.client_id.clone()),
+            config.connection_setup_timeout,
+            config.request_timeout,
+            &config.security,
+        )?;
         let pool = Pool::new(conn_config, bootstrap, config.reconnect_backoff, config.reconnect_backoff_max);
         let config = Arc::new(config);
         let shared = Arc::new(Shared {
@@ -754,7 +852,13 @@ impl ProducerBuilder {
         let (tx, rx) = mpsc::unbounded_channel();
         let sender = Sender::new(shared.clone(), pool, rx);
         runtime.spawn(sender.run());
-        tracing::info!(client_id = %config.client_id, bootstrap = ?config.bootstrap_servers, acks = %config.acks, "producer started");
+        tracing::info!(
+            client_id = %config.client_id,
+            bootstrap = ?config.bootstrap_servers,
+            acks = %config.acks,
+            security = %config.security.protocol,
+            "producer started"
+        );
         Ok(Producer { handle: Arc::new(Handle { shared, commands: tx }) })
     }
 }

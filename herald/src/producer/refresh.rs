@@ -90,6 +90,9 @@ impl Sender {
                 self.metadata.failures = self.metadata.failures.saturating_add(1);
                 self.metadata.needed = true;
                 self.metadata.not_before = now + backoff(&self.shared, self.metadata.failures);
+                if e.is_authentication() {
+                    self.authentication_failed(&e);
+                }
                 *self.shared.last_metadata_error.lock() = Some(e);
                 return;
             }

@@ -54,11 +54,17 @@ impl Sender {
                 if matches!(e.kind(), ErrorKind::Timeout { .. } | ErrorKind::Protocol { .. }) {
                     self.pool.close_node(f.node);
                 }
+                // An authentication failure means the connection never carried
+                // the request.
+                let unsent = e.is_authentication();
                 for (q, mut b) in f.batches {
                     // Handed to the connection and not answered: it may be written.
-                    b.maybe_written = true;
+                    b.maybe_written |= !unsent;
                     let retriable = e.is_retriable();
                     self.retry_or_fail(&q, b, e.clone(), retriable);
+                }
+                if unsent {
+                    self.authentication_failed(&e);
                 }
                 return;
             }

@@ -286,27 +286,49 @@ impl Sender {
                 p.not_before = Instant::now() + backoff(&self.shared, p.failures);
                 if e.is_retriable() {
                     tracing::debug!(error = %e, "InitProducerId failed; retrying");
+                } else if e.is_authentication() {
+                    self.authentication_failed(&e);
                 } else {
                     // Records cannot be written without a producer id: fail what
                     // waits, keep asking (an ACL fixed later lets the producer on).
                     tracing::warn!(error = %e, "InitProducerId refused; failing queued records");
-                    for t in self.shared.accumulator.topics() {
-                        if let Some(meta) = t.meta.load_full() {
-                            for q in &meta.partitions {
-                                let mut st = q.state.lock();
-                                st.seal_if_lingered(Instant::now(), Duration::ZERO, true);
-                                let failed: Vec<ProducerBatch> = st.ready.drain(..).collect();
-                                drop(st);
-                                for b in failed {
-                                    let maybe = b.maybe_written;
-                                    b.fail(e.clone().written(maybe));
-                                }
-                            }
-                        }
+                    self.fail_queued(&e);
+                }
+            }
+        }
+    }
+
+    /// Fails every queued batch (sealing open ones) with `e`.
+    fn fail_queued(&self, e: &Error) {
+        for t in self.shared.accumulator.topics() {
+            if let Some(meta) = t.meta.load_full() {
+                for q in &meta.partitions {
+                    let mut st = q.state.lock();
+                    st.seal_if_lingered(Instant::now(), Duration::ZERO, true);
+                    let failed: Vec<ProducerBatch> = st.ready.drain(..).collect();
+                    drop(st);
+                    for b in failed {
+                        let maybe = b.maybe_written;
+                        b.fail(e.clone().written(maybe));
                     }
                 }
             }
         }
+    }
+
+    /// A broker refused herald's TLS or SASL credentials: as Java's
+    /// `AuthenticationException`, fail what waits at once rather than after
+    /// `delivery.timeout.ms` or `max.block.ms` — queued records, and sends waiting
+    /// for a topic's metadata. Later sends try again; connection attempts back off
+    /// up to `reconnect.backoff.max.ms` meanwhile.
+    pub(crate) fn authentication_failed(&self, e: &Error) {
+        tracing::error!(error = %e, "authentication failed; failing queued records");
+        for t in self.shared.accumulator.topics() {
+            if t.meta.load().is_none() {
+                t.set_verdict(e.clone().for_partition(&t.name, None));
+            }
+        }
+        self.fail_queued(e);
     }
 
     /// Seals, expires, compresses and sends. Lowers `next` to when something will

@@ -34,17 +34,22 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  *  "headers":[{"key":"k","value":"&lt;base64&gt;"|null},...]}
  * </pre>
  *
+ * {@code --property NAME=VALUE} (repeatable) adds any consumer property, e.g. the
+ * {@code security.protocol}, {@code sasl.*} and {@code ssl.*} settings of a secured
+ * listener.
+ *
  * Exit codes: 0 success, 2 timeout / topic missing / client error, 64 usage.
  */
 public final class VerifyConsumer {
     private static final String TOOL = "VerifyConsumer";
     private static final String USAGE =
-            "VerifyConsumer --bootstrap HOST:PORT[,HOST:PORT...] --topic TOPIC [--timeout-ms 60000]";
+            "VerifyConsumer --bootstrap HOST:PORT[,HOST:PORT...] --topic TOPIC [--timeout-ms 60000]"
+                    + " [--property NAME=VALUE]...";
 
     private VerifyConsumer() {}
 
     public static void main(String[] args) throws IOException {
-        Cli cli = Cli.parse(TOOL, USAGE, args, Set.of("bootstrap", "topic", "timeout-ms"));
+        Cli cli = Cli.parse(TOOL, USAGE, args, Set.of("bootstrap", "topic", "timeout-ms", "property"));
         String bootstrap = cli.required("bootstrap");
         String topic = cli.required("topic");
         long timeoutMs = cli.optionalLong("timeout-ms", 60_000L);
@@ -59,6 +64,14 @@ public final class VerifyConsumer {
         props.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, "false");
         props.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "10000");
         props.put(ConsumerConfig.CHECK_CRCS_CONFIG, "true");
+        // Extra consumer properties (security.protocol, sasl.*, ssl.*, ...), applied last.
+        for (String p : cli.all("property")) {
+            int eq = p.indexOf('=');
+            if (eq <= 0) {
+                cli.usageError("--property needs NAME=VALUE, got '" + p + "'");
+            }
+            props.put(p.substring(0, eq), p.substring(eq + 1));
+        }
 
         List<ConsumerRecord<byte[], byte[]>> records = new ArrayList<>();
         try (KafkaConsumer<byte[], byte[]> consumer =

@@ -1,0 +1,691 @@
+//! Security settings: TLS and SASL (`security.protocol`, `ssl.*`, `sasl.*`).
+//!
+//! - [`SecurityProtocol`]: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, as in Java.
+//! - TLS ([`TlsConfig`]) with rustls: CA certificates from PEM (a file or inline) or
+//!   Mozilla's root set, an optional client certificate (mTLS), hostname
+//!   verification on by default, TLS 1.2 and 1.3.
+//! - SASL ([`SaslConfig`]): PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 and OAUTHBEARER (a
+//!   token from your callback), with re-authentication when the broker sets a
+//!   session lifetime (KIP-368).
+//!
+//! Secrets (passwords, private keys, tokens) are held in [`Secret`], whose `Debug`
+//! prints `"****"`: they never reach logs or a config dump.
+
+pub(crate) mod sasl;
+pub(crate) mod scram;
+pub(crate) mod tls;
+
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::error::{Error, Result};
+
+/// A secret string (password, private key, token): its `Debug` output is masked.
+///
+/// It has no `Display`; [`Secret::expose`] is the one way to read it.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(Arc<str>);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Secret {
+        Secret(Arc::from(secret.into()))
+    }
+
+    /// The secret itself. Do not log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the secret is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"****\"")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Secret {
+        Secret::new(s)
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Secret {
+        Secret::new(s)
+    }
+}
+
+/// How connections to brokers are secured (`security.protocol`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SecurityProtocol {
+    /// No TLS, no SASL (the default).
+    #[default]
+    Plaintext,
+    /// TLS.
+    Ssl,
+    /// SASL over plain TCP: credentials travel unencrypted (SCRAM's password does
+    /// not, PLAIN's does).
+    SaslPlaintext,
+    /// SASL over TLS.
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    /// Whether connections use TLS.
+    pub fn uses_tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    /// Whether connections authenticate with SASL.
+    pub fn uses_sasl(self) -> bool {
+        matches!(self, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl)
+    }
+
+    fn parse(v: &str) -> std::result::Result<SecurityProtocol, String> {
+        match v.trim().to_ascii_uppercase().as_str() {
+            "PLAINTEXT" => Ok(SecurityProtocol::Plaintext),
+            "SSL" => Ok(SecurityProtocol::Ssl),
+            "SASL_PLAINTEXT" => Ok(SecurityProtocol::SaslPlaintext),
+            "SASL_SSL" => Ok(SecurityProtocol::SaslSsl),
+            _ => Err("expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL".to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for SecurityProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SecurityProtocol::Plaintext => "PLAINTEXT",
+            SecurityProtocol::Ssl => "SSL",
+            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+            SecurityProtocol::SaslSsl => "SASL_SSL",
+        })
+    }
+}
+
+/// A SASL mechanism herald implements (`sasl.mechanism`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SaslMechanism {
+    /// `PLAIN`: username and password in the clear (use it over TLS).
+    Plain,
+    /// `SCRAM-SHA-256` (RFC 5802, RFC 7677).
+    ScramSha256,
+    /// `SCRAM-SHA-512`.
+    ScramSha512,
+    /// `OAUTHBEARER` (RFC 7628) with a token from a callback.
+    OAuthBearer,
+}
+
+const SUPPORTED_MECHANISMS: &str = "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER";
+
+impl SaslMechanism {
+    /// The mechanism's name on the wire, e.g. `SCRAM-SHA-256`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+            SaslMechanism::OAuthBearer => "OAUTHBEARER",
+        }
+    }
+
+    fn parse(v: &str) -> std::result::Result<SaslMechanism, String> {
+        match v.trim().to_ascii_uppercase().as_str() {
+            "PLAIN" => Ok(SaslMechanism::Plain),
+            "SCRAM-SHA-256" => Ok(SaslMechanism::ScramSha256),
+            "SCRAM-SHA-512" => Ok(SaslMechanism::ScramSha512),
+            "OAUTHBEARER" => Ok(SaslMechanism::OAuthBearer),
+            "GSSAPI" => {
+                Err(format!("GSSAPI (Kerberos) is not supported; herald supports {SUPPORTED_MECHANISMS}"))
+            }
+            _ => Err(format!("unknown SASL mechanism; herald supports {SUPPORTED_MECHANISMS}")),
+        }
+    }
+}
+
+impl fmt::Display for SaslMechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An OAUTHBEARER token, as a [`TokenProvider`] returns it.
+#[derive(Clone, Debug)]
+pub struct OAuthBearerToken {
+    /// The token (a JWT, typically): sent to the broker, never logged.
+    pub value: Secret,
+    /// When it expires. herald asks for a new one before then.
+    pub expires_at: SystemTime,
+    /// SASL extensions (`key=value` pairs sent with the token, KIP-342); usually empty.
+    pub extensions: Vec<(String, String)>,
+}
+
+impl OAuthBearerToken {
+    /// A token valid until `expires_at`.
+    pub fn new(value: impl Into<String>, expires_at: SystemTime) -> OAuthBearerToken {
+        OAuthBearerToken { value: Secret::new(value), expires_at, extensions: Vec::new() }
+    }
+}
+
+/// The future a [`TokenProvider`] returns.
+pub type TokenFuture = Pin<Box<dyn Future<Output = std::result::Result<OAuthBearerToken, String>> + Send>>;
+
+/// Your OAUTHBEARER token callback. herald calls it when a connection
+/// authenticates and its cached token is near expiry, and for every
+/// re-authentication (KIP-368), so a fresh token is always used.
+#[derive(Clone)]
+pub struct TokenProvider(Arc<dyn Fn() -> TokenFuture + Send + Sync>);
+
+impl TokenProvider {
+    /// Wraps an async callback returning a token or an error message.
+    pub fn new<F, Fut>(callback: F) -> TokenProvider
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<OAuthBearerToken, String>> + Send + 'static,
+    {
+        TokenProvider(Arc::new(move || Box::pin(callback())))
+    }
+
+    pub(crate) fn call(&self) -> TokenFuture {
+        (self.0)()
+    }
+}
+
+impl fmt::Debug for TokenProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenProvider(..)")
+    }
+}
+
+/// SASL settings.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct SaslConfig {
+    /// `sasl.mechanism` (librdkafka: `sasl.mechanisms`). Required with SASL_*,
+    /// unless `sasl.jaas.config` names PlainLoginModule or OAuthBearerLoginModule.
+    pub mechanism: Option<SaslMechanism>,
+    /// The user (PLAIN, SCRAM): `sasl.jaas.config`'s `username`, or librdkafka's
+    /// `sasl.username`.
+    pub username: Option<String>,
+    /// The password (PLAIN, SCRAM).
+    pub password: Option<Secret>,
+    /// The OAUTHBEARER token callback
+    /// ([`ProducerBuilder::oauthbearer_token_provider`](crate::ProducerBuilder::oauthbearer_token_provider)).
+    pub token_provider: Option<TokenProvider>,
+    /// The mechanism `sasl.jaas.config`'s login module implies, if any.
+    jaas_mechanism: Option<SaslMechanism>,
+}
+
+impl SaslConfig {
+    /// `sasl.mechanism`, or the one `sasl.jaas.config`'s login module implies.
+    pub fn effective_mechanism(&self) -> Option<SaslMechanism> {
+        self.mechanism.or(self.jaas_mechanism)
+    }
+}
+
+/// Where PEM text comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Pem {
+    /// A file, read when the producer is built.
+    File(PathBuf),
+    /// The PEM text itself (a certificate, or a private key: masked in `Debug`).
+    Inline(Secret),
+}
+
+impl Pem {
+    fn read(&self, setting: &str) -> Result<Vec<u8>> {
+        match self {
+            Pem::File(p) => std::fs::read(p)
+                .map_err(|e| Error::config(setting, format!("cannot read {}: {e}", p.display()))),
+            Pem::Inline(s) => Ok(s.expose().as_bytes().to_vec()),
+        }
+    }
+}
+
+/// A TLS protocol version (`ssl.enabled.protocols`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsVersion {
+    /// `TLSv1.2`.
+    Tls12,
+    /// `TLSv1.3`.
+    Tls13,
+}
+
+/// TLS settings.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct TlsConfig {
+    /// The CA certificates brokers are checked against: `ssl.truststore.location`
+    /// / `ssl.truststore.certificates` (PEM), librdkafka's `ssl.ca.location`.
+    /// `None`: Mozilla's root set (webpki-roots), as a public CA would need.
+    pub ca: Option<Pem>,
+    /// The client certificate chain, for brokers that require one (mTLS).
+    pub client_cert: Option<Pem>,
+    /// The client certificate's private key (PKCS#8, PKCS#1 or SEC1 PEM, unencrypted).
+    pub client_key: Option<Pem>,
+    /// `ssl.endpoint.identification.algorithm`: `https` (the default) checks that
+    /// the broker's certificate names the host herald connected to; empty turns
+    /// the check off, which lets anyone with a certificate from your CA pose as
+    /// any broker.
+    pub verify_hostname: bool,
+    /// `ssl.enabled.protocols`; default TLSv1.2 and TLSv1.3.
+    pub versions: Vec<TlsVersion>,
+}
+
+impl Default for TlsConfig {
+    fn default() -> TlsConfig {
+        TlsConfig {
+            ca: None,
+            client_cert: None,
+            client_key: None,
+            verify_hostname: true,
+            versions: vec![TlsVersion::Tls12, TlsVersion::Tls13],
+        }
+    }
+}
+
+/// Every security setting of a client.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct SecurityConfig {
+    /// `security.protocol`.
+    pub protocol: SecurityProtocol,
+    /// TLS, used with SSL and SASL_SSL.
+    pub tls: TlsConfig,
+    /// SASL, used with SASL_PLAINTEXT and SASL_SSL.
+    pub sasl: SaslConfig,
+}
+
+/// Property names of this module, for "did you mean" suggestions.
+pub(crate) const PROPERTIES: &[&str] = &[
+    "security.protocol",
+    "sasl.mechanism",
+    "sasl.jaas.config",
+    "ssl.truststore.type",
+    "ssl.truststore.location",
+    "ssl.truststore.certificates",
+    "ssl.keystore.type",
+    "ssl.keystore.location",
+    "ssl.keystore.certificate.chain",
+    "ssl.keystore.key",
+    "ssl.endpoint.identification.algorithm",
+    "ssl.enabled.protocols",
+    "sasl.username",
+    "sasl.password",
+    "sasl.mechanisms",
+    "ssl.ca.location",
+    "ssl.certificate.location",
+    "ssl.key.location",
+];
+
+fn pem_only(kind: &str, v: &str) -> std::result::Result<(), String> {
+    if v.eq_ignore_ascii_case("PEM") {
+        Ok(())
+    } else {
+        Err(format!(
+            "herald reads PEM only; convert the {kind} (e.g. `keytool -exportcert -rfc` for certificates, \
+             `openssl pkcs12 -nodes` for a key) and set ssl.{kind}.type=PEM"
+        ))
+    }
+}
+
+fn no_password(v: &str) -> std::result::Result<(), String> {
+    if v.is_empty() {
+        Ok(())
+    } else {
+        Err("encrypted or password-protected stores are not supported: use unencrypted PEM".to_owned())
+    }
+}
+
+impl SecurityConfig {
+    /// Sets one security property. `None` when `name` is not a security property.
+    pub(crate) fn set(&mut self, name: &str, value: &str) -> Option<std::result::Result<(), String>> {
+        let v = value.trim();
+        let path = || Pem::File(PathBuf::from(v));
+        let r = match name {
+            "security.protocol" => SecurityProtocol::parse(v).map(|p| self.protocol = p),
+            "sasl.mechanism" | "sasl.mechanisms" => {
+                SaslMechanism::parse(v).map(|m| self.sasl.mechanism = Some(m))
+            }
+            "sasl.jaas.config" => parse_jaas(v).map(|j| {
+                self.sasl.jaas_mechanism = j.mechanism;
+                if j.username.is_some() {
+                    self.sasl.username = j.username;
+                }
+                if j.password.is_some() {
+                    self.sasl.password = j.password;
+                }
+            }),
+            "sasl.username" => {
+                self.sasl.username = Some(v.to_owned());
+                Ok(())
+            }
+            "sasl.password" => {
+                self.sasl.password = Some(Secret::new(value));
+                Ok(())
+            }
+            "ssl.truststore.type" => pem_only("truststore", v),
+            "ssl.keystore.type" => pem_only("keystore", v),
+            "ssl.truststore.password" | "ssl.keystore.password" | "ssl.key.password" => no_password(v),
+            "ssl.truststore.location" | "ssl.ca.location" => {
+                if v.is_empty() || v == "probe" {
+                    self.tls.ca = None;
+                } else {
+                    self.tls.ca = Some(path());
+                }
+                Ok(())
+            }
+            "ssl.truststore.certificates" | "ssl.ca.pem" => {
+                self.tls.ca = Some(Pem::Inline(Secret::new(v)));
+                Ok(())
+            }
+            "ssl.keystore.location" => {
+                // One PEM file with the private key and the certificate chain.
+                self.tls.client_cert = Some(path());
+                self.tls.client_key = Some(path());
+                Ok(())
+            }
+            "ssl.keystore.certificate.chain" | "ssl.certificate.pem" => {
+                self.tls.client_cert = Some(Pem::Inline(Secret::new(v)));
+                Ok(())
+            }
+            "ssl.keystore.key" | "ssl.key.pem" => {
+                self.tls.client_key = Some(Pem::Inline(Secret::new(v)));
+                Ok(())
+            }
+            "ssl.certificate.location" => {
+                self.tls.client_cert = Some(path());
+                Ok(())
+            }
+            "ssl.key.location" => {
+                self.tls.client_key = Some(path());
+                Ok(())
+            }
+            "ssl.endpoint.identification.algorithm" => match v.to_ascii_lowercase().as_str() {
+                "https" => {
+                    self.tls.verify_hostname = true;
+                    Ok(())
+                }
+                "" | "none" => {
+                    self.tls.verify_hostname = false;
+                    Ok(())
+                }
+                _ => Err("expected https, or empty to turn hostname verification off".to_owned()),
+            },
+            "ssl.enabled.protocols" => {
+                let mut versions = Vec::new();
+                for p in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    versions.push(match p {
+                        "TLSv1.2" => TlsVersion::Tls12,
+                        "TLSv1.3" => TlsVersion::Tls13,
+                        _ => return Some(Err(format!("{p} is not supported; use TLSv1.2 and/or TLSv1.3"))),
+                    });
+                }
+                if versions.is_empty() {
+                    Err("name at least one of TLSv1.2, TLSv1.3".to_owned())
+                } else {
+                    self.tls.versions = versions;
+                    Ok(())
+                }
+            }
+            "ssl.protocol" => match v {
+                "TLS" | "TLSv1.2" | "TLSv1.3" => Ok(()),
+                _ => Err("expected TLS, TLSv1.2 or TLSv1.3 (ssl.enabled.protocols chooses)".to_owned()),
+            },
+            _ => return None,
+        };
+        Some(r)
+    }
+
+    /// Checks the settings against each other.
+    pub(crate) fn validate(&self) -> Result<()> {
+        if !self.protocol.uses_sasl() {
+            return Ok(());
+        }
+        let s = &self.sasl;
+        let Some(m) = s.effective_mechanism() else {
+            return Err(Error::config(
+                "sasl.mechanism",
+                format!(
+                    "required with security.protocol={}; herald supports {SUPPORTED_MECHANISMS}",
+                    self.protocol
+                ),
+            ));
+        };
+        match m {
+            SaslMechanism::Plain | SaslMechanism::ScramSha256 | SaslMechanism::ScramSha512 => {
+                if s.username.as_deref().is_none_or(str::is_empty) || s.password.is_none() {
+                    return Err(Error::config(
+                        "sasl.jaas.config",
+                        format!(
+                            "{m} needs a username and password: sasl.jaas.config with username=\"…\" \
+                             password=\"…\", sasl.username/sasl.password, or ProducerBuilder::sasl_credentials"
+                        ),
+                    ));
+                }
+            }
+            SaslMechanism::OAuthBearer => {
+                if s.token_provider.is_none() {
+                    return Err(Error::config(
+                        "sasl.mechanism",
+                        "OAUTHBEARER needs a token callback: ProducerBuilder::oauthbearer_token_provider",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a `sasl.jaas.config` value says.
+#[derive(Debug, Default)]
+struct Jaas {
+    mechanism: Option<SaslMechanism>,
+    username: Option<String>,
+    password: Option<Secret>,
+}
+
+/// Parses `org.apache.kafka.common.security.plain.PlainLoginModule required
+/// username="alice" password="secret";` (ScramLoginModule and
+/// OAuthBearerLoginModule too): the login module, then `key=value` options with
+/// quoted or bare values, then `;`.
+fn parse_jaas(v: &str) -> std::result::Result<Jaas, String> {
+    let bad = |why: &str| {
+        format!(
+            "{why}; expected e.g. org.apache.kafka.common.security.plain.PlainLoginModule required \
+             username=\"alice\" password=\"…\";"
+        )
+    };
+    let mut rest = v.trim();
+    let module_end =
+        rest.find(char::is_whitespace).ok_or_else(|| bad("no control flag after the login module"))?;
+    let module = &rest[..module_end];
+    rest = rest[module_end..].trim_start();
+    let flag_end = rest.find(|c: char| c.is_whitespace() || c == ';').unwrap_or(rest.len());
+    let flag = &rest[..flag_end];
+    if !matches!(flag, "required" | "requisite" | "sufficient" | "optional") {
+        return Err(bad(&format!(
+            "{flag:?} is not a control flag (required, requisite, sufficient, optional)"
+        )));
+    }
+    rest = &rest[flag_end..];
+    let mechanism = match module.rsplit('.').next().unwrap_or(module) {
+        "PlainLoginModule" => Some(SaslMechanism::Plain),
+        "ScramLoginModule" => None, // SHA-256 or SHA-512: sasl.mechanism says
+        "OAuthBearerLoginModule" => Some(SaslMechanism::OAuthBearer),
+        other => return Err(bad(&format!("login module {other} is not supported"))),
+    };
+    let mut jaas = Jaas { mechanism, ..Jaas::default() };
+    let mut ended = false;
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            break;
+        }
+        if ended {
+            return Err(bad("text after the closing ';' (herald takes one login module)"));
+        }
+        if let Some(r) = rest.strip_prefix(';') {
+            ended = true;
+            rest = r;
+            continue;
+        }
+        let eq = rest.find('=').ok_or_else(|| bad("an option without '='"))?;
+        let key = rest[..eq].trim();
+        rest = &rest[eq + 1..];
+        let value;
+        if let Some(r) = rest.strip_prefix('"') {
+            let mut out = String::new();
+            let mut chars = r.char_indices();
+            let mut end = None;
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, n)) = chars.next() {
+                            out.push(n);
+                        }
+                    }
+                    '"' => {
+                        end = Some(i + 1);
+                        break;
+                    }
+                    c => out.push(c),
+                }
+            }
+            let end = end.ok_or_else(|| bad(&format!("the value of {key} has no closing quote")))?;
+            value = out;
+            rest = &r[end..];
+        } else {
+            let end = rest.find(|c: char| c.is_whitespace() || c == ';').unwrap_or(rest.len());
+            value = rest[..end].to_owned();
+            rest = &rest[end..];
+        }
+        match key {
+            "username" => jaas.username = Some(value),
+            "password" => jaas.password = Some(Secret::new(value)),
+            _ => {} // other options (e.g. tokenauth, unsecuredLoginStringClaim_sub) are not herald's
+        }
+    }
+    if !ended {
+        return Err(bad("missing the closing ';'"));
+    }
+    Ok(jaas)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jaas_plain_and_scram_parse() {
+        let j = parse_jaas(
+            r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="alice" password="s3 \"cr;et";"#,
+        )
+        .unwrap();
+        assert_eq!(j.mechanism, Some(SaslMechanism::Plain));
+        assert_eq!(j.username.as_deref(), Some("alice"));
+        assert_eq!(j.password.unwrap().expose(), "s3 \"cr;et");
+        let j = parse_jaas(
+            "org.apache.kafka.common.security.scram.ScramLoginModule required\n  username=bob\n  password=\"pw\"\n;",
+        )
+        .unwrap();
+        assert_eq!(j.mechanism, None);
+        assert_eq!(j.username.as_deref(), Some("bob"));
+        let j = parse_jaas(
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub=\"x\";",
+        )
+        .unwrap();
+        assert_eq!(j.mechanism, Some(SaslMechanism::OAuthBearer));
+    }
+
+    #[test]
+    fn jaas_errors_are_clear() {
+        for (bad, why) in [
+            (
+                "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"a\"",
+                "closing ';'",
+            ),
+            ("org.apache.kafka.common.security.plain.PlainLoginModule maybe;", "control flag"),
+            ("com.sun.security.auth.module.Krb5LoginModule required;", "not supported"),
+            (
+                "org.apache.kafka.common.security.plain.PlainLoginModule required password=\"x;",
+                "closing quote",
+            ),
+        ] {
+            let e = parse_jaas(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_masked_in_debug() {
+        let mut c = SecurityConfig::default();
+        for (k, v) in [
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            (
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"alice\" password=\"hunter2-pw\";",
+            ),
+            ("ssl.keystore.key", "-----BEGIN PRIVATE KEY-----\nMIIEvKEYBYTES\n-----END PRIVATE KEY-----"),
+        ] {
+            c.set(k, v).unwrap().unwrap();
+        }
+        c.validate().unwrap();
+        let dump = format!("{c:?} {c:#?}");
+        assert!(!dump.contains("hunter2-pw"), "{dump}");
+        assert!(!dump.contains("MIIEvKEYBYTES"), "{dump}");
+        assert!(dump.contains("alice") && dump.contains("****"), "{dump}");
+        let t = OAuthBearerToken::new("eyJ.secret-token.x", SystemTime::now());
+        assert!(!format!("{t:?}").contains("secret-token"));
+    }
+
+    #[test]
+    fn mechanisms_and_stores_are_checked() {
+        let mut c = SecurityConfig::default();
+        let e = c.set("sasl.mechanism", "GSSAPI").unwrap().unwrap_err();
+        assert!(e.contains("Kerberos") && e.contains("SCRAM-SHA-512"), "{e}");
+        let e = c.set("sasl.mechanism", "FOO").unwrap().unwrap_err();
+        assert!(e.contains("PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER"), "{e}");
+        let e = c.set("ssl.truststore.type", "JKS").unwrap().unwrap_err();
+        assert!(e.contains("PEM"), "{e}");
+        assert!(c.set("ssl.truststore.type", "PEM").unwrap().is_ok());
+        c.set("security.protocol", "SASL_PLAINTEXT").unwrap().unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("sasl.mechanism"));
+        c.set("sasl.mechanism", "PLAIN").unwrap().unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("username and password"));
+        c.set("sasl.username", "u").unwrap().unwrap();
+        c.set("sasl.password", "p").unwrap().unwrap();
+        c.validate().unwrap();
+        c.set("sasl.mechanism", "OAUTHBEARER").unwrap().unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("token callback"));
+        assert!(c.set("ssl.endpoint.identification.algorithm", "").unwrap().is_ok());
+        assert!(!c.tls.verify_hostname);
+        assert!(c.set("ssl.enabled.protocols", "TLSv1.1").unwrap().is_err());
+        assert!(c.set("linger.ms", "5").is_none());
+    }
+
+    #[test]
+    fn jaas_module_implies_the_mechanism() {
+        let mut c = SecurityConfig::default();
+        c.set("security.protocol", "SASL_SSL").unwrap().unwrap();
+        c.set(
+            "sasl.jaas.config",
+            "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"a\" password=\"b\";",
+        )
+        .unwrap()
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.sasl.effective_mechanism(), Some(SaslMechanism::Plain));
+    }
+}

@@ -1,0 +1,189 @@
+//! TLS with rustls (ring provider): the client configuration built once per client
+//! from [`TlsConfig`], and the handshake with its errors put in words.
+
+use std::sync::Arc;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use super::{TlsConfig, TlsVersion};
+use crate::error::{Error, ErrorKind, Result};
+
+/// Builds the connector for `tls`: reads the PEM files now, so a missing or bad
+/// file fails `build()` rather than every connection.
+pub(crate) fn connector(tls: &TlsConfig) -> Result<TlsConnector> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    match &tls.ca {
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        Some(pem) => {
+            let bytes = pem.read("ssl.truststore.location")?;
+            let certs = certificates(&bytes, "ssl.truststore.location")?;
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(Error::config("ssl.truststore.location", "no usable CA certificate in the PEM"));
+            }
+        }
+    }
+    let versions: Vec<&'static rustls::SupportedProtocolVersion> = tls
+        .versions
+        .iter()
+        .map(|v| match v {
+            TlsVersion::Tls12 => &rustls::version::TLS12,
+            TlsVersion::Tls13 => &rustls::version::TLS13,
+        })
+        .collect();
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| Error::config("ssl.enabled.protocols", e.to_string()))?;
+    let roots = Arc::new(roots);
+    let builder = if tls.verify_hostname {
+        builder.with_root_certificates(roots)
+    } else {
+        let inner = WebPkiServerVerifier::builder_with_provider(roots, provider)
+            .build()
+            .map_err(|e| Error::config("ssl.truststore.location", e.to_string()))?;
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(NoHostnameCheck(inner)))
+    };
+    let config = match (&tls.client_cert, &tls.client_key) {
+        (None, None) => builder.with_no_client_auth(),
+        (Some(cert), Some(key)) => {
+            let chain = certificates(
+                &cert.read("ssl.keystore.certificate.chain")?,
+                "ssl.keystore.certificate.chain",
+            )?;
+            let key_pem = key.read("ssl.keystore.key")?;
+            let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+                Error::config(
+                    "ssl.keystore.key",
+                    format!("no unencrypted PEM private key (PKCS#8, PKCS#1 or SEC1): {e}"),
+                )
+            })?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| Error::config("ssl.keystore.key", format!("client certificate and key: {e}")))?
+        }
+        (Some(_), None) => {
+            return Err(Error::config("ssl.key.location", "a client certificate needs its private key"));
+        }
+        (None, Some(_)) => {
+            return Err(Error::config(
+                "ssl.certificate.location",
+                "a client private key needs its certificate",
+            ));
+        }
+    };
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+fn certificates(pem: &[u8], setting: &str) -> Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::config(setting, format!("bad PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(Error::config(setting, "no CERTIFICATE in the PEM"));
+    }
+    Ok(certs)
+}
+
+/// The TLS handshake with `host`. Failures are [`ErrorKind::Tls`] errors that say
+/// what was wrong with the broker's certificate, or that the port does not speak TLS.
+pub(crate) async fn handshake(
+    connector: &TlsConnector,
+    tcp: TcpStream,
+    host: &str,
+    broker: &str,
+) -> Result<TlsStream<TcpStream>> {
+    let name = ServerName::try_from(host.to_owned())
+        .map_err(|e| tls_error(broker, format!("{host:?} is not a valid TLS server name: {e}")))?;
+    connector.connect(name, tcp).await.map_err(|e| tls_error(broker, explain(&e)))
+}
+
+pub(crate) fn tls_error(broker: &str, reason: String) -> Error {
+    Error::new(ErrorKind::Tls { broker: broker.to_owned(), reason })
+}
+
+/// Puts a handshake failure in words, naming the likely cause.
+fn explain(e: &std::io::Error) -> String {
+    let inner = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
+    match inner {
+        Some(rustls::Error::InvalidCertificate(c)) => match c {
+            CertificateError::UnknownIssuer => {
+                "the broker's certificate is not signed by a trusted CA (UnknownIssuer); \
+                 set ssl.truststore.location to the CA's PEM"
+                    .to_owned()
+            }
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                format!("the broker's certificate has expired ({c:?})")
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                format!("the broker's certificate is not valid yet ({c:?})")
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => format!(
+                "hostname mismatch: the broker's certificate is not valid for the address herald connected to \
+                 ({c:?}); ssl.endpoint.identification.algorithm= (empty) turns this check off"
+            ),
+            other => format!("the broker's certificate was refused: {other:?}"),
+        },
+        Some(other) => format!("TLS handshake failed: {other}"),
+        None if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "the broker closed the connection during the TLS handshake; is the listener plaintext \
+             (PLAINTEXT or SASL_PLAINTEXT)? check security.protocol, or the broker requires a client \
+             certificate (ssl.keystore.location)"
+                .to_owned()
+        }
+        None => format!("TLS handshake failed: {e}"),
+    }
+}
+
+/// With `ssl.endpoint.identification.algorithm` empty: the chain and validity are
+/// checked as usual, only the host name is not.
+#[derive(Debug)]
+struct NoHostnameCheck(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for NoHostnameCheck {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        // webpki checks the chain before the name: a name error means the chain is good.
+        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
