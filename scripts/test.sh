@@ -8,12 +8,15 @@
 #
 # Phases, each timed:
 #   1. lint        cargo fmt --check, cargo clippy -D warnings
-#   2. provision   harness/kafka fetch (broker jars + Java tools), librdkafka's
+#   2. provision   harness/kafka fetch (broker jars + Java tools), the Schema
+#                  Registry (harness/registry/run fetch), librdkafka's
 #                  consumer (harness/rdkafka-read)
 #   3. embedded    every test of the workspace (unit, property, doc, the Java
 #                  differential partitioner test, and the integration suites)
 #                  against herald's embedded cluster
-#   4. kafka-4     the integration suites against a single Kafka 4.x broker
+#   4. kafka-4     the integration suites against a single Kafka 4.x broker, the
+#                  Schema Registry ones against a real registry (Apicurio, started
+#                  by harness/registry/run; the other phases use herald's fake)
 #   5. kafka-3.9   the same suites against Kafka 3.9
 #   6. cluster     the cluster suite and the chaos test (brokers killed, frozen
 #                  and cut off while herald produces; nothing lost or duplicated)
@@ -42,6 +45,7 @@ cleanup() {
   for c in "${clusters[@]}"; do
     harness/kafka stop --name "$c" >/dev/null 2>&1 || true
   done
+  harness/registry/run stop --name "$run_id" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
@@ -71,6 +75,7 @@ lint() {
 
 provision() {
   harness/kafka fetch
+  harness/registry/run fetch
   cargo build --workspace --all-targets --locked
   # librdkafka's consumer (built from source, ~2 min the first time), the second
   # independent reader of what herald writes (herald/tests/compression.rs).
@@ -86,10 +91,14 @@ embedded() {
 
 suites_against() { # version
   local name="${run_id}-$1"
-  local b
+  local b reg=
   b=$(start_cluster "$name" "$1" 1)
-  HERALD_TEST_BOOTSTRAP=$b cargo test --locked -p herald --test broker --test compression --test serializers_registry
-  HERALD_TEST_BOOTSTRAP=$b cargo test --locked -p herald-cli --test cli --test formats
+  # Kafka 4.x: a real Schema Registry instead of the in-process fake.
+  if [[ "$1" == "$KAFKA_VERSION" ]]; then reg=$(harness/registry/run start --name "$run_id"); fi
+  HERALD_TEST_BOOTSTRAP=$b HERALD_TEST_SCHEMA_REGISTRY=$reg \
+    cargo test --locked -p herald --test broker --test compression --test serializers_registry
+  HERALD_TEST_BOOTSTRAP=$b HERALD_TEST_SCHEMA_REGISTRY=$reg cargo test --locked -p herald-cli --test cli --test formats
+  [[ -z "$reg" ]] || harness/registry/run stop --name "$run_id"
   harness/kafka stop --name "$name"
 }
 
