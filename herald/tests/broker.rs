@@ -161,7 +161,9 @@ async fn explicit_partition_wins_over_key() {
 
 #[tokio::test]
 async fn headers_nulls_empties_and_timestamps_read_back_exactly() {
-    let topic = create_topic("anatomy", 2, &[]).await;
+    // Timestamps from 1970 and 2020: without retention.ms=-1 the broker's retention
+    // check (first run 30 s after it starts) may delete them before they are read.
+    let topic = create_topic("anatomy", 2, &[("retention.ms", "-1")]).await;
     let p = producer_builder().build().unwrap();
     let ts = 1_600_000_000_123;
     let sent = vec![
