@@ -26,6 +26,7 @@ pub mod admin;
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod bench_internals;
+mod clock;
 mod compression;
 pub mod config;
 mod connection;

@@ -17,12 +17,13 @@ mod refresh;
 mod response;
 pub(crate) mod sender;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use kafka_protocol::protocol::StrBytes;
 use parking_lot::Mutex;
@@ -245,7 +246,7 @@ impl Producer {
             let permits = u32::try_from(size).unwrap_or(u32::MAX);
             if let Ok(p) = shared.accumulator.memory.try_acquire_many(permits) {
                 p.forget();
-                return Fast::Done(self.append(queue, record, size, fields, callback));
+                return Fast::Done(self.append(queue, &record, size, fields, callback));
             }
         }
         Fast::Slow(Pending { record, callback })
@@ -276,7 +277,7 @@ impl Producer {
                     .written(false));
             }
         }
-        self.append(queue, record, size, fields, callback)
+        self.append(queue, &record, size, fields, callback)
     }
 
     /// Queues a record without waiting: like [`send`](Self::send), but when the
@@ -308,7 +309,7 @@ impl Producer {
                 .written(false));
             }
         }
-        match self.append(queue, record, size, fields, None)? {
+        match self.append(queue, &record, size, fields, None)? {
             Some(f) => Ok(f),
             // Without a callback the accumulator always hands back a future.
             None => Err(Error::new(ErrorKind::Closed)),
@@ -356,7 +357,10 @@ impl Producer {
     /// The checks every record passes before anything waits: the producer is open,
     /// and the record fits `max.request.size` and `buffer.memory`. Returns the
     /// topic's entry and the bytes the record is charged.
-    fn admit(&self, record: &Record) -> Result<(Arc<TopicEntry>, usize, usize)> {
+    /// Checks the record against the producer's limits and finds its topic's entry:
+    /// borrowed from the record's [`Topic`] handle (no reference count touched), or
+    /// looked up by name.
+    fn admit<'r>(&self, record: &'r Record) -> Result<(Cow<'r, Arc<TopicEntry>>, usize, usize)> {
         let shared = self.shared();
         let cfg = &shared.config;
         if shared.closing.load(Ordering::Acquire) {
@@ -375,14 +379,14 @@ impl Producer {
         }
         if let RecordTopic::Handle(t) = &record.topic {
             if t.owner == Arc::as_ptr(&self.handle.shared) as usize {
-                return Ok((t.entry.clone(), size, fields));
+                return Ok((Cow::Borrowed(&t.entry), size, fields));
             }
         }
         let (entry, created) = shared.accumulator.topic(record.topic());
         if created {
             shared.wake.notify_one();
         }
-        Ok((entry, size, fields))
+        Ok((Cow::Owned(entry), size, fields))
     }
 
     async fn wait_for_metadata(&self, entry: &TopicEntry, deadline: Instant) -> Result<Arc<TopicMeta>> {
@@ -451,13 +455,13 @@ impl Producer {
     fn append(
         &self,
         queue: &accumulator::PartitionQueue,
-        record: Record,
+        record: &Record,
         size: usize,
         fields: usize,
         callback: Option<Callback>,
     ) -> Result<Option<DeliveryFuture>> {
         let shared = self.shared();
-        let timestamp = record.timestamp.unwrap_or_else(now_ms);
+        let timestamp = record.timestamp.unwrap_or_else(crate::clock::now_ms);
         let rec = accumulator::RecordRef {
             timestamp,
             key: record.key.as_deref(),
@@ -538,35 +542,6 @@ impl Drop for Handle {
         // The sender sees its command channel close and delivers what is queued.
         tracing::trace!(client_id = %self.shared.config.client_id, "last producer handle dropped");
     }
-}
-
-/// The wall clock in milliseconds since the Unix epoch: a record's CreateTime.
-/// On Unix one `clock_gettime` (through the vDSO), without `SystemTime`'s checked
-/// conversions: this runs for every record.
-#[cfg(unix)]
-fn now_ms() -> i64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime only writes the timespec we pass.
-    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) } == 0 {
-        // time_t and c_long are i64 here, i32 on 32-bit targets.
-        #[allow(clippy::useless_conversion)]
-        let ms = i64::from(ts.tv_sec) * 1000 + i64::from(ts.tv_nsec) / 1_000_000;
-        ms
-    } else {
-        system_now_ms()
-    }
-}
-
-#[cfg(not(unix))]
-fn now_ms() -> i64 {
-    system_now_ms()
-}
-
-fn system_now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// Builds a [`Producer`]: typed setters, or Kafka property names through
