@@ -57,6 +57,13 @@ impl Secure {
         vec![("ssl.truststore.type", "PEM".into()), ("ssl.truststore.location", self.get("CA_PEM").into())]
     }
 
+    /// `security.protocol=SSL` trusting the harness's CA.
+    fn ssl(&self) -> Vec<(&'static str, String)> {
+        let mut v = vec![("security.protocol", "SSL".to_owned())];
+        v.extend(self.tls());
+        v
+    }
+
     fn jaas(&self, module: &str, password: &str) -> String {
         format!(
             "org.apache.kafka.common.security.{module} required username=\"{}\" password=\"{password}\";",
@@ -139,8 +146,7 @@ async fn round_trip(props: Vec<(&str, String)>, tag: &str) {
 #[ignore = "needs the secured broker: scripts/test.sh security phase (HERALD_TEST_SECURE)"]
 async fn ssl_produce_and_read_back() {
     let s = Secure::load();
-    let mut extra = vec![("security.protocol", "SSL".to_owned())];
-    extra.extend(s.tls());
+    let extra = s.ssl();
     round_trip(s.props("SSL", &extra), "ssl").await;
 }
 
@@ -422,8 +428,7 @@ async fn untrusted_ca_fails_fast() {
 #[ignore = "needs the secured broker: scripts/test.sh security phase (HERALD_TEST_SECURE)"]
 async fn expired_certificate_fails_fast() {
     let s = Secure::load();
-    let mut extra = vec![("security.protocol", "SSL".to_owned())];
-    extra.extend(s.tls());
+    let extra = s.ssl();
     let e = first_error(&s.props("EXPIRED", &extra)).await;
     assert_kind(&e, true, "has expired");
 }
@@ -432,8 +437,7 @@ async fn expired_certificate_fails_fast() {
 #[ignore = "needs the secured broker: scripts/test.sh security phase (HERALD_TEST_SECURE)"]
 async fn hostname_mismatch_fails_fast_unless_verification_is_off() {
     let s = Secure::load();
-    let mut extra = vec![("security.protocol", "SSL".to_owned())];
-    extra.extend(s.tls());
+    let mut extra = s.ssl();
     let e = first_error(&s.props("BADHOST", &extra)).await;
     assert_kind(&e, true, "hostname mismatch");
     // ssl.endpoint.identification.algorithm= (empty): the chain is still checked,
@@ -446,8 +450,7 @@ async fn hostname_mismatch_fails_fast_unless_verification_is_off() {
 #[ignore = "needs the secured broker: scripts/test.sh security phase (HERALD_TEST_SECURE)"]
 async fn mtls_listener_without_a_client_certificate_fails_fast() {
     let s = Secure::load();
-    let mut extra = vec![("security.protocol", "SSL".to_owned())];
-    extra.extend(s.tls());
+    let extra = s.ssl();
     let e = first_error(&s.props("MTLS", &extra)).await;
     assert_kind(&e, true, "requires a client certificate");
 }
@@ -464,8 +467,7 @@ async fn plaintext_client_on_a_tls_port_fails_fast() {
 #[ignore = "needs the secured broker: scripts/test.sh security phase (HERALD_TEST_SECURE)"]
 async fn tls_client_on_a_plaintext_port_fails_fast() {
     let s = Secure::load();
-    let mut extra = vec![("security.protocol", "SSL".to_owned())];
-    extra.extend(s.tls());
+    let extra = s.ssl();
     let e = first_error(&s.props("PLAINTEXT", &extra)).await;
     assert_kind(&e, true, "is the listener plaintext");
 }

@@ -78,6 +78,31 @@ pub(crate) struct ProducerBatch {
 }
 
 impl ProducerBatch {
+    /// A batch just sealed: never sent, no stamp, no error yet.
+    fn sealed(
+        payload: Payload,
+        records: i32,
+        completion: Arc<BatchCompletion>,
+        created: Instant,
+        order: u64,
+        callbacks: Vec<RecordCallback>,
+    ) -> ProducerBatch {
+        ProducerBatch {
+            payload,
+            records,
+            completion,
+            created,
+            order,
+            attempts: 0,
+            retry_at: None,
+            last_error: None,
+            stamp: None,
+            maybe_written: false,
+            needs_restamp: false,
+            callbacks,
+        }
+    }
+
     /// Resolves the batch as written: its futures wake, its callbacks run.
     pub(crate) fn complete(self, ack: BatchAck) {
         let completion = self.completion;
@@ -170,20 +195,15 @@ impl QueueState {
             open.completion.reserve(open.reserved);
             let order = self.next_order;
             self.next_order += 1;
-            self.ready.push_back(ProducerBatch {
-                payload: if self.compress { Payload::Raw(bytes) } else { Payload::Ready(bytes) },
+            let payload = if self.compress { Payload::Raw(bytes) } else { Payload::Ready(bytes) };
+            self.ready.push_back(ProducerBatch::sealed(
+                payload,
                 records,
-                completion: open.completion,
-                created: open.created,
+                open.completion,
+                open.created,
                 order,
-                attempts: 0,
-                retry_at: None,
-                last_error: None,
-                stamp: None,
-                maybe_written: false,
-                needs_restamp: false,
-                callbacks: open.callbacks,
-            });
+                open.callbacks,
+            ));
         }
     }
 
@@ -512,20 +532,14 @@ pub(crate) mod tests_support {
 
     /// A sealed batch of `records` records, never sent.
     pub(crate) fn batch(records: i32) -> ProducerBatch {
-        ProducerBatch {
-            payload: Payload::Ready(BytesMut::new()),
+        ProducerBatch::sealed(
+            Payload::Ready(BytesMut::new()),
             records,
-            completion: BatchCompletion::new(Arc::from("t"), 0, None),
-            created: Instant::now(),
-            order: 0,
-            attempts: 0,
-            retry_at: None,
-            last_error: None,
-            stamp: None,
-            maybe_written: false,
-            needs_restamp: false,
-            callbacks: Vec::new(),
-        }
+            BatchCompletion::new(Arc::from("t"), 0, None),
+            Instant::now(),
+            0,
+            Vec::new(),
+        )
     }
 }
 
