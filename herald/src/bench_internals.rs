@@ -53,7 +53,8 @@ pub struct BenchAccumulator {
 impl BenchAccumulator {
     /// An accumulator with `batch_size`, and one partition's queue.
     pub fn new(batch_size: usize) -> BenchAccumulator {
-        let acc = crate::producer::accumulator::Accumulator::new(batch_size, 1 << 20, usize::MAX >> 4);
+        let acc = crate::producer::accumulator::Accumulator::new(batch_size, 1 << 20, usize::MAX >> 4)
+            .expect("the delivery thread");
         let (entry, _) = acc.topic("bench");
         entry.update(uuid::Uuid::nil(), &[1], false);
         let queue = match entry.meta.load_full().and_then(|m| m.partitions.first().cloned()) {
@@ -85,10 +86,7 @@ impl BenchAccumulator {
 
     /// Drops the sealed batches (as the sender would take them), keeping memory flat.
     pub fn drain(&self) -> usize {
-        let mut st = self.queue.state.lock();
-        let n = st.ready.len();
-        st.ready.clear();
-        n
+        self.queue.state.lock().drop_sealed()
     }
 }
 

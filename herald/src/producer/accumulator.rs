@@ -17,8 +17,8 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::delivery::{BatchAck, BatchCompletion, Callback, DeliveryFuture, RecordCallback, record_metadata};
-use super::idempotence::{SeqState, Stamp};
+use super::delivery::{BatchAck, BatchCompletion, Callback, Deliveries, DeliveryFuture, RecordCallback};
+use super::idempotence::{Bump, SeqState, Stamp, Verdict};
 use crate::error::{Error, ErrorKind, Result};
 use crate::metadata::NO_LEADER;
 use crate::partitioner::TopicPartitionerState;
@@ -103,22 +103,22 @@ impl ProducerBatch {
         }
     }
 
-    /// Resolves the batch as written: its futures wake, its callbacks run.
+    /// Resolves the batch as written: its futures wake, its callbacks are queued to
+    /// the delivery thread.
     pub(crate) fn complete(self, ack: BatchAck) {
-        let completion = self.completion;
-        completion.complete(Ok(ack));
-        for cb in self.callbacks {
-            (cb.f)(Ok(record_metadata(&completion, ack, cb.offset_delta, cb.timestamp)));
-        }
+        self.completion.resolve(Ok(ack), self.callbacks);
     }
 
     /// Resolves the batch as failed, naming its topic and partition.
     pub(crate) fn fail(self, err: Error) {
         let err = err.for_partition(self.completion.topic(), Some(self.completion.partition()));
-        self.completion.fail(err.clone());
-        for cb in self.callbacks {
-            (cb.f)(Err(err.clone()));
-        }
+        self.completion.resolve(Err(err), self.callbacks);
+    }
+
+    /// Fails it with `err`, saying whether an earlier attempt may have written it.
+    pub(crate) fn fail_honestly(self, err: Error) {
+        let maybe = self.maybe_written;
+        self.fail(err.written(maybe));
     }
 }
 
@@ -134,27 +134,47 @@ struct OpenBatch {
     callbacks: Vec<RecordCallback>,
 }
 
+/// One partition's batches and send state, behind the partition's lock.
+///
+/// Its fields are private and its methods narrow. Every method that takes batches
+/// out to be resolved (`take_expired`, `drain_all`, `compressed`) *returns* them:
+/// the caller resolves them once the guard is gone. Resolving never runs user code
+/// anyway (callbacks go to the delivery thread, see [`super::delivery`]); this
+/// keeps futures' wake-ups and error formatting off the lock too.
 #[derive(Debug)]
 pub(crate) struct QueueState {
     open: Option<OpenBatch>,
     /// Sealed batches in send order.
-    pub(crate) ready: VecDeque<ProducerBatch>,
+    ready: VecDeque<ProducerBatch>,
     next_order: u64,
     /// Whether sealed batches are compressed before sending.
     compress: bool,
+    /// Idempotence: this partition's epoch and sequences.
+    seq: SeqState,
+    /// Batches of this partition in requests not yet answered.
+    in_flight: usize,
     /// The estimated compressed/raw size ratio of this partition's records, so a
     /// compressed batch fills `batch.size` on the wire rather than in memory.
-    /// Idempotence: this partition's epoch and sequences.
-    pub(crate) seq: SeqState,
-    /// Batches of this partition in requests not yet answered.
-    pub(crate) in_flight: usize,
     /// Starts at 1 and takes the first batch's ratio as it is; then rises at once
     /// when a batch compresses worse than estimated and falls slowly when better
     /// (the shape of Java's estimator), so batches rarely overshoot.
-    pub(crate) ratio: f32,
+    ratio: f32,
     observed: bool,
     /// How many records the last sealed batch held (to size the next one's lists).
     last_count: usize,
+}
+
+/// Where a queue's front batch stands, for the sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Front {
+    /// Nothing sealed.
+    Empty,
+    /// Being compressed: the sender is woken when it is done.
+    Compressing,
+    /// Backing off after a failed attempt until then.
+    RetryAt(Instant),
+    /// Can go in a request now.
+    Due,
 }
 
 impl QueueState {
@@ -173,7 +193,7 @@ impl QueueState {
     }
 
     /// Learns from a compressed batch's actual ratio.
-    pub(crate) fn observe_ratio(&mut self, observed: f32) {
+    fn observe_ratio(&mut self, observed: f32) {
         let observed = observed.clamp(0.01, 1.5);
         if !self.observed {
             self.observed = true;
@@ -224,6 +244,142 @@ impl QueueState {
         }
     }
 
+    /// Takes out the queued batches whose `delivery.timeout.ms` has passed (a
+    /// partition's batches expire in order), for the caller to fail once the lock
+    /// is gone; and returns when the next one will expire. With idempotence, an
+    /// expired batch that had been sent leaves the sequence unresolved.
+    pub(crate) fn take_expired(
+        &mut self,
+        now: Instant,
+        timeout: std::time::Duration,
+    ) -> (Vec<ProducerBatch>, Option<Instant>) {
+        let mut expired = Vec::new();
+        while let Some(b) = self.ready.front() {
+            let deadline = b.created + timeout;
+            if now < deadline {
+                return (expired, Some(deadline));
+            }
+            if let Some(b) = self.ready.pop_front() {
+                self.seq.failed_after_send(&b);
+                expired.push(b);
+            }
+        }
+        (expired, None)
+    }
+
+    /// Seals the open batch and takes out every queued batch, for the caller to
+    /// fail once the lock is gone.
+    pub(crate) fn drain_all(&mut self) -> Vec<ProducerBatch> {
+        self.seal_open();
+        self.ready.drain(..).collect()
+    }
+
+    /// Takes the raw bytes of every sealed batch still to be compressed, with its
+    /// order; the batch keeps its place, marked as compressing.
+    pub(crate) fn take_for_compression(&mut self) -> Vec<(u64, BytesMut)> {
+        let mut jobs = Vec::new();
+        for b in self.ready.iter_mut() {
+            if let Payload::Raw(_) = b.payload {
+                if let Payload::Raw(raw) = std::mem::replace(&mut b.payload, Payload::Compressing) {
+                    jobs.push((b.order, raw));
+                }
+            }
+        }
+        jobs
+    }
+
+    /// A compression job's result for the batch of `order`: its compressed bytes
+    /// take its place; a batch whose compression failed is taken out and returned
+    /// with the reason, for the caller to fail once the lock is gone.
+    pub(crate) fn compressed(
+        &mut self,
+        order: u64,
+        result: std::result::Result<(BytesMut, f32), String>,
+    ) -> Option<(ProducerBatch, String)> {
+        let at = self.ready.iter().position(|b| b.order == order)?;
+        match result {
+            Ok((bytes, ratio)) => {
+                self.ready[at].payload = Payload::Ready(bytes);
+                self.observe_ratio(ratio);
+                None
+            }
+            Err(e) => self.ready.remove(at).map(|b| (b, e)),
+        }
+    }
+
+    /// Idempotence: takes on the producer's id and epoch, and bumps this
+    /// partition's epoch if its sequence is unresolved and nothing is in doubt.
+    pub(crate) fn prepare_sequence(&mut self, producer_id: i64, epoch: i16) -> Bump {
+        self.seq.adopt(producer_id, epoch);
+        self.seq.try_bump(self.in_flight, &self.ready)
+    }
+
+    /// The epoch this partition writes with (idempotence).
+    pub(crate) fn epoch(&self) -> i16 {
+        self.seq.epoch
+    }
+
+    /// Where the front batch stands at `now`.
+    pub(crate) fn front(&self, now: Instant) -> Front {
+        match self.ready.front() {
+            None => Front::Empty,
+            Some(b) if !b.payload.sendable() => Front::Compressing,
+            Some(b) => match b.retry_at {
+                Some(at) if at > now => Front::RetryAt(at),
+                _ => Front::Due,
+            },
+        }
+    }
+
+    /// Takes the front batch for a request if it is due and its bytes fit in
+    /// `room` (`None`: the request is empty, any size goes), and — `idempotent` —
+    /// the partition may send and the batch gets its sequence. Counts it in flight.
+    pub(crate) fn take_for_request(
+        &mut self,
+        now: Instant,
+        room: Option<usize>,
+        idempotent: bool,
+    ) -> Option<ProducerBatch> {
+        if self.front(now) != Front::Due {
+            return None;
+        }
+        let front = self.ready.front_mut()?;
+        if room.is_some_and(|room| front.payload.len() > room) {
+            return None;
+        }
+        if idempotent {
+            if !self.seq.may_send(self.in_flight) {
+                return None; // its first batch under this epoch is unanswered
+            }
+            self.seq.stamp_for(front)?; // None: the partition waits for its epoch bump
+        }
+        let b = self.ready.pop_front()?;
+        self.in_flight += 1;
+        Some(b)
+    }
+
+    /// A request that carried one of this partition's batches is over (answered
+    /// or not), or never left.
+    pub(crate) fn request_done(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+    }
+
+    /// Idempotence: a batch sent with `stamp` was written.
+    pub(crate) fn written(&mut self, stamp: Stamp, records: i32) {
+        self.seq.written(stamp, records);
+    }
+
+    /// Idempotence: what the broker's error `code` means for `b` (see
+    /// [`SeqState::on_error`]).
+    pub(crate) fn judge(&mut self, b: &mut ProducerBatch, code: crate::error::ErrorCode) -> Verdict {
+        self.seq.on_error(b, code)
+    }
+
+    /// Idempotence: `b`, which may have been sent, fails for good.
+    pub(crate) fn failed_after_send(&mut self, b: &ProducerBatch) {
+        self.seq.failed_after_send(b);
+    }
+
     /// Puts a batch back to be retried, in its original order among the others.
     pub(crate) fn requeue(&mut self, batch: ProducerBatch) {
         let at = self.ready.iter().position(|b| b.order > batch.order).unwrap_or(self.ready.len());
@@ -236,17 +392,17 @@ impl QueueState {
         out.extend(self.ready.iter().map(|b| b.completion.clone()));
     }
 
-    /// Fails every batch here with `err` (saying whether each may have been written).
-    pub(crate) fn fail_all(&mut self, err: &Error) {
-        self.seal_open();
-        for b in self.ready.drain(..) {
-            let maybe = b.maybe_written;
-            b.fail(err.clone().written(maybe));
-        }
-    }
-
     pub(crate) fn is_empty(&self) -> bool {
         self.open.is_none() && self.ready.is_empty()
+    }
+
+    /// Drops the sealed batches unresolved (the hot-path benchmark's stand-in for
+    /// a sender); returns how many.
+    #[cfg(feature = "bench-internals")]
+    pub(crate) fn drop_sealed(&mut self) -> usize {
+        let n = self.ready.len();
+        self.ready.clear();
+        n
     }
 }
 
@@ -362,6 +518,8 @@ pub(crate) struct Accumulator {
     /// `buffer.memory`, in permits of one byte: taken by `send`, given back when a
     /// record's batch resolves.
     pub(crate) memory: Arc<Semaphore>,
+    /// Where resolved batches give back their memory and run their callbacks.
+    deliveries: Arc<Deliveries>,
     batch_size: usize,
     /// The most raw bytes one batch may hold: `max.request.size`, so that even a
     /// badly estimated compressed batch fits in a request.
@@ -402,14 +560,26 @@ pub(crate) struct Appended {
 }
 
 impl Accumulator {
-    pub(crate) fn new(batch_size: usize, max_request_size: usize, buffer_memory: usize) -> Accumulator {
-        Accumulator {
+    /// Fails only if the delivery thread cannot be started.
+    pub(crate) fn new(
+        batch_size: usize,
+        max_request_size: usize,
+        buffer_memory: usize,
+    ) -> std::io::Result<Accumulator> {
+        let memory = Arc::new(Semaphore::new(buffer_memory.min(Semaphore::MAX_PERMITS)));
+        Ok(Accumulator {
             topics: RwLock::new(HashMap::with_hasher(foldhash::fast::RandomState::default())),
-            memory: Arc::new(Semaphore::new(buffer_memory.min(Semaphore::MAX_PERMITS))),
+            deliveries: Deliveries::start(memory.clone())?,
+            memory,
             batch_size,
             max_batch: max_request_size.max(batch_size),
             closed: AtomicBool::new(false),
-        }
+        })
+    }
+
+    /// Where resolved batches' callbacks run.
+    pub(crate) fn deliveries(&self) -> &Arc<Deliveries> {
+        &self.deliveries
     }
 
     /// The entry for `topic`, and whether it was just created.
@@ -476,7 +646,7 @@ impl Accumulator {
                     completion: BatchCompletion::new(
                         queue.topic.clone(),
                         queue.partition,
-                        Some(self.memory.clone()),
+                        self.deliveries.clone(),
                     ),
                     reserved: 0,
                     created: Instant::now(),
@@ -517,7 +687,10 @@ impl Accumulator {
         for t in self.topics() {
             if let Some(meta) = t.meta.load_full() {
                 for q in &meta.partitions {
-                    q.state.lock().fail_all(err);
+                    let drained = q.state.lock().drain_all();
+                    for b in drained {
+                        b.fail_honestly(err.clone());
+                    }
                 }
             }
             t.changed.notify_waiters();
@@ -535,7 +708,7 @@ pub(crate) mod tests_support {
         ProducerBatch::sealed(
             Payload::Ready(BytesMut::new()),
             records,
-            BatchCompletion::new(Arc::from("t"), 0, None),
+            BatchCompletion::new(Arc::from("t"), 0, crate::producer::delivery::test_deliveries()),
             Instant::now(),
             0,
             Vec::new(),
@@ -553,7 +726,7 @@ mod tests {
 
     #[test]
     fn batches_seal_at_batch_size() {
-        let acc = Accumulator::new(200, 1 << 20, 1 << 30);
+        let acc = Accumulator::new(200, 1 << 20, 1 << 30).unwrap();
         let q = queue();
         for _ in 0..10 {
             acc.append(&q, &RecordRef::new(1, None, Some(&[7u8; 50])), 0, None).unwrap();
@@ -568,7 +741,7 @@ mod tests {
 
     #[test]
     fn a_record_larger_than_batch_size_gets_a_batch_of_its_own() {
-        let acc = Accumulator::new(100, 1 << 20, 1 << 30);
+        let acc = Accumulator::new(100, 1 << 20, 1 << 30).unwrap();
         let q = queue();
         acc.append(&q, &RecordRef::new(1, None, Some(&[1u8; 10])), 0, None).unwrap();
         acc.append(&q, &RecordRef::new(1, None, Some(&[1u8; 500])), 0, None).unwrap();
@@ -579,7 +752,7 @@ mod tests {
 
     #[test]
     fn a_good_compression_ratio_fills_batches_further() {
-        let acc = Accumulator::new(1000, 1 << 20, 1 << 30);
+        let acc = Accumulator::new(1000, 1 << 20, 1 << 30).unwrap();
         let q = PartitionQueue::new(Arc::from("t"), 0, true);
         q.state.lock().ratio = 0.25;
         for _ in 0..60 {
@@ -604,7 +777,7 @@ mod tests {
 
     #[test]
     fn requeue_keeps_order() {
-        let acc = Accumulator::new(0, 1 << 20, 1 << 30);
+        let acc = Accumulator::new(0, 1 << 20, 1 << 30).unwrap();
         let q = queue();
         for _ in 0..3 {
             acc.append(&q, &RecordRef::new(1, None, None), 0, None).unwrap();
@@ -620,7 +793,7 @@ mod tests {
 
     #[test]
     fn closed_accumulator_refuses_records() {
-        let acc = Accumulator::new(100, 1 << 20, 1 << 30);
+        let acc = Accumulator::new(100, 1 << 20, 1 << 30).unwrap();
         let q = queue();
         acc.close();
         let e = acc.append(&q, &RecordRef::new(1, None, None), 0, None).err().unwrap();

@@ -4,6 +4,15 @@
 //! records: a batch resolves once, and each record reads its offset as the batch's
 //! base offset plus its own offset delta. That costs one allocation per batch, not
 //! one per record.
+//!
+//! **No user code runs under a herald lock, by construction.** A batch is resolved
+//! wherever the sender learns its outcome, sometimes with a partition queue locked;
+//! a delivery callback run there could call back into the producer (`send`,
+//! `flush`) and deadlock on that lock. So resolving a batch never runs a callback:
+//! [`BatchCompletion::resolve`] queues its callbacks to the producer's delivery
+//! thread ([`Deliveries`]), which holds no herald lock, and runs them in the order
+//! batches resolved, each under `catch_unwind`. franz-go's producer does the same
+//! with a goroutine of its own, so that promises may produce and flush.
 
 use std::fmt;
 use std::future::Future;
@@ -12,11 +21,15 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread::ThreadId;
 
 use parking_lot::Mutex;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 
-use crate::error::{Error, Result};
+#[cfg(test)]
+use crate::error::Error;
+use crate::error::Result;
 use crate::record::{RecordMetadata, TimestampType};
 
 /// What a broker said about a batch it accepted.
@@ -33,13 +46,114 @@ enum State {
     Done(Result<BatchAck>),
 }
 
+/// Where resolved batches hand what they hold: their `buffer.memory` back to the
+/// producer's pool, their records' callbacks to the producer's delivery thread.
+///
+/// One thread per producer (`herald-delivery`), started with the producer. It
+/// holds no herald lock; a callback there may send, flush or block without
+/// stalling the producer (a slow callback delays the callbacks behind it, not
+/// sends or acknowledgements). It runs inside the producer's tokio runtime
+/// context, so a callback can `tokio::spawn`. It ends once the producer and every
+/// batch are gone.
+pub(crate) struct Deliveries {
+    memory: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
+    thread: ThreadId,
+}
+
+impl fmt::Debug for Deliveries {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Deliveries").field("thread", &self.thread).finish()
+    }
+}
+
+enum Job {
+    /// A resolved batch's callbacks, with its outcome.
+    Callbacks { batch: Arc<BatchCompletion>, result: Result<BatchAck>, callbacks: Vec<RecordCallback> },
+    /// Answered once every job queued before it has run.
+    Barrier(oneshot::Sender<()>),
+}
+
+impl Deliveries {
+    /// Starts the delivery thread (in the current tokio runtime's context, if any).
+    /// `memory` is the producer's `buffer.memory` pool.
+    pub(crate) fn start(memory: Arc<Semaphore>) -> std::io::Result<Arc<Deliveries>> {
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let handle = std::thread::Builder::new().name("herald-delivery".into()).spawn(move || {
+            let _context = runtime.as_ref().map(|r| r.enter());
+            // Ends when every sender is gone: the producer and every batch.
+            while let Ok(job) = rx.recv() {
+                run(job);
+            }
+        })?;
+        Ok(Arc::new(Deliveries { memory, jobs, thread: handle.thread().id() }))
+    }
+
+    /// Whether the caller is this producer's delivery thread (where waiting for
+    /// [`barrier`](Self::barrier) would wait for itself).
+    pub(crate) fn on_delivery_thread(&self) -> bool {
+        std::thread::current().id() == self.thread
+    }
+
+    /// Resolves once every callback of a batch resolved before this call has run.
+    pub(crate) fn barrier(&self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        if let Err(mpsc::SendError(Job::Barrier(tx))) = self.jobs.send(Job::Barrier(tx)) {
+            let _ = tx.send(());
+        }
+        rx
+    }
+
+    fn queue(&self, job: Job) {
+        // The thread outlives every sender, so this cannot fail; if it ever did,
+        // running the job here still gives every record its outcome.
+        if let Err(mpsc::SendError(job)) = self.jobs.send(job) {
+            tracing::error!("the delivery thread is gone; running callbacks on the resolving thread");
+            run(job);
+        }
+    }
+}
+
+/// Runs one job on the delivery thread: each callback under `catch_unwind`, so a
+/// panicking callback is logged and the others still run.
+fn run(job: Job) {
+    match job {
+        Job::Barrier(tx) => {
+            let _ = tx.send(());
+        }
+        Job::Callbacks { batch, result, callbacks } => {
+            for cb in callbacks {
+                let outcome = match &result {
+                    Ok(ack) => Ok(record_metadata(&batch, *ack, cb.offset_delta, cb.timestamp)),
+                    Err(e) => Err(e.clone()),
+                };
+                let f = cb.f;
+                if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || f(outcome)))
+                {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "(no message)".into());
+                    tracing::error!(
+                        topic = %batch.topic, partition = batch.partition, offset_delta = cb.offset_delta,
+                        panic = %what, "a delivery callback panicked; the producer goes on"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// The shared outcome of one batch.
 pub(crate) struct BatchCompletion {
     topic: Arc<str>,
     partition: i32,
     state: Mutex<State>,
-    /// `buffer.memory` to give back when the batch resolves, and how much.
-    memory: Option<Arc<Semaphore>>,
+    /// Where `buffer.memory` goes back and callbacks run when the batch resolves.
+    deliveries: Arc<Deliveries>,
+    /// How much `buffer.memory` the batch's records took.
     reserved: AtomicUsize,
 }
 
@@ -54,16 +168,12 @@ impl fmt::Debug for BatchCompletion {
 }
 
 impl BatchCompletion {
-    pub(crate) fn new(
-        topic: Arc<str>,
-        partition: i32,
-        memory: Option<Arc<Semaphore>>,
-    ) -> Arc<BatchCompletion> {
+    pub(crate) fn new(topic: Arc<str>, partition: i32, deliveries: Arc<Deliveries>) -> Arc<BatchCompletion> {
         Arc::new(BatchCompletion {
             topic,
             partition,
             state: Mutex::new(State::Pending(Vec::new())),
-            memory,
+            deliveries,
             reserved: AtomicUsize::new(0),
         })
     }
@@ -81,31 +191,47 @@ impl BatchCompletion {
         self.reserved.fetch_add(bytes, Ordering::Relaxed);
     }
 
-    /// Resolves the batch. Only the first call counts: a batch resolves exactly once.
-    pub(crate) fn complete(&self, result: Result<BatchAck>) -> bool {
+    /// Resolves the batch: its futures wake, its `buffer.memory` goes back, and its
+    /// `callbacks` are queued to the delivery thread — never run here. Only the
+    /// first call counts: a batch resolves exactly once.
+    pub(crate) fn resolve(
+        self: &Arc<Self>,
+        result: Result<BatchAck>,
+        callbacks: Vec<RecordCallback>,
+    ) -> bool {
         let wakers = {
             let mut s = self.state.lock();
-            match &mut *s {
-                State::Done(_) => return false,
-                State::Pending(w) => {
-                    let w = std::mem::take(w);
-                    *s = State::Done(result);
-                    w
-                }
+            let State::Pending(w) = &mut *s else { return false };
+            let w = std::mem::take(w);
+            // Queued before the batch reads as done, so a flush that sees it done
+            // and then waits for the delivery thread finds its callbacks ahead.
+            if !callbacks.is_empty() {
+                self.deliveries.queue(Job::Callbacks {
+                    batch: self.clone(),
+                    result: result.clone(),
+                    callbacks,
+                });
             }
+            *s = State::Done(result);
+            w
         };
-        if let Some(m) = &self.memory {
-            m.add_permits(self.reserved.swap(0, Ordering::AcqRel));
-        }
+        self.deliveries.memory.add_permits(self.reserved.swap(0, Ordering::AcqRel));
         for w in wakers {
             w.wake();
         }
         true
     }
 
-    /// Fails the batch with `err`, naming its topic and partition.
-    pub(crate) fn fail(&self, err: Error) -> bool {
-        self.complete(Err(err.for_partition(&self.topic, Some(self.partition))))
+    /// Resolves a batch without callbacks.
+    #[cfg(test)]
+    pub(crate) fn complete(self: &Arc<Self>, result: Result<BatchAck>) -> bool {
+        self.resolve(result, Vec::new())
+    }
+
+    /// Fails a batch without callbacks with `err`, naming its topic and partition.
+    #[cfg(test)]
+    pub(crate) fn fail(self: &Arc<Self>, err: Error) -> bool {
+        self.resolve(Err(err.for_partition(&self.topic, Some(self.partition))), Vec::new())
     }
 
     pub(crate) fn is_done(&self) -> bool {
@@ -228,6 +354,12 @@ impl fmt::Debug for RecordCallback {
     }
 }
 
+/// A delivery thread for unit tests, with an unbounded memory pool.
+#[cfg(test)]
+pub(crate) fn test_deliveries() -> Arc<Deliveries> {
+    Deliveries::start(Arc::new(Semaphore::new(0))).expect("a thread")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,7 +367,7 @@ mod tests {
 
     #[tokio::test]
     async fn records_read_their_offset_from_the_batch() {
-        let b = BatchCompletion::new(Arc::from("t"), 2, None);
+        let b = BatchCompletion::new(Arc::from("t"), 2, test_deliveries());
         let f0 = DeliveryFuture::new(b.clone(), 0, 100);
         let f1 = DeliveryFuture::new(b.clone(), 1, 101);
         assert!(b.complete(Ok(BatchAck { base_offset: Some(40), log_append_time: None })));
@@ -250,7 +382,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_resolves_once() {
-        let b = BatchCompletion::new(Arc::from("t"), 0, None);
+        let b = BatchCompletion::new(Arc::from("t"), 0, test_deliveries());
         let f = DeliveryFuture::new(b.clone(), 0, 1);
         assert!(b.fail(Error::broker(ErrorCode::MESSAGE_TOO_LARGE, None)));
         assert!(!b.complete(Ok(BatchAck { base_offset: Some(0), log_append_time: None })));
@@ -261,7 +393,7 @@ mod tests {
 
     #[tokio::test]
     async fn log_append_time_replaces_create_time() {
-        let b = BatchCompletion::new(Arc::from("t"), 0, None);
+        let b = BatchCompletion::new(Arc::from("t"), 0, test_deliveries());
         let f = DeliveryFuture::new(b.clone(), 3, 5);
         b.complete(Ok(BatchAck { base_offset: Some(10), log_append_time: Some(999) }));
         let m = f.await.unwrap();
@@ -269,5 +401,85 @@ mod tests {
             (m.offset(), m.timestamp(), m.timestamp_type()),
             (Some(13), 999, TimestampType::LogAppendTime)
         );
+    }
+
+    fn callback(
+        f: impl FnOnce(Result<RecordMetadata>) + Send + 'static,
+        offset_delta: i32,
+    ) -> RecordCallback {
+        RecordCallback { offset_delta, timestamp: 1, f: Box::new(f) }
+    }
+
+    #[tokio::test]
+    async fn callbacks_run_on_the_delivery_thread_never_where_the_batch_resolves() {
+        let d = test_deliveries();
+        let b = BatchCompletion::new(Arc::from("t"), 0, d.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let here = std::thread::current().id();
+        let cb = callback(move |r| tx.send((std::thread::current().id(), r.map(|m| m.offset()))).unwrap(), 2);
+        assert!(b.resolve(Ok(BatchAck { base_offset: Some(10), log_append_time: None }), vec![cb]));
+        let (thread, offset) = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        assert_ne!(thread, here);
+        assert_eq!(thread, d.thread);
+        assert_eq!(offset.unwrap(), Some(12));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_callback_is_caught_and_the_others_still_run() {
+        let d = test_deliveries();
+        let b = BatchCompletion::new(Arc::from("t"), 0, d.clone());
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (r1, r2) = (ran.clone(), ran.clone());
+        let cbs = vec![
+            callback(
+                move |_| {
+                    r1.fetch_add(1, Ordering::SeqCst);
+                },
+                0,
+            ),
+            callback(|_| panic!("a callback that panics"), 1),
+            callback(
+                move |_| {
+                    r2.fetch_add(1, Ordering::SeqCst);
+                },
+                2,
+            ),
+        ];
+        b.resolve(Err(Error::new(crate::error::ErrorKind::Closed)), cbs);
+        d.barrier().await.unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), 2);
+        // The thread survived: a later batch's callback runs too.
+        let b2 = BatchCompletion::new(Arc::from("t"), 0, d.clone());
+        let r3 = ran.clone();
+        b2.resolve(
+            Ok(BatchAck { base_offset: None, log_append_time: None }),
+            vec![callback(
+                move |_| {
+                    r3.fetch_add(1, Ordering::SeqCst);
+                },
+                0,
+            )],
+        );
+        d.barrier().await.unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_barrier_waits_for_the_callbacks_queued_before_it() {
+        let d = test_deliveries();
+        let b = BatchCompletion::new(Arc::from("t"), 0, d.clone());
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = ran.clone();
+        let slow = callback(
+            move |_| {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                r.fetch_add(1, Ordering::SeqCst);
+            },
+            0,
+        );
+        b.resolve(Ok(BatchAck { base_offset: Some(0), log_append_time: None }), vec![slow]);
+        d.barrier().await.unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), 1, "the barrier passed a callback queued before it");
+        assert!(!d.on_delivery_thread());
     }
 }

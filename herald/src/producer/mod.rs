@@ -339,8 +339,14 @@ impl Producer {
     ///
     /// Waits like [`send`](Self::send). When this returns an error, the record was
     /// refused and `callback` is never called; otherwise `callback` is called
-    /// exactly once, on the producer's background task when the record's batch is
-    /// resolved — keep it short and never block in it.
+    /// exactly once, when the record's batch is resolved, on the producer's delivery
+    /// thread: one thread per producer that runs callbacks in the order their
+    /// batches resolved, holding no lock of the producer's, inside the producer's
+    /// tokio runtime context. A callback may send (a `SendFuture` that must wait can
+    /// be handed to `tokio::spawn`), flush, or block; a slow one delays the callbacks
+    /// behind it, not the producer. A callback that panics is caught and logged.
+    /// [`flush`](Self::flush) and [`close`](Self::close) return once the callbacks of
+    /// the records they waited for have run.
     pub fn send_with_callback<F>(&self, record: Record, callback: F) -> SendFuture<()>
     where
         F: FnOnce(Result<RecordMetadata>) + Send + 'static,
@@ -515,7 +521,19 @@ impl Producer {
         for b in batches {
             b.wait().await;
         }
+        self.callbacks_done().await;
         Ok(())
+    }
+
+    /// Waits until the delivery callbacks of every batch resolved so far have run
+    /// (as Java's `flush` and `close` return after their callbacks). From a callback
+    /// itself this cannot wait (those callbacks run after it, on the same thread),
+    /// so there it returns at once.
+    async fn callbacks_done(&self) {
+        let deliveries = self.shared().accumulator.deliveries();
+        if !deliveries.on_delivery_thread() {
+            let _ = deliveries.barrier().await;
+        }
     }
 
     /// Stops accepting records, delivers the ones queued, and closes the
@@ -531,9 +549,12 @@ impl Producer {
         let (tx, rx) = oneshot::channel();
         let deadline = Instant::now() + timeout;
         if self.handle.commands.send(Command::Close { deadline, reply: tx }).is_err() {
+            self.callbacks_done().await;
             return Ok(());
         }
-        rx.await.unwrap_or(Ok(()))
+        let result = rx.await.unwrap_or(Ok(()));
+        self.callbacks_done().await;
+        result
     }
 }
 
@@ -816,8 +837,10 @@ impl ProducerBuilder {
         )?;
         let pool = Pool::new(conn_config, bootstrap, config.reconnect_backoff, config.reconnect_backoff_max);
         let config = Arc::new(config);
+        let accumulator = Accumulator::new(config.batch_size, config.max_request_size, config.buffer_memory)
+            .map_err(|e| Error::config("runtime", format!("cannot start the delivery thread: {e}")))?;
         let shared = Arc::new(Shared {
-            accumulator: Accumulator::new(config.batch_size, config.max_request_size, config.buffer_memory),
+            accumulator,
             config: config.clone(),
             partitioner: self.partitioner,
             wake: Notify::new(),

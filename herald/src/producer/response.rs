@@ -44,8 +44,7 @@ impl Sender {
             *n = n.saturating_sub(1);
         }
         for (q, _) in &f.batches {
-            let mut st = q.state.lock();
-            st.in_flight = st.in_flight.saturating_sub(1);
+            q.state.lock().request_done();
         }
         let resp = match result {
             Err(e) => {
@@ -99,9 +98,8 @@ impl Sender {
                 q.leader.store(leader, std::sync::atomic::Ordering::Release);
             }
             let verdict = {
-                let mut st = q.state.lock();
                 if self.producer_id.is_some() {
-                    st.seq.on_error(&mut b, a.code)
+                    q.state.lock().judge(&mut b, a.code)
                 } else if a.code.is_retriable() {
                     Verdict::Retry
                 } else {
@@ -115,10 +113,7 @@ impl Sender {
                 // The verdict decides: OUT_OF_ORDER_SEQUENCE_NUMBER behind a missing
                 // batch is not retriable by its code, yet must be retried.
                 Verdict::Retry => self.retry_or_fail(&q, b, e, true),
-                Verdict::Fail => {
-                    let maybe = b.maybe_written;
-                    b.fail(e.written(maybe));
-                }
+                Verdict::Fail => b.fail_honestly(e),
             }
         }
         for ((t, p), _) in answers {
@@ -134,7 +129,7 @@ impl Sender {
         log_append_time: i64,
     ) {
         if let Some(stamp) = b.stamp {
-            q.state.lock().seq.written(stamp, b.records);
+            q.state.lock().written(stamp, b.records);
         }
         b.complete(BatchAck {
             base_offset,
@@ -168,23 +163,20 @@ impl Sender {
         let now = Instant::now();
         let wait = backoff(&self.shared, b.attempts);
         let deadline = b.created + cfg.delivery_timeout;
-        let mut st = q.state.lock();
         if !retriable || b.attempts > cfg.retries || now + wait >= deadline {
-            st.seq.failed_after_send(&b);
-            drop(st);
+            q.state.lock().failed_after_send(&b);
             let err = if retriable && now + wait >= deadline {
                 Error::timeout(TimeoutKind::Delivery, cfg.delivery_timeout).caused_by(err)
             } else {
                 err
             };
-            let maybe = b.maybe_written;
-            b.fail(err.written(maybe));
+            b.fail_honestly(err);
             return;
         }
         tracing::debug!(topic = %q.topic, partition = q.partition, records = b.records, attempt = b.attempts, error = %err, "retrying batch");
         b.retry_at = Some(now + wait);
         b.last_error = Some(err);
-        st.requeue(b);
+        q.state.lock().requeue(b);
     }
 }
 

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::Shared;
-use super::accumulator::{PartitionQueue, Payload, ProducerBatch};
+use super::accumulator::{Front, PartitionQueue, Payload, ProducerBatch};
 use super::delivery::BatchCompletion;
 use super::idempotence::{Bump, Stamp};
 use super::refresh::MetadataState;
@@ -303,13 +303,9 @@ impl Sender {
         for t in self.shared.accumulator.topics() {
             if let Some(meta) = t.meta.load_full() {
                 for q in &meta.partitions {
-                    let mut st = q.state.lock();
-                    st.seal_if_lingered(Instant::now(), Duration::ZERO, true);
-                    let failed: Vec<ProducerBatch> = st.ready.drain(..).collect();
-                    drop(st);
+                    let failed = q.state.lock().drain_all();
                     for b in failed {
-                        let maybe = b.maybe_written;
-                        b.fail(e.clone().written(maybe));
+                        b.fail_honestly(e.clone());
                     }
                 }
             }
@@ -351,58 +347,50 @@ impl Sender {
                 if let Some(due) = st.seal_if_lingered(now, cfg.linger, force) {
                     *next = (*next).min(due);
                 }
-                // Fail batches whose delivery.timeout.ms has passed while queued.
-                while let Some(b) = st.ready.front() {
-                    let deadline = b.created + cfg.delivery_timeout;
-                    if now < deadline {
-                        *next = (*next).min(deadline);
-                        break;
-                    }
-                    if let Some(b) = st.ready.pop_front() {
-                        st.seq.failed_after_send(&b);
-                        expire(b, cfg.delivery_timeout);
-                    }
+                // Batches whose delivery.timeout.ms has passed while queued.
+                let (expired, due) = st.take_expired(now, cfg.delivery_timeout);
+                if let Some(due) = due {
+                    *next = (*next).min(due);
                 }
                 // Compression runs on the blocking pool, off this task and off the
                 // callers' threads; the batch keeps its place meanwhile.
-                if let Some(codec) = codec {
-                    for b in st.ready.iter_mut() {
-                        if let Payload::Raw(_) = b.payload {
-                            if let Payload::Raw(raw) = std::mem::replace(&mut b.payload, Payload::Compressing)
-                            {
-                                self.compress(q.clone(), b.order, raw, codec);
-                            }
+                let jobs = if codec.is_some() { st.take_for_compression() } else { Vec::new() };
+                let mut route = false;
+                if let Some((pid, epoch)) = id {
+                    if self.producer_id.is_some() {
+                        match st.prepare_sequence(pid, epoch) {
+                            Bump::Bumped => tracing::info!(
+                                topic = %q.topic, partition = q.partition, epoch = st.epoch(),
+                                "sequence unresolved: bumped the partition's epoch"
+                            ),
+                            Bump::NeedsProducerId => needs_new_id = true,
+                            Bump::NotNow => {}
                         }
                     }
-                }
-                let Some((pid, epoch)) = id else { continue };
-                if self.producer_id.is_some() {
-                    st.seq.adopt(pid, epoch);
-                    let st = &mut *st;
-                    match st.seq.try_bump(st.in_flight, &st.ready) {
-                        Bump::Bumped => tracing::info!(
-                            topic = %q.topic, partition = q.partition, epoch = st.seq.epoch,
-                            "sequence unresolved: bumped the partition's epoch"
-                        ),
-                        Bump::NeedsProducerId => needs_new_id = true,
-                        Bump::NotNow => {}
+                    match st.front(now) {
+                        Front::Due => route = true,
+                        Front::RetryAt(at) => *next = (*next).min(at),
+                        // Woken again when its compression is done.
+                        Front::Empty | Front::Compressing => {}
                     }
                 }
-                let Some(front) = st.ready.front() else { continue };
-                if !front.payload.sendable() {
-                    continue; // woken again when its compression is done
-                }
-                if let Some(at) = front.retry_at.filter(|at| *at > now) {
-                    *next = (*next).min(at);
-                    continue;
-                }
-                let leader = q.leader();
-                if leader < 0 {
-                    self.metadata.needed = true;
-                    continue;
-                }
                 drop(st);
-                by_node.entry(leader).or_default().push(q.clone());
+                for b in expired {
+                    expire(b, cfg.delivery_timeout);
+                }
+                if let Some(codec) = codec {
+                    for (order, raw) in jobs {
+                        self.compress(q.clone(), order, raw, codec);
+                    }
+                }
+                if route {
+                    let leader = q.leader();
+                    if leader < 0 {
+                        self.metadata.needed = true;
+                    } else {
+                        by_node.entry(leader).or_default().push(q.clone());
+                    }
+                }
             }
         }
         if needs_new_id {
@@ -444,29 +432,11 @@ impl Sender {
             let mut size = 0usize;
             queues.retain(|q| {
                 let mut st = q.state.lock();
-                let due = |b: &ProducerBatch| b.payload.sendable() && b.retry_at.is_none_or(|at| at <= now);
-                let fits = st.ready.front().is_some_and(|b| {
-                    due(b) && (batches.is_empty() || size + b.payload.len() <= cfg.max_request_size)
-                });
-                if !fits {
-                    return false;
-                }
-                if idempotent {
-                    let st = &mut *st;
-                    if !st.seq.may_send(st.in_flight) {
-                        return false; // its first batch under this epoch is unanswered
-                    }
-                    let Some(front) = st.ready.front_mut() else { return false };
-                    if st.seq.stamp_for(front).is_none() {
-                        return false; // the partition waits for its epoch bump
-                    }
-                }
-                if let Some(b) = st.ready.pop_front() {
-                    st.in_flight += 1;
-                    size += b.payload.len();
-                    batches.push((q.clone(), b));
-                }
-                st.ready.front().is_some_and(due)
+                let room = (!batches.is_empty()).then(|| cfg.max_request_size.saturating_sub(size));
+                let Some(b) = st.take_for_request(now, room, idempotent) else { return false };
+                size += b.payload.len();
+                batches.push((q.clone(), b));
+                st.front(now) == Front::Due
             });
             if batches.is_empty() {
                 return;
@@ -481,7 +451,7 @@ impl Sender {
             Ok(c) => c,
             Err(e) => {
                 for (q, b) in batches {
-                    q.state.lock().in_flight -= 1;
+                    q.state.lock().request_done();
                     let retriable = e.is_retriable();
                     self.retry_or_fail(&q, b, e.clone(), retriable);
                 }
@@ -545,23 +515,12 @@ impl Sender {
             Event::Produce(id, r) => self.handle_produce(id, r),
             Event::ProducerId(r) => self.handle_producer_id(r),
             Event::Compressed { queue, order, result } => {
-                let mut st = queue.state.lock();
-                let Some(at) = st.ready.iter().position(|b| b.order == order) else { return };
-                match result {
-                    Ok((bytes, ratio)) => {
-                        st.ready[at].payload = Payload::Ready(bytes);
-                        st.observe_ratio(ratio);
-                    }
-                    Err(e) => {
-                        if let Some(b) = st.ready.remove(at) {
-                            b.fail(
-                                Error::new(ErrorKind::InvalidRecord {
-                                    reason: format!("compression failed: {e}"),
-                                })
-                                .written(false),
-                            );
-                        }
-                    }
+                let failed = queue.state.lock().compressed(order, result);
+                if let Some((b, e)) = failed {
+                    b.fail(
+                        Error::new(ErrorKind::InvalidRecord { reason: format!("compression failed: {e}") })
+                            .written(false),
+                    );
                 }
             }
         }
@@ -625,8 +584,7 @@ pub(crate) fn expire(mut b: ProducerBatch, delivery_timeout: Duration) {
     if let Some(last) = b.last_error.take() {
         e = e.caused_by(last);
     }
-    let maybe = b.maybe_written;
-    b.fail(e.written(maybe));
+    b.fail_honestly(e);
 }
 
 /// `retry.backoff.ms` doubled per attempt, capped at `retry.backoff.max.ms`, with
@@ -636,4 +594,144 @@ pub(crate) fn backoff(shared: &Shared, attempts: u32) -> Duration {
     let exp = cfg.retry_backoff.saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
     let capped = exp.min(cfg.retry_backoff_max);
     capped.mul_f64(0.8 + fastrand::f64() * 0.4)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use parking_lot::Mutex;
+    use tokio::sync::Notify;
+
+    use super::*;
+    use crate::config::ProducerConfig;
+    use crate::connection::ConnectionConfig;
+    use crate::producer::accumulator::{Accumulator, RecordRef};
+    use crate::record::RecordMetadata;
+
+    /// A sender with no broker behind it (nothing here connects), and topic "t"
+    /// with one partition led by node 1.
+    fn sender(config: ProducerConfig) -> (Sender, Arc<PartitionQueue>) {
+        let config = Arc::new(config);
+        let shared = Arc::new(Shared {
+            accumulator: Accumulator::new(config.batch_size, config.max_request_size, config.buffer_memory)
+                .unwrap(),
+            config: config.clone(),
+            partitioner: None,
+            wake: Notify::new(),
+            closing: std::sync::atomic::AtomicBool::new(false),
+            last_metadata_error: Mutex::new(None),
+        });
+        let conn = ConnectionConfig::new(
+            StrBytes::from_static_str("test"),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            &config.security,
+        )
+        .unwrap();
+        let pool = Pool::new(conn, Vec::new(), Duration::from_millis(50), Duration::from_secs(1));
+        let (entry, _) = shared.accumulator.topic("t");
+        entry.update(uuid::Uuid::nil(), &[1], config.codec().is_some());
+        let queue = entry.meta.load_full().unwrap().partitions[0].clone();
+        let (_tx, rx) = mpsc::unbounded_channel();
+        (Sender::new(shared, pool, rx), queue)
+    }
+
+    /// Counts callback runs; on failure the callback appends a record to the same
+    /// partition — taking the partition's lock, as a re-send would.
+    struct Resender {
+        shared: Arc<Shared>,
+        queue: Arc<PartitionQueue>,
+        failed: Arc<AtomicUsize>,
+        resent: Arc<AtomicUsize>,
+    }
+
+    impl Resender {
+        fn callback(&self) -> crate::producer::delivery::Callback {
+            let (shared, queue) = (self.shared.clone(), self.queue.clone());
+            let (failed, resent) = (self.failed.clone(), self.resent.clone());
+            Box::new(move |r: crate::Result<RecordMetadata>| {
+                if r.is_err() {
+                    failed.fetch_add(1, Ordering::SeqCst);
+                    let rec = RecordRef::new(1, None, Some(b"again"));
+                    if shared.accumulator.append(&queue, &rec, 0, None).is_ok() {
+                        resent.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            })
+        }
+    }
+
+    fn resender(s: &Sender, q: &Arc<PartitionQueue>) -> Resender {
+        Resender {
+            shared: s.shared.clone(),
+            queue: q.clone(),
+            failed: Arc::default(),
+            resent: Arc::default(),
+        }
+    }
+
+    async fn callbacks_done(s: &Sender) {
+        tokio::time::timeout(Duration::from_secs(10), s.shared.accumulator.deliveries().barrier())
+            .await
+            .expect("the delivery thread is not stuck")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_batch_whose_compression_failed_fails_and_its_callbacks_may_send_again() {
+        let mut config = ProducerConfig::default();
+        config.set("compression.type", "zstd").unwrap();
+        let (mut s, q) = sender(config);
+        let r = resender(&s, &q);
+        for _ in 0..3 {
+            let rec = RecordRef::new(1, None, Some(b"v"));
+            s.shared.accumulator.append(&q, &rec, 0, Some(r.callback())).unwrap();
+        }
+        let jobs = {
+            let mut st = q.state.lock();
+            st.seal_if_lingered(Instant::now(), Duration::ZERO, true);
+            st.take_for_compression()
+        };
+        assert_eq!(jobs.len(), 1);
+        s.handle_event(Event::Compressed { queue: q.clone(), order: jobs[0].0, result: Err("boom".into()) });
+        callbacks_done(&s).await;
+        assert_eq!(r.failed.load(Ordering::SeqCst), 3);
+        assert_eq!(r.resent.load(Ordering::SeqCst), 3, "each callback appended to the same partition");
+        assert!(!q.state.lock().is_empty(), "the records sent again are queued");
+    }
+
+    #[tokio::test]
+    async fn an_authentication_failure_fails_queued_records_and_their_callbacks_may_send_again() {
+        let (s, q) = sender(ProducerConfig::default());
+        let r = resender(&s, &q);
+        for i in 0..4 {
+            let rec = RecordRef::new(1, None, Some(b"v"));
+            s.shared.accumulator.append(&q, &rec, 0, Some(r.callback())).unwrap();
+            if i == 1 {
+                q.state.lock().seal_if_lingered(Instant::now(), Duration::ZERO, true);
+            }
+        }
+        let e = crate::security::sasl::auth_error("b:1", "bad password".into());
+        s.authentication_failed(&e);
+        callbacks_done(&s).await;
+        assert_eq!(r.failed.load(Ordering::SeqCst), 4, "sealed and open batches both failed");
+        assert_eq!(r.resent.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn the_final_sweep_fails_what_is_left_and_callbacks_are_refused_new_records() {
+        let (s, q) = sender(ProducerConfig::default());
+        let r = resender(&s, &q);
+        let rec = RecordRef::new(1, None, Some(b"v"));
+        s.shared.accumulator.append(&q, &rec, 0, Some(r.callback())).unwrap();
+        let shared = s.shared.clone();
+        drop(s); // what a runtime shutting down does to the sender task
+        tokio::time::timeout(Duration::from_secs(10), shared.accumulator.deliveries().barrier())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.failed.load(Ordering::SeqCst), 1);
+        assert_eq!(r.resent.load(Ordering::SeqCst), 0, "a closed accumulator refuses the record");
+    }
 }

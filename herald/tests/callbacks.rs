@@ -1,0 +1,253 @@
+//! Delivery callbacks that call back into the producer, on every path where herald
+//! fails records: delivery timeout while queued and while in flight, close with
+//! records pending, and a runtime shut down under the producer. (Compression and
+//! authentication failures are covered by `producer::sender`'s unit tests: neither
+//! can be caused from outside on the embedded cluster.)
+//!
+//! Each record's callback does one of three things when its record fails: sends a
+//! record again to the same partition (the "retry from the callback" pattern),
+//! calls `flush` and other producer methods, or panics. The producer must keep
+//! working: every callback runs exactly once, a panic is caught and logged, and
+//! nothing hangs. Callbacks run on the producer's delivery thread, never under one
+//! of its locks (see DESIGN.md, "No user code under a herald lock").
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use herald::mock::MockCluster;
+use herald::{Producer, Record, RecordMetadata};
+use parking_lot::Mutex;
+
+/// What happened to the records a test sent.
+#[derive(Default)]
+struct Outcomes {
+    /// Per original record: how many times its callback ran, and whether with Ok.
+    calls: Mutex<Vec<(usize, bool)>>,
+    /// Records sent again from callbacks, and how many of those resolved.
+    resent: AtomicUsize,
+    resent_resolved: AtomicUsize,
+    /// Nested `flush` calls that returned.
+    flushed: AtomicUsize,
+}
+
+impl Outcomes {
+    fn new(n: usize) -> Arc<Outcomes> {
+        Arc::new(Outcomes { calls: Mutex::new(vec![(0, false); n]), ..Outcomes::default() })
+    }
+
+    fn each_ran_once(&self) -> bool {
+        self.calls.lock().iter().all(|(n, _)| *n == 1)
+    }
+}
+
+/// The callback of original record `i`: notes its outcome; on failure re-sends
+/// (i % 3 == 0), calls producer methods (i % 3 == 1; record 1 blocks on a nested
+/// `flush`), or panics (i % 3 == 2).
+fn callback(
+    p: &Producer,
+    i: usize,
+    out: &Arc<Outcomes>,
+) -> impl FnOnce(herald::Result<RecordMetadata>) + Send + 'static {
+    let (p, out) = (p.clone(), out.clone());
+    move |r| {
+        let failed = r.is_err();
+        {
+            let mut calls = out.calls.lock();
+            calls[i].0 += 1;
+            calls[i].1 = !failed;
+        }
+        if !failed {
+            return;
+        }
+        match i % 3 {
+            0 => {
+                out.resent.fetch_add(1, Ordering::SeqCst);
+                let o = out.clone();
+                let again =
+                    p.send_with_callback(Record::new("t").partition(0).value(format!("again-{i}")), {
+                        let o = o.clone();
+                        move |_| {
+                            o.resent_resolved.fetch_add(1, Ordering::SeqCst);
+                        }
+                    });
+                // A send that must wait is driven by a task: the callback runs in
+                // the producer's runtime context.
+                tokio::spawn(async move {
+                    if again.await.is_err() {
+                        // Refused (e.g. closed): its callback will never run.
+                        o.resent_resolved.fetch_add(1, Ordering::SeqCst);
+                    }
+                });
+            }
+            1 => {
+                let _ = p.config().linger;
+                let _ = p.topic("t");
+                let _ = p.try_send(Record::new("t").partition(0).value("try"));
+                if i == 1 {
+                    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                        let _ = rt.block_on(p.flush());
+                        out.flushed.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            }
+            _ => panic!("a delivery callback that panics (record {i}); herald must catch it"),
+        }
+    }
+}
+
+async fn cluster() -> MockCluster {
+    let c = MockCluster::builder().brokers(1).start().await.unwrap();
+    c.create_topic("t", 1).unwrap();
+    c
+}
+
+/// The settings of the hang reported in issue 10.
+fn producer(c: &MockCluster) -> herald::ProducerBuilder {
+    Producer::builder()
+        .bootstrap_servers(c.bootstrap())
+        .delivery_timeout(Duration::from_millis(3000))
+        .request_timeout(Duration::from_millis(3000))
+        .max_in_flight(1)
+        .linger(Duration::ZERO)
+        .retry_backoff_max(Duration::from_millis(200))
+        .max_block(Duration::from_secs(10))
+}
+
+/// Sends `n` records 20 ms apart, each with [`callback`].
+async fn send_all(p: &Producer, n: usize, out: &Arc<Outcomes>) {
+    for i in 0..n {
+        p.send_with_callback(Record::new("t").partition(0).value(format!("r{i}")), callback(p, i, out))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits (bounded) until every record sent again from a callback has resolved.
+async fn resends_resolve(out: &Outcomes) {
+    for _ in 0..300 {
+        if out.resent_resolved.load(Ordering::SeqCst) == out.resent.load(Ordering::SeqCst) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "{} of {} records sent from callbacks resolved in 30 s",
+        out.resent_resolved.load(Ordering::SeqCst),
+        out.resent.load(Ordering::SeqCst)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_of_records_expiring_while_queued_may_send_flush_and_panic() {
+    let c = cluster().await;
+    let p = producer(&c).build().unwrap();
+    p.send_and_wait(Record::new("t").partition(0).value("warm")).await.unwrap();
+    c.set_latency(Duration::from_secs(30));
+    let out = Outcomes::new(20);
+    send_all(&p, 20, &out).await;
+    // One request is in flight (max.in.flight 1) and the rest wait in the queue:
+    // all pass delivery.timeout.ms, the queued ones in the sender's expiry sweep.
+    tokio::time::timeout(Duration::from_secs(20), p.flush())
+        .await
+        .expect("flush returned: no callback deadlocked the producer")
+        .unwrap();
+    assert!(out.each_ran_once(), "every callback ran exactly once by flush: {:?}", out.calls.lock());
+    assert!(out.calls.lock().iter().all(|(_, ok)| !ok), "all failed: the broker was too slow");
+    assert_eq!(out.flushed.load(Ordering::SeqCst), 1, "the nested flush returned");
+    c.set_latency(Duration::ZERO);
+    resends_resolve(&out).await;
+    // The producer still works.
+    let md = tokio::time::timeout(Duration::from_secs(20), p.send_and_wait(Record::new("t").value("after")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(md.offset().is_some());
+    tokio::time::timeout(Duration::from_secs(20), p.close(Duration::from_secs(10))).await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_of_records_expiring_in_flight_may_send_flush_and_panic() {
+    let c = cluster().await;
+    let p = producer(&c).max_in_flight(5).build().unwrap();
+    p.send_and_wait(Record::new("t").partition(0).value("warm")).await.unwrap();
+    c.set_latency(Duration::from_secs(30));
+    let out = Outcomes::new(6);
+    // Five requests in flight at once, each past request.timeout.ms and
+    // delivery.timeout.ms together; a sixth waits behind them.
+    send_all(&p, 6, &out).await;
+    tokio::time::timeout(Duration::from_secs(20), p.flush())
+        .await
+        .expect("flush returned: no callback deadlocked the producer")
+        .unwrap();
+    assert!(out.each_ran_once(), "{:?}", out.calls.lock());
+    c.set_latency(Duration::ZERO);
+    resends_resolve(&out).await;
+    tokio::time::timeout(Duration::from_secs(20), p.send_and_wait(Record::new("t").value("after")))
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_of_records_failed_by_close_may_send_flush_and_panic() {
+    let c = cluster().await;
+    let p = producer(&c)
+        .delivery_timeout(Duration::from_secs(60))
+        .request_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    p.send_and_wait(Record::new("t").partition(0).value("warm")).await.unwrap();
+    c.set_latency(Duration::from_secs(30));
+    let out = Outcomes::new(9);
+    send_all(&p, 9, &out).await;
+    let closed = tokio::time::timeout(Duration::from_secs(20), p.close(Duration::from_millis(500)))
+        .await
+        .expect("close returned: no callback deadlocked the producer");
+    assert!(closed.is_err(), "records were still pending at the close deadline");
+    // close returns once the callbacks of the records it failed have run.
+    assert!(out.each_ran_once(), "{:?}", out.calls.lock());
+    assert!(out.calls.lock().iter().all(|(_, ok)| !ok));
+    // Records sent from those callbacks were refused (the producer is closed).
+    resends_resolve(&out).await;
+    c.set_latency(Duration::ZERO);
+}
+
+#[test]
+fn callbacks_of_records_failed_when_the_runtime_shuts_down_may_send_flush_and_panic() {
+    let out = Outcomes::new(9);
+    let cluster_rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let c = cluster_rt.block_on(cluster());
+    {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let out = out.clone();
+        let bootstrap = c.bootstrap();
+        let c = &c;
+        rt.block_on(async move {
+            let p = Producer::builder()
+                .bootstrap_servers(bootstrap)
+                .linger(Duration::ZERO)
+                .delivery_timeout(Duration::from_secs(60))
+                .request_timeout(Duration::from_secs(30))
+                .build()
+                .unwrap();
+            p.send_and_wait(Record::new("t").partition(0).value("warm")).await.unwrap();
+            c.set_latency(Duration::from_secs(30));
+            send_all(&p, 9, &out).await;
+        });
+        // The producer's sender task is dropped with the runtime: it fails what is
+        // pending, and the callbacks run on the delivery thread.
+        drop(rt);
+    }
+    for _ in 0..200 {
+        if out.each_ran_once() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(out.each_ran_once(), "{:?}", out.calls.lock());
+    assert!(out.calls.lock().iter().all(|(_, ok)| !ok));
+    c.set_latency(Duration::ZERO);
+}
