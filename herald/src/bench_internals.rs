@@ -51,7 +51,9 @@ pub struct BenchAccumulator {
 }
 
 impl BenchAccumulator {
-    /// An accumulator with `batch_size`, and one partition's queue.
+    /// An accumulator with `batch_size`, and one partition's queue. Panics if the
+    /// delivery thread cannot be started.
+    #[allow(clippy::expect_used)] // a benchmark's set-up
     pub fn new(batch_size: usize) -> BenchAccumulator {
         let acc = crate::producer::accumulator::Accumulator::new(batch_size, 1 << 20, usize::MAX >> 4)
             .expect("the delivery thread");

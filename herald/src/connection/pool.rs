@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{BrokerAddr, Connection, ConnectionConfig};
+use crate::backoff::Backoff;
 use crate::error::{Error, ErrorKind};
 
 /// Which endpoint a connection is to.
@@ -17,8 +18,9 @@ enum Endpoint {
     Bootstrap(usize),
 }
 
+/// An endpoint's reconnect state.
 #[derive(Debug, Default, Clone, Copy)]
-struct Backoff {
+struct Reconnect {
     failures: u32,
     until: Option<Instant>,
 }
@@ -26,12 +28,12 @@ struct Backoff {
 /// The connections of one producer or admin client. Owned by one task.
 pub(crate) struct Pool {
     config: ConnectionConfig,
-    reconnect_backoff: Duration,
-    reconnect_backoff_max: Duration,
+    /// `reconnect.backoff.ms` up to `reconnect.backoff.max.ms`.
+    reconnect: Backoff,
     bootstrap: Vec<BrokerAddr>,
     brokers: HashMap<i32, BrokerAddr>,
     conns: HashMap<Endpoint, Connection>,
-    backoff: HashMap<Endpoint, Backoff>,
+    backoff: HashMap<Endpoint, Reconnect>,
     next_bootstrap: usize,
 }
 
@@ -44,8 +46,7 @@ impl Pool {
     ) -> Pool {
         Pool {
             config,
-            reconnect_backoff,
-            reconnect_backoff_max: reconnect_backoff_max.max(reconnect_backoff),
+            reconnect: Backoff::new(reconnect_backoff, reconnect_backoff_max.max(reconnect_backoff)),
             bootstrap,
             brokers: HashMap::new(),
             conns: HashMap::new(),
@@ -99,10 +100,7 @@ impl Pool {
             // A connection that worked and then broke retries at the base backoff;
             // one that never came up backs off further each time.
             b.failures = if connected { 0 } else { b.failures.saturating_add(1) };
-            let exp = self.reconnect_backoff.saturating_mul(1u32 << b.failures.min(16));
-            let base = exp.min(self.reconnect_backoff_max);
-            let jitter = 0.8 + fastrand::f64() * 0.4;
-            b.until = Some(Instant::now() + base.mul_f64(jitter));
+            b.until = Some(Instant::now() + self.reconnect.after(b.failures.saturating_add(1)));
         }
     }
 

@@ -13,9 +13,11 @@
 pub(crate) mod accumulator;
 pub(crate) mod delivery;
 pub(crate) mod idempotence;
+mod producer_id;
 mod refresh;
 mod response;
 pub(crate) mod sender;
+mod transport;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -848,7 +850,7 @@ impl ProducerBuilder {
             last_metadata_error: Mutex::new(None),
         });
         let (tx, rx) = mpsc::unbounded_channel();
-        let sender = Sender::new(shared.clone(), pool, rx);
+        let sender = Sender::new(shared.clone(), Box::new(pool), rx);
         runtime.spawn(sender.run());
         tracing::info!(
             client_id = %config.client_id,

@@ -19,7 +19,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -28,11 +28,13 @@ use super::Shared;
 use super::accumulator::{Front, PartitionQueue, Payload, ProducerBatch};
 use super::delivery::BatchCompletion;
 use super::idempotence::{Bump, Stamp};
+use super::producer_id::{IdOutcome, ProducerIdManager};
 use super::refresh::MetadataState;
+use super::transport::Transport;
+use crate::backoff::Backoff;
 use crate::compression::Codec;
 use crate::config::Acks;
-use crate::connection::pool::Pool;
-use crate::error::{Error, ErrorCode, ErrorKind, TimeoutKind};
+use crate::error::{Error, ErrorKind, TimeoutKind};
 use crate::metadata;
 use crate::protocol::batch::{
     NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, compress_batch, stamp_producer,
@@ -48,7 +50,7 @@ pub(crate) enum Command {
 
 /// What the sender's futures report.
 pub(crate) enum Event {
-    Produce(u64, Result<(i16, Option<ProduceResponse>), Error>),
+    Produce(u64, Result<Option<ProduceResponse>, Error>),
     Metadata(Result<metadata::Snapshot, Error>),
     Compressed { queue: Arc<PartitionQueue>, order: u64, result: Result<(BytesMut, f32), String> },
     ProducerId(Result<(i64, i16), Error>),
@@ -61,25 +63,6 @@ pub(crate) struct InFlight {
     pub(crate) batches: Vec<(Arc<PartitionQueue>, ProducerBatch)>,
 }
 
-/// The producer id and epoch the idempotent producer writes with.
-pub(crate) struct ProducerId {
-    pub(crate) id: i64,
-    pub(crate) epoch: i16,
-    pub(crate) phase: IdPhase,
-    failures: u32,
-    not_before: Instant,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum IdPhase {
-    /// An InitProducerId request is due.
-    Needed,
-    /// One is in flight.
-    Requesting,
-    /// Batches can be stamped.
-    Ready,
-}
-
 struct Closing {
     deadline: Instant,
     reply: Option<oneshot::Sender<Result<(), Error>>>,
@@ -87,7 +70,10 @@ struct Closing {
 
 pub(crate) struct Sender {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) pool: Pool,
+    /// The network: the connection pool, or a scripted one in unit tests.
+    pub(crate) transport: Box<dyn Transport>,
+    /// `retry.backoff.ms` up to `retry.backoff.max.ms`.
+    pub(crate) backoff: Backoff,
     commands: mpsc::UnboundedReceiver<Command>,
     pub(crate) events: FuturesUnordered<BoxFuture<'static, Event>>,
     pub(crate) in_flight: HashMap<u64, InFlight>,
@@ -95,22 +81,22 @@ pub(crate) struct Sender {
     next_request_id: u64,
     pub(crate) metadata: MetadataState,
     /// `Some` with `enable.idempotence`.
-    pub(crate) producer_id: Option<ProducerId>,
+    pub(crate) producer_id: Option<ProducerIdManager>,
     closing: Option<Closing>,
 }
 
 impl Sender {
-    pub(crate) fn new(shared: Arc<Shared>, pool: Pool, commands: mpsc::UnboundedReceiver<Command>) -> Sender {
-        let producer_id = shared.config.enable_idempotence.then(|| ProducerId {
-            id: NO_PRODUCER_ID,
-            epoch: NO_PRODUCER_EPOCH,
-            phase: IdPhase::Needed,
-            failures: 0,
-            not_before: Instant::now(),
-        });
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        transport: Box<dyn Transport>,
+        commands: mpsc::UnboundedReceiver<Command>,
+    ) -> Sender {
+        let producer_id = shared.config.enable_idempotence.then(|| ProducerIdManager::new(Instant::now()));
+        let backoff = Backoff::new(shared.config.retry_backoff, shared.config.retry_backoff_max);
         Sender {
             shared,
-            pool,
+            transport,
+            backoff,
             commands,
             events: FuturesUnordered::new(),
             in_flight: HashMap::new(),
@@ -225,7 +211,7 @@ impl Sender {
             self.shared.accumulator.fail_all(&Error::new(ErrorKind::Closed));
             Ok(())
         };
-        self.pool.close_all();
+        self.transport.close_all();
         if let Some(reply) = self.closing.as_mut().and_then(|c| c.reply.take()) {
             let _ = reply.send(result);
         }
@@ -235,64 +221,32 @@ impl Sender {
     /// Asks a broker for a producer id when the idempotent producer needs one.
     fn maybe_init_producer_id(&mut self, now: Instant, next: &mut Instant) {
         let Some(p) = &mut self.producer_id else { return };
-        if p.phase != IdPhase::Needed || self.shared.accumulator.topics().is_empty() {
+        if self.shared.accumulator.topics().is_empty() || !p.due(now, next) {
             return;
         }
-        if now < p.not_before {
-            *next = (*next).min(p.not_before);
-            return;
-        }
-        let Some(conn) = self.pool.any() else {
-            if let Some(t) = self.pool.next_retry_at() {
+        let Some(answer) = self.transport.init_producer_id() else {
+            if let Some(t) = self.transport.next_retry_at() {
                 *next = (*next).min(t);
             }
             return;
         };
-        p.phase = IdPhase::Requesting;
-        let mut req = InitProducerIdRequest::default();
-        req.transactional_id = None;
-        req.transaction_timeout_ms = i32::MAX;
-        req.producer_id = kafka_protocol::messages::ProducerId(NO_PRODUCER_ID);
-        req.producer_epoch = NO_PRODUCER_EPOCH;
-        let broker = conn.name().clone();
-        let fut = conn.call(req, true);
-        self.events.push(Box::pin(async move {
-            let r = fut.await.and_then(|(_, resp)| {
-                let resp = resp.ok_or_else(|| Error::protocol(&*broker, "no InitProducerId response"))?;
-                let code = ErrorCode::new(resp.error_code);
-                if code.is_ok() {
-                    Ok((resp.producer_id.0, resp.producer_epoch))
-                } else {
-                    Err(Error::broker(code, Some("InitProducerId".into())))
-                }
-            });
-            Event::ProducerId(r)
-        }));
+        p.requesting();
+        self.events.push(Box::pin(async move { Event::ProducerId(answer.await) }));
     }
 
     fn handle_producer_id(&mut self, r: Result<(i64, i16), Error>) {
         let Some(p) = &mut self.producer_id else { return };
-        match r {
-            Ok((id, epoch)) => {
-                tracing::info!(producer_id = id, epoch, "idempotent producer ready");
-                p.id = id;
-                p.epoch = epoch;
-                p.phase = IdPhase::Ready;
-                p.failures = 0;
+        let backoff = self.backoff;
+        match p.on_answer(&r, Instant::now(), |n| backoff.after(n)) {
+            IdOutcome::Ready | IdOutcome::Retrying => {}
+            IdOutcome::AuthenticationFailed => {
+                if let Err(e) = &r {
+                    self.authentication_failed(e);
+                }
             }
-            Err(e) => {
-                p.phase = IdPhase::Needed;
-                p.failures = p.failures.saturating_add(1);
-                p.not_before = Instant::now() + backoff(&self.shared, p.failures);
-                if e.is_retriable() {
-                    tracing::debug!(error = %e, "InitProducerId failed; retrying");
-                } else if e.is_authentication() {
-                    self.authentication_failed(&e);
-                } else {
-                    // Records cannot be written without a producer id: fail what
-                    // waits, keep asking (an ACL fixed later lets the producer on).
-                    tracing::warn!(error = %e, "InitProducerId refused; failing queued records");
-                    self.fail_queued(&e);
+            IdOutcome::Refused => {
+                if let Err(e) = &r {
+                    self.fail_queued(e);
                 }
             }
         }
@@ -335,8 +289,8 @@ impl Sender {
         let force = self.closing.is_some();
         let id = match &self.producer_id {
             None => Some((NO_PRODUCER_ID, NO_PRODUCER_EPOCH)),
-            Some(p) if p.phase == IdPhase::Ready => Some((p.id, p.epoch)),
-            Some(_) => None, // waiting for a producer id: nothing can be stamped
+            // None while waiting for a producer id: nothing can be stamped.
+            Some(p) => p.current(),
         };
         let mut needs_new_id = false;
         let mut by_node: HashMap<i32, Vec<Arc<PartitionQueue>>> = HashMap::new();
@@ -386,7 +340,7 @@ impl Sender {
                 if route {
                     let leader = q.leader();
                     if leader < 0 {
-                        self.metadata.needed = true;
+                        self.metadata.request();
                     } else {
                         by_node.entry(leader).or_default().push(q.clone());
                     }
@@ -395,8 +349,7 @@ impl Sender {
         }
         if needs_new_id {
             if let Some(p) = &mut self.producer_id {
-                tracing::info!("a partition's epoch is exhausted: asking for a new producer id");
-                p.phase = IdPhase::Needed;
+                p.renew();
             }
         }
         for (node, queues) in by_node {
@@ -422,8 +375,8 @@ impl Sender {
             if self.in_flight_per_node.get(&node).copied().unwrap_or(0) >= cfg.max_in_flight {
                 return;
             }
-            if !self.pool.node_ready(node) {
-                if let Some(t) = self.pool.next_retry_at() {
+            if !self.transport.node_ready(node) {
+                if let Some(t) = self.transport.next_retry_at() {
                     *next = (*next).min(t);
                 }
                 return;
@@ -447,17 +400,6 @@ impl Sender {
 
     fn send_request(&mut self, node: i32, batches: Vec<(Arc<PartitionQueue>, ProducerBatch)>) {
         let cfg = self.shared.config.clone();
-        let conn = match self.pool.node(node) {
-            Ok(c) => c,
-            Err(e) => {
-                for (q, b) in batches {
-                    q.state.lock().request_done();
-                    let retriable = e.is_retriable();
-                    self.retry_or_fail(&q, b, e.clone(), retriable);
-                }
-                return;
-            }
-        };
         let mut req = ProduceRequest::default();
         req.acks = cfg.acks.wire();
         req.timeout_ms = i32::try_from(cfg.request_timeout.as_millis()).unwrap_or(i32::MAX);
@@ -501,12 +443,23 @@ impl Sender {
         let expect_response = cfg.acks != Acks::None;
         // Produce v13 names topics only by id; without ids, stay at v12.
         let max_version = if any_without_id { Some(12) } else { None };
-        let fut = conn.call_with_max(req, expect_response, max_version);
+        let (broker, answer) = match self.transport.produce(node, req, expect_response, max_version) {
+            Ok(sent) => sent,
+            Err(e) => {
+                // Never handed over: the batches keep their stamps and go again.
+                for (q, b) in kept {
+                    q.state.lock().request_done();
+                    let retriable = e.is_retriable();
+                    self.retry_or_fail(&q, b, e.clone(), retriable);
+                }
+                return;
+            }
+        };
         let id = self.next_request_id;
         self.next_request_id += 1;
         *self.in_flight_per_node.entry(node).or_default() += 1;
-        self.in_flight.insert(id, InFlight { node, broker: conn.name().clone(), batches: kept });
-        self.events.push(Box::pin(async move { Event::Produce(id, fut.await) }));
+        self.in_flight.insert(id, InFlight { node, broker, batches: kept });
+        self.events.push(Box::pin(async move { Event::Produce(id, answer.await) }));
     }
 
     fn handle_event(&mut self, ev: Event) {
@@ -552,7 +505,7 @@ impl Drop for Sender {
         if let Some(reply) = self.closing.as_mut().and_then(|c| c.reply.take()) {
             let _ = reply.send(Err(err));
         }
-        self.pool.close_all();
+        self.transport.close_all();
     }
 }
 
@@ -585,15 +538,6 @@ pub(crate) fn expire(mut b: ProducerBatch, delivery_timeout: Duration) {
         e = e.caused_by(last);
     }
     b.fail_honestly(e);
-}
-
-/// `retry.backoff.ms` doubled per attempt, capped at `retry.backoff.max.ms`, with
-/// ±20% jitter (KIP-580).
-pub(crate) fn backoff(shared: &Shared, attempts: u32) -> Duration {
-    let cfg = &shared.config;
-    let exp = cfg.retry_backoff.saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
-    let capped = exp.min(cfg.retry_backoff_max);
-    capped.mul_f64(0.8 + fastrand::f64() * 0.4)
 }
 
 #[cfg(test)]
@@ -629,12 +573,17 @@ mod tests {
             &config.security,
         )
         .unwrap();
-        let pool = Pool::new(conn, Vec::new(), Duration::from_millis(50), Duration::from_secs(1));
+        let pool = crate::connection::pool::Pool::new(
+            conn,
+            Vec::new(),
+            Duration::from_millis(50),
+            Duration::from_secs(1),
+        );
         let (entry, _) = shared.accumulator.topic("t");
         entry.update(uuid::Uuid::nil(), &[1], config.codec().is_some());
         let queue = entry.meta.load_full().unwrap().partitions[0].clone();
         let (_tx, rx) = mpsc::unbounded_channel();
-        (Sender::new(shared, pool, rx), queue)
+        (Sender::new(shared, Box::new(pool), rx), queue)
     }
 
     /// Counts callback runs; on failure the callback appends a record to the same
