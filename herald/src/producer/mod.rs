@@ -16,6 +16,8 @@ pub(crate) mod idempotence;
 mod producer_id;
 mod refresh;
 mod response;
+#[cfg(test)]
+mod scripted;
 pub(crate) mod sender;
 mod transport;
 
@@ -814,6 +816,34 @@ impl ProducerBuilder {
     /// Returns the first invalid setting as an error. Does not connect: the first
     /// `send` does.
     pub fn build(self) -> Result<Producer> {
+        self.build_with(|config| {
+            let bootstrap = config
+                .bootstrap_servers
+                .iter()
+                .map(|s| {
+                    parse_host_port(s)
+                        .map(|(host, port)| BrokerAddr { node_id: None, host, port })
+                        .map_err(|e| Error::config("bootstrap.servers", e))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let conn_config = ConnectionConfig::new(
+                StrBytes::from_string(config.client_id.clone()),
+                config.connection_setup_timeout,
+                config.request_timeout,
+                &config.security,
+            )?;
+            let pool =
+                Pool::new(conn_config, bootstrap, config.reconnect_backoff, config.reconnect_backoff_max);
+            Ok(Box::new(pool))
+        })
+    }
+
+    /// Builds the producer over the transport `transport` makes from the checked
+    /// settings: the connection pool, or a scripted one in unit tests.
+    pub(crate) fn build_with(
+        self,
+        transport: impl FnOnce(&ProducerConfig) -> Result<Box<dyn transport::Transport>>,
+    ) -> Result<Producer> {
         if let Some(e) = self.error {
             return Err(e);
         }
@@ -822,22 +852,7 @@ impl ProducerBuilder {
         config.finish();
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| Error::config("runtime", "Producer::build must be called within a tokio runtime"))?;
-        let bootstrap = config
-            .bootstrap_servers
-            .iter()
-            .map(|s| {
-                parse_host_port(s)
-                    .map(|(host, port)| BrokerAddr { node_id: None, host, port })
-                    .map_err(|e| Error::config("bootstrap.servers", e))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let conn_config = ConnectionConfig::new(
-            StrBytes::from_string(config.client_id.clone()),
-            config.connection_setup_timeout,
-            config.request_timeout,
-            &config.security,
-        )?;
-        let pool = Pool::new(conn_config, bootstrap, config.reconnect_backoff, config.reconnect_backoff_max);
+        let pool = transport(&config)?;
         let config = Arc::new(config);
         let accumulator = Accumulator::new(config.batch_size, config.max_request_size, config.buffer_memory)
             .map_err(|e| Error::config("runtime", format!("cannot start the delivery thread: {e}")))?;
@@ -850,7 +865,7 @@ impl ProducerBuilder {
             last_metadata_error: Mutex::new(None),
         });
         let (tx, rx) = mpsc::unbounded_channel();
-        let sender = Sender::new(shared.clone(), Box::new(pool), rx);
+        let sender = Sender::new(shared.clone(), pool, rx);
         runtime.spawn(sender.run());
         tracing::info!(
             client_id = %config.client_id,

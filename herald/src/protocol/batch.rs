@@ -239,6 +239,18 @@ pub(crate) fn compress_batch(raw: &[u8], codec: Codec) -> std::io::Result<(Bytes
     Ok((out, ratio))
 }
 
+/// A finished batch's producer id, epoch, base sequence and record count, as
+/// written by [`stamp_producer`] and [`BatchWriter`]; `None` if it is too short.
+#[cfg(test)]
+pub(crate) fn producer_fields(batch: &[u8]) -> Option<(i64, i16, i32, i32)> {
+    let at = |off: usize, n: usize| batch.get(off..off + n);
+    let id = i64::from_be_bytes(at(OFF_PRODUCER_ID, 8)?.try_into().ok()?);
+    let epoch = i16::from_be_bytes(at(OFF_PRODUCER_EPOCH, 2)?.try_into().ok()?);
+    let seq = i32::from_be_bytes(at(OFF_BASE_SEQUENCE, 4)?.try_into().ok()?);
+    let count = i32::from_be_bytes(at(OFF_RECORD_COUNT, 4)?.try_into().ok()?);
+    Some((id, epoch, seq, count))
+}
+
 /// Writes the producer id, epoch and base sequence into a finished batch and
 /// computes its CRC-32C (over everything from the attributes to the end).
 pub(crate) fn stamp_producer(batch: &mut [u8], producer_id: i64, epoch: i16, base_sequence: i32) {

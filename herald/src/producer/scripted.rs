@@ -1,0 +1,358 @@
+//! The sender's logic under `tokio::time::pause`, against a scripted transport:
+//! retries and their backoff, leader moves (KIP-951 hints and metadata), sequence
+//! errors and epoch bumps, delivery timeout and close — fast, deterministic, no
+//! sockets. The producer is the real one (`Producer::send`, the accumulator, the
+//! sender task); only the network is a script.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use parking_lot::Mutex;
+use tokio::time::Instant;
+
+use super::transport::{Answer, Transport};
+use super::{Producer, ProducerBuilder};
+use crate::connection::BrokerAddr;
+use crate::error::{Error, ErrorCode, ErrorKind, TimeoutKind};
+use crate::metadata::{PartitionInfo, Snapshot, TopicInfo};
+use crate::protocol::batch::producer_fields;
+use crate::record::Record;
+
+/// How the scripted broker answers one Produce request.
+#[derive(Clone, Debug)]
+enum Reply {
+    /// Written: the next offsets of the partition.
+    Ok,
+    /// This error code, and optionally a KIP-951 leader hint.
+    Code(ErrorCode, Option<i32>),
+    /// No answer: the request fails with this error (a timeout, a lost connection).
+    NoAnswer(Error),
+    /// The reply after a delay.
+    After(Duration, Box<Reply>),
+}
+
+/// One Produce request as the scripted broker saw it.
+#[derive(Clone, Debug, PartialEq)]
+struct Sent {
+    at: Instant,
+    node: i32,
+    epoch: i16,
+    base_sequence: i32,
+    records: i32,
+}
+
+#[derive(Default)]
+struct Script {
+    /// The leader of partition 0 of topic "t" that metadata reports.
+    leader: i32,
+    /// Replies to Produce requests, in order; once empty, `Ok`.
+    replies: VecDeque<Reply>,
+    /// Every Produce request, in order.
+    sent: Vec<Sent>,
+    metadata_requests: usize,
+    /// How long a Metadata answer takes.
+    metadata_delay: Duration,
+    next_offset: i64,
+    producer_id: (i64, i16),
+}
+
+/// A transport whose broker is a script: nodes 1 and 2, topic "t" with one
+/// partition.
+#[derive(Clone, Default)]
+struct Scripted(Arc<Mutex<Script>>);
+
+fn addr(node: i32) -> BrokerAddr {
+    BrokerAddr { node_id: Some(node), host: "127.0.0.1".into(), port: 9000 + node as u16 }
+}
+
+impl Transport for Scripted {
+    fn node_ready(&mut self, _node: i32) -> bool {
+        true
+    }
+
+    fn next_retry_at(&self) -> Option<Instant> {
+        None
+    }
+
+    fn knows(&self, node: i32) -> bool {
+        node == 1 || node == 2
+    }
+
+    fn add_broker(&mut self, _addr: BrokerAddr) {}
+
+    fn set_brokers(&mut self, _brokers: HashMap<i32, BrokerAddr>) {}
+
+    fn close_node(&mut self, _node: i32) {}
+
+    fn close_all(&mut self) {}
+
+    fn produce(
+        &mut self,
+        node: i32,
+        req: ProduceRequest,
+        _expect_response: bool,
+        _max_version: Option<i16>,
+    ) -> Result<(Arc<str>, Answer<Option<ProduceResponse>>), Error> {
+        let mut s = self.0.lock();
+        let pd = &req.topic_data[0].partition_data[0];
+        let bytes = pd.records.clone().unwrap_or_default();
+        let (_, epoch, base_sequence, records) = producer_fields(&bytes).unwrap_or((-1, -1, -1, 0));
+        s.sent.push(Sent { at: Instant::now(), node, epoch, base_sequence, records });
+        let mut reply = s.replies.pop_front().unwrap_or(Reply::Ok);
+        let mut delay = Duration::ZERO;
+        while let Reply::After(d, r) = reply {
+            delay += d;
+            reply = *r;
+        }
+        let answer = match reply {
+            Reply::NoAnswer(e) => Err(e),
+            Reply::Ok | Reply::Code(..) => {
+                let (code, hint) = match reply {
+                    Reply::Code(c, h) => (c, h),
+                    _ => (ErrorCode::NONE, None),
+                };
+                let mut p = PartitionProduceResponse::default();
+                p.index = pd.index;
+                p.error_code = code.code();
+                p.base_offset = if code.is_ok() { s.next_offset } else { -1 };
+                if code.is_ok() {
+                    s.next_offset += i64::from(records);
+                }
+                if let Some(h) = hint {
+                    p.current_leader.leader_id = BrokerId(h);
+                    s.leader = h; // the cluster's truth, for later metadata
+                }
+                let mut t = TopicProduceResponse::default();
+                t.name = TopicName(StrBytes::from_static_str("t"));
+                t.partition_responses.push(p);
+                let mut resp = ProduceResponse::default();
+                resp.responses.push(t);
+                Ok(Some(resp))
+            }
+            Reply::After(..) => unreachable!("unwrapped above"),
+        };
+        Ok((
+            Arc::from(format!("node {node}")),
+            Box::pin(async move {
+                tokio::time::sleep(delay).await;
+                answer
+            }),
+        ))
+    }
+
+    fn metadata(&mut self, _topics: &[Arc<str>]) -> Option<Answer<Snapshot>> {
+        let mut s = self.0.lock();
+        s.metadata_requests += 1;
+        let snapshot = Snapshot {
+            brokers: [(1, addr(1)), (2, addr(2))].into_iter().collect(),
+            topics: vec![TopicInfo {
+                name: Arc::from("t"),
+                id: uuid::Uuid::nil(),
+                error: ErrorCode::NONE,
+                partitions: vec![PartitionInfo {
+                    leader: s.leader,
+                    leader_epoch: 0,
+                    replicas: vec![],
+                    isr: vec![],
+                }],
+            }],
+        };
+        let delay = s.metadata_delay;
+        Some(Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            Ok(snapshot)
+        }))
+    }
+
+    fn init_producer_id(&mut self) -> Option<Answer<(i64, i16)>> {
+        let id = self.0.lock().producer_id;
+        Some(Box::pin(async move { Ok(id) }))
+    }
+}
+
+/// A producer over a scripted broker whose partition "t"/0 is led by node 1.
+fn producer(b: ProducerBuilder, replies: Vec<Reply>) -> (Producer, Scripted) {
+    let script = Scripted::default();
+    {
+        let mut s = script.0.lock();
+        s.leader = 1;
+        s.replies = replies.into();
+        s.producer_id = (7, 0);
+    }
+    let transport = script.clone();
+    let p = b
+        .bootstrap_servers("127.0.0.1:1")
+        .linger(Duration::ZERO)
+        .retry_backoff(Duration::from_millis(100))
+        .retry_backoff_max(Duration::from_millis(1000))
+        .build_with(move |_| Ok(Box::new(transport)))
+        .unwrap();
+    (p, script)
+}
+
+fn record(v: &str) -> Record {
+    Record::new("t").partition(0).value(v.to_owned())
+}
+
+fn sent(s: &Scripted) -> Vec<Sent> {
+    s.0.lock().sent.clone()
+}
+
+/// The gaps between consecutive requests, in ms.
+fn gaps(sent: &[Sent]) -> Vec<u128> {
+    sent.windows(2).map(|w| (w[1].at - w[0].at).as_millis()).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_back_off_exponentially_with_jitter_then_deliver() {
+    let not_enough = || Reply::Code(ErrorCode::NOT_ENOUGH_REPLICAS, None);
+    let (p, s) = producer(Producer::builder(), vec![not_enough(), not_enough(), not_enough()]);
+    let md = p.send_and_wait(record("v")).await.unwrap();
+    assert_eq!(md.offset(), Some(0));
+    let sent = sent(&s);
+    assert_eq!(sent.len(), 4);
+    // retry.backoff.ms 100, doubled per attempt, ±20%.
+    let g = gaps(&sent);
+    for (gap, base) in g.iter().zip([100u128, 200, 400]) {
+        assert!(*gap >= base * 8 / 10 && *gap <= base * 12 / 10 + 1, "gaps {g:?}");
+    }
+    assert!(
+        sent.iter().all(|x| x.base_sequence == 0 && x.epoch == 0),
+        "the same sequence every time: {sent:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_kip_951_leader_hint_moves_the_partition_at_once() {
+    let (p, s) = producer(Producer::builder(), vec![Reply::Code(ErrorCode::NOT_LEADER_OR_FOLLOWER, Some(2))]);
+    // Metadata answers take 5 s: the retry must not wait for them.
+    s.0.lock().metadata_delay = Duration::from_secs(5);
+    p.send_and_wait(record("v")).await.unwrap();
+    let sent = sent(&s);
+    let nodes: Vec<i32> = sent.iter().map(|x| x.node).collect();
+    assert_eq!(nodes, [1, 2], "the retry went to the leader the answer named");
+    assert!(gaps(&sent)[0] < 1000, "without waiting for metadata: {:?}", gaps(&sent));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_moved_leader_is_found_through_metadata() {
+    let (p, s) = producer(Producer::builder(), vec![Reply::Code(ErrorCode::NOT_LEADER_OR_FOLLOWER, None)]);
+    let before = s.0.lock().metadata_requests;
+    s.0.lock().leader = 2;
+    p.send_and_wait(record("v")).await.unwrap();
+    let nodes: Vec<i32> = sent(&s).iter().map(|x| x.node).collect();
+    // The first attempt still went to node 1 (the metadata fetched before the move
+    // said so — or, if the first metadata came after the move, only node 2).
+    assert_eq!(nodes.last(), Some(&2), "{nodes:?}");
+    assert!(s.0.lock().metadata_requests > before, "metadata was asked again");
+}
+
+#[tokio::test(start_paused = true)]
+async fn sequences_continue_and_a_lost_producer_state_bumps_the_epoch() {
+    let (p, s) = producer(Producer::builder(), vec![]);
+    p.send_and_wait(record("a")).await.unwrap();
+    p.send_and_wait(record("b")).await.unwrap();
+    s.0.lock().replies.push_back(Reply::Code(ErrorCode::UNKNOWN_PRODUCER_ID, None));
+    let md = p.send_and_wait(record("c")).await.unwrap();
+    assert_eq!(md.offset(), Some(2));
+    let stamps: Vec<(i16, i32)> = sent(&s).iter().map(|x| (x.epoch, x.base_sequence)).collect();
+    // The broker lost our state for the third batch: it goes again under epoch 1
+    // from sequence 0 (KIP-360).
+    assert_eq!(stamps, [(0, 0), (0, 1), (0, 2), (1, 0)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_duplicate_sequence_counts_as_written() {
+    let (p, s) = producer(Producer::builder(), vec![Reply::Code(ErrorCode::DUPLICATE_SEQUENCE_NUMBER, None)]);
+    let md = p.send_and_wait(record("a")).await.unwrap();
+    assert_eq!(md.offset(), None, "the broker kept the first copy and did not say where");
+    assert_eq!(sent(&s).len(), 1, "not sent again");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unanswered_request_is_retried_with_the_same_sequence() {
+    let lost = Error::timeout(TimeoutKind::Request, Duration::from_secs(30));
+    let (p, s) = producer(
+        Producer::builder(),
+        vec![Reply::After(Duration::from_secs(30), Box::new(Reply::NoAnswer(lost)))],
+    );
+    p.send_and_wait(record("a")).await.unwrap();
+    let sent = sent(&s);
+    assert_eq!(sent.len(), 2);
+    assert_eq!((sent[0].epoch, sent[0].base_sequence), (sent[1].epoch, sent[1].base_sequence));
+}
+
+#[tokio::test(start_paused = true)]
+async fn delivery_timeout_ends_the_retries_and_names_the_last_error() {
+    let replies = vec![Reply::Code(ErrorCode::NOT_ENOUGH_REPLICAS, None); 1000];
+    let (p, _s) = producer(
+        Producer::builder()
+            .delivery_timeout(Duration::from_millis(2000))
+            .request_timeout(Duration::from_millis(1000)),
+        replies,
+    );
+    let started = Instant::now();
+    let e = p.send_and_wait(record("a")).await.unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(e.kind(), ErrorKind::Timeout { waiting_for: TimeoutKind::Delivery, .. }), "{e}");
+    assert!(e.to_string().contains("NOT_ENOUGH_REPLICAS"), "{e}");
+    assert!(!e.may_have_been_written(), "every attempt was refused: {e}");
+    // Given up when the next backoff would pass the deadline, never after it.
+    assert!(took <= Duration::from_millis(2000) && took >= Duration::from_millis(1000), "{took:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unanswered_record_past_delivery_timeout_may_have_been_written() {
+    let lost = || {
+        Reply::After(
+            Duration::from_millis(500),
+            Box::new(Reply::NoAnswer(Error::timeout(TimeoutKind::Request, Duration::from_millis(500)))),
+        )
+    };
+    let (p, _s) = producer(
+        Producer::builder()
+            .delivery_timeout(Duration::from_millis(1500))
+            .request_timeout(Duration::from_millis(500)),
+        vec![lost(); 100],
+    );
+    let e = p.send_and_wait(record("a")).await.unwrap_err();
+    assert!(e.is_timeout(), "{e}");
+    assert!(e.may_have_been_written(), "sent and never answered: {e}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_waits_for_what_is_in_flight_then_fails_the_rest_at_its_deadline() {
+    let (p, _s) = producer(
+        Producer::builder()
+            .delivery_timeout(Duration::from_secs(120))
+            .request_timeout(Duration::from_secs(60)),
+        vec![
+            Reply::After(Duration::from_millis(300), Box::new(Reply::Ok)),
+            Reply::After(Duration::from_secs(30), Box::new(Reply::Ok)),
+        ],
+    );
+    let first = p.send(record("quick")).await.unwrap();
+    let started = Instant::now();
+    p.close(Duration::from_secs(5)).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(300), "close waited for the answer");
+    assert_eq!(first.await.unwrap().offset(), Some(0));
+    assert!(p.send(record("late")).await.unwrap_err().kind() == &ErrorKind::Closed);
+
+    let (p, _s) = producer(
+        Producer::builder()
+            .delivery_timeout(Duration::from_secs(120))
+            .request_timeout(Duration::from_secs(60)),
+        vec![Reply::After(Duration::from_secs(30), Box::new(Reply::Ok))],
+    );
+    let slow = p.send(record("slow")).await.unwrap();
+    let started = Instant::now();
+    let e = p.close(Duration::from_secs(2)).await.unwrap_err();
+    assert!(e.is_timeout(), "{e}");
+    assert!(started.elapsed() <= Duration::from_millis(2100), "{:?}", started.elapsed());
+    let e = slow.await.unwrap_err();
+    assert!(e.may_have_been_written(), "in a request not yet answered: {e}");
+}
