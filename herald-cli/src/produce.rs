@@ -258,7 +258,8 @@ async fn build_entry(
     Entry { line, key: key.map(<[u8]>::to_vec), outcome }
 }
 
-/// Shows which keys landed in which partition: the seeds' rules made visible.
+/// Shows which keys landed in which partition: the partitioning rules the README
+/// documents, made visible.
 fn print_layout(cluster: &MockCluster, topic: &str) {
     let mut p = 0;
     eprintln!("herald: where the records are now:");

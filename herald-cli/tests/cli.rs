@@ -167,7 +167,7 @@ fn without_a_broker_it_produces_to_an_embedded_cluster_and_shows_where_records_w
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), input.lines().count());
-    // The seeds' rule, visible: a key always lands in the same partition, and it is
+    // The key rule, visible: a key always lands in the same partition, and it is
     // the partition the Java client would choose.
     for l in &lines {
         let key = l.split_whitespace().next().unwrap().trim_start_matches("key=");

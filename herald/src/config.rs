@@ -207,7 +207,7 @@ impl Default for ProducerConfig {
             reconnect_backoff: Duration::from_millis(50), // Kafka: reconnect.backoff.ms=50
             reconnect_backoff_max: Duration::from_millis(1_000), // Kafka: reconnect.backoff.max.ms=1000
             connection_setup_timeout: Duration::from_millis(10_000), // Kafka: socket.connection.setup.timeout.ms=10000
-            null_key_partitioning: NullKeyPartitioning::RoundRobin, // Kafka: sticky (KIP-794); the seeds: round-robin
+            null_key_partitioning: NullKeyPartitioning::RoundRobin, // Kafka: sticky (KIP-794); herald: round-robin (README, "Partitions")
             partitioner_ignore_keys: false,                         // Kafka: partitioner.ignore.keys=false
             security: SecurityConfig::default(),                    // Kafka: security.protocol=PLAINTEXT
             builtin_partitioner: BuiltInPartitioner::Default,

@@ -26,7 +26,7 @@
 //! Java code on tens of thousands of random keys.
 //!
 //! # Round-robin or sticky for null keys?
-//! Round-robin spreads records evenly one by one, as the seeds describe, but each
+//! Round-robin spreads records evenly one by one (the rule the README documents), but each
 //! record of a burst lands in a different partition, so a burst of N records makes up
 //! to N small batches: more requests, less compression, more broker work. Uniform
 //! sticky fills one batch at a time and still spreads bytes evenly over time, which
@@ -154,8 +154,8 @@ pub trait Partitioner: Send + Sync + fmt::Debug + 'static {
 /// Where records without a key go, with the built-in partitioner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum NullKeyPartitioning {
-    /// p0, p1, p2, … back to p0, over the partitions that have a leader (the seeds'
-    /// rule, and herald's default).
+    /// p0, p1, p2, … back to p0, over the partitions that have a leader (the
+    /// round-robin rule documented in the README, and herald's default).
     #[default]
     RoundRobin,
     /// One partition until `batch.size` bytes have been sent to it, then another one

@@ -25,8 +25,8 @@ use tokio::time::Instant;
 
 use crate::admin::Admin;
 use crate::error::{Error, ErrorCode, ErrorKind, Result, TimeoutKind};
+use crate::header::{Header, TimestampType};
 use crate::protocol::records::{self, BatchError};
-use crate::record::{Header, TimestampType};
 
 /// `timestamp` of a ListOffsets query for the first offset.
 const EARLIEST: i64 = -2;

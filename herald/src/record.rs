@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+pub use crate::header::{Header, TimestampType};
 use crate::producer::Topic;
 
 /// One record to produce: a topic, an optional key and value, headers, and
@@ -167,33 +168,6 @@ impl RecordTopic {
             RecordTopic::Handle(t) => t.name(),
         }
     }
-}
-
-/// A record header: a string key and an optional value. Used for metadata such as
-/// tracing ids.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct Header {
-    /// The key. Keys may repeat within one record.
-    pub key: String,
-    /// The value, `None` when null.
-    pub value: Option<Bytes>,
-}
-
-impl Header {
-    /// A header with a non-null value.
-    pub fn new(key: impl Into<String>, value: impl Into<Bytes>) -> Header {
-        Header { key: key.into(), value: Some(value.into()) }
-    }
-}
-
-/// Whose clock a record's timestamp is from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TimestampType {
-    /// The producer's (the caller's, or the time of `send`).
-    CreateTime,
-    /// The broker's, when it appended the record (topics with
-    /// `message.timestamp.type=LogAppendTime`).
-    LogAppendTime,
 }
 
 /// Where a record was written.

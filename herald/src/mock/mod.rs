@@ -83,8 +83,8 @@ use self::server::BrokerServer;
 use self::state::{BrokerInfo, Settings, State, TopicConfig};
 use crate::config::Compression;
 use crate::error::{Error, ErrorCode, ErrorKind, Result};
+use crate::header::TimestampType;
 use crate::reader::ConsumedRecord;
-use crate::record::TimestampType;
 
 /// The APIs the embedded cluster serves, for fault rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -22,7 +22,7 @@ use bytes::BytesMut;
 
 use super::varint::{push_varint, varint_len, varlong_len};
 use crate::compression::{Codec, compress};
-use crate::record::Header;
+use crate::header::Header;
 
 /// Bytes of the batch header before the first record.
 pub(crate) const BATCH_HEADER_LEN: usize = 61;
