@@ -251,3 +251,30 @@ fn callbacks_of_records_failed_when_the_runtime_shuts_down_may_send_flush_and_pa
     assert!(out.calls.lock().iter().all(|(_, ok)| !ok));
     c.set_latency(Duration::ZERO);
 }
+
+/// A partitioner that panics for records whose key is "boom".
+#[derive(Debug)]
+struct Touchy;
+
+impl herald::Partitioner for Touchy {
+    fn partition(
+        &self,
+        _topic: &str,
+        key: Option<&[u8]>,
+        _value: Option<&[u8]>,
+        _partitions: &herald::partitioner::Partitions<'_>,
+    ) -> i32 {
+        assert_ne!(key, Some(&b"boom"[..]), "a partitioner that panics");
+        0
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_partitioner_refuses_its_record_and_the_producer_goes_on() {
+    let c = cluster().await;
+    let p = producer(&c).partitioner(Touchy).build().unwrap();
+    let e = p.send(Record::new("t").key("boom").value("v")).await.unwrap_err();
+    assert!(e.to_string().contains("partition -1"), "{e}");
+    let md = p.send_and_wait(Record::new("t").key("fine").value("v")).await.unwrap();
+    assert_eq!(md.partition(), 0);
+}

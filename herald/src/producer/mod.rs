@@ -491,7 +491,15 @@ impl Producer {
         let cfg = &shared.config;
         let partitions = Partitions::new(meta.partitions.len() as i32, &meta.available);
         if let Some(p) = &shared.partitioner {
-            return p.partition(&entry.name, record.key.as_deref(), record.value.as_deref(), &partitions);
+            // User code: a panic refuses this record (an out-of-range partition) and
+            // leaves the producer working.
+            let chosen = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                p.partition(&entry.name, record.key.as_deref(), record.value.as_deref(), &partitions)
+            }));
+            return chosen.unwrap_or_else(|_| {
+                tracing::error!(topic = %entry.name, "the custom partitioner panicked; the record is refused");
+                -1
+            });
         }
         let key = match cfg.builtin_partitioner {
             BuiltInPartitioner::Default if !cfg.partitioner_ignore_keys => record.key.as_deref(),

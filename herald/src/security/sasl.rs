@@ -171,8 +171,17 @@ impl Authenticator {
             }
         }
         let provider = self.tokens.as_ref().ok_or("OAUTHBEARER needs a token callback")?;
-        let token =
-            provider.call().await.map_err(|e| format!("the OAUTHBEARER token callback failed: {e}"))?;
+        // User code: a panic in it fails this authentication, not the connection task.
+        let panicked = || "the OAUTHBEARER token callback panicked".to_owned();
+        let call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| provider.call()))
+            .map_err(|_| panicked())?;
+        let token = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(call))
+            .await
+            .map_err(|_| {
+                tracing::error!("the OAUTHBEARER token callback panicked");
+                panicked()
+            })?
+            .map_err(|e| format!("the OAUTHBEARER token callback failed: {e}"))?;
         if token.expires_at <= now {
             return Err("the OAUTHBEARER token callback returned an expired token".to_owned());
         }
