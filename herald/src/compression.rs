@@ -58,6 +58,18 @@ impl Codec {
             Codec::Zstd { .. } => 4,
         }
     }
+
+    /// The codec a batch's attributes name (bits 0-2), at Java's default level;
+    /// `None` for 0 (uncompressed) and ids Kafka does not define.
+    pub(crate) fn from_id(id: u8) -> Option<Codec> {
+        match id {
+            1 => Some(Codec::Gzip { level: 6 }),
+            2 => Some(Codec::Snappy),
+            3 => Some(Codec::Lz4 { level: 9 }),
+            4 => Some(Codec::Zstd { level: 3 }),
+            _ => None,
+        }
+    }
 }
 
 /// Compresses `input`, appending to `out`.

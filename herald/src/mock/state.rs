@@ -10,8 +10,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use bytes::{Bytes, BytesMut};
 use uuid::Uuid;
 
+use crate::compression::Codec;
 use crate::error::ErrorCode;
-use crate::protocol::batch::stamp_producer;
+use crate::protocol::batch;
 use crate::protocol::records::{self, BatchError, BatchHeader, ReadRecord};
 
 /// Kafka's default `max.message.bytes` (1 MiB + 12 bytes of log overhead).
@@ -457,7 +458,7 @@ impl State {
                 "The producer attempted a transactional operation in an invalid state",
             );
         }
-        if header.compression() == 4 && produce_version < 7 {
+        if matches!(Codec::from_id(header.compression()), Some(Codec::Zstd { .. })) && produce_version < 7 {
             return AppendResult::error(
                 ErrorCode::UNSUPPORTED_COMPRESSION_TYPE,
                 "Produce requests with version below 7 cannot carry zstd-compressed batches",
@@ -510,17 +511,7 @@ impl State {
                 Err(e) => return batch_error(e),
             };
             let mut b = BytesMut::from(&data[..]);
-            b[0..8].copy_from_slice(&base.to_be_bytes());
-            b[12..16].copy_from_slice(&p.leader_epoch.to_be_bytes());
-            let mut attributes = i16::from_be_bytes([b[21], b[22]]);
-            if config.log_append_time {
-                attributes |= 0x08;
-            }
-            b[21..23].copy_from_slice(&attributes.to_be_bytes());
-            b[35..43].copy_from_slice(&max_timestamp.to_be_bytes());
-            // Re-stamp the same producer fields: this recomputes the CRC over the
-            // rewritten attributes and max timestamp.
-            stamp_producer(&mut b, header.producer_id, header.producer_epoch, header.base_sequence);
+            batch::rewrite_for_log(&mut b, base, p.leader_epoch, config.log_append_time, max_timestamp);
             p.log.push(StoredBatch { last_offset: base + count - 1, max_timestamp, bytes: b.freeze() });
         }
         if header.producer_id >= 0 {
@@ -547,30 +538,15 @@ impl State {
 /// Re-encodes a batch with the topic's own `compression.type` when it differs from
 /// the producer's, as a broker does; otherwise returns it as it is.
 fn recompress(h: &BatchHeader, data: &Bytes, topic_codec: Option<u8>) -> Result<Bytes, BatchError> {
-    use crate::compression::Codec;
     let Some(target) = topic_codec.filter(|c| *c != h.compression()) else {
         return Ok(data.clone());
     };
     let records = records::records_section(h, data)?;
-    let mut raw = BytesMut::with_capacity(crate::protocol::batch::BATCH_HEADER_LEN + records.len());
-    raw.extend_from_slice(&data[..crate::protocol::batch::BATCH_HEADER_LEN]);
-    raw.extend_from_slice(&records);
-    let codec = match target {
-        1 => Codec::Gzip { level: 6 },
-        2 => Codec::Snappy,
-        3 => Codec::Lz4 { level: 9 },
-        4 => Codec::Zstd { level: 3 },
-        _ => {
-            // Uncompressed: the raw records, the codec bits cleared.
-            let len =
-                i32::try_from(raw.len() - 12).map_err(|_| BatchError::Invalid("batch too large".into()))?;
-            raw[8..12].copy_from_slice(&len.to_be_bytes());
-            let attributes = h.attributes & !0x07;
-            raw[21..23].copy_from_slice(&attributes.to_be_bytes());
-            return Ok(raw.freeze());
-        }
-    };
-    let (out, _) = crate::protocol::batch::compress_batch(&raw, codec)
+    let raw = batch::uncompressed_batch(data, &records).map_err(|e| BatchError::Invalid(e.to_string()))?;
+    // Uncompressed: the raw records, the codec bits cleared (the CRC is redone
+    // when the batch is rewritten for the log).
+    let Some(codec) = Codec::from_id(target) else { return Ok(raw.freeze()) };
+    let (out, _) = batch::compress_batch(&raw, codec)
         .map_err(|e| BatchError::Corrupt(format!("recompressing for the topic: {e}")))?;
     Ok(out.freeze())
 }
@@ -721,6 +697,7 @@ impl Partition {
 mod tests {
     use super::*;
     use crate::protocol::batch::BatchWriter;
+    use crate::protocol::batch::stamp_producer;
 
     fn state() -> State {
         let mut brokers = BTreeMap::new();
@@ -860,7 +837,6 @@ mod tests {
 
     #[test]
     fn compressed_batches_are_validated_and_recompressed_for_the_topic() {
-        use crate::compression::Codec;
         use crate::protocol::batch::compress_batch;
         let mut s = state();
         s.create_topic("producer", 1, 1, TopicConfig::default()).unwrap();

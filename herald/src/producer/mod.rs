@@ -57,7 +57,15 @@ struct Pending {
 
 enum Fast {
     Done(Result<Option<DeliveryFuture>>),
-    Slow(Pending),
+    Slow(Pending, Blocked),
+}
+
+/// What a record must wait for before it can be queued.
+enum Blocked {
+    /// Its topic's metadata.
+    Metadata,
+    /// Room in `buffer.memory` for its `size` bytes, in `partition`.
+    Memory { size: usize, partition: i32 },
 }
 
 /// Without a callback the accumulator always hands back a future.
@@ -225,15 +233,18 @@ impl Producer {
     pub fn send(&self, record: Record) -> SendFuture<DeliveryFuture> {
         match self.fast(record, None) {
             Fast::Done(r) => SendFuture::ready(r.and_then(expect_future)),
-            Fast::Slow(pending) => {
+            Fast::Slow(pending, _) => {
                 let p = self.clone();
                 SendFuture::waiting(async move { p.send_slow(pending).await.and_then(expect_future) })
             }
         }
     }
 
-    /// The path of nearly every record: metadata known, room in the buffer, no
-    /// clock read, no reference counting, nothing awaited.
+    /// The one enqueue path's first step, taken by nearly every record: metadata
+    /// known, room in the buffer, no clock read, no reference counting, nothing
+    /// awaited. What cannot be done without waiting comes back as [`Fast::Slow`],
+    /// saying what it waits for: `send` then waits ([`send_slow`](Self::send_slow)),
+    /// `try_send` fails.
     fn fast(&self, record: Record, callback: Option<Callback>) -> Fast {
         let shared = self.shared();
         let (entry, size, fields) = match self.admit(&record) {
@@ -241,19 +252,25 @@ impl Producer {
             Err(e) => return Fast::Done(Err(e)),
         };
         let meta = entry.meta.load();
-        if let Some(meta) = meta.as_ref() {
-            let queue = match self.place(&entry, meta, &record, size) {
-                Ok(q) => q,
-                Err(e) => return Fast::Done(Err(e)),
-            };
-            // `size` is at most max.request.size, an i32.
-            let permits = u32::try_from(size).unwrap_or(u32::MAX);
-            if let Ok(p) = shared.accumulator.memory.try_acquire_many(permits) {
+        let Some(meta) = meta.as_ref() else {
+            return Fast::Slow(Pending { record, callback }, Blocked::Metadata);
+        };
+        let queue = match self.place(&entry, meta, &record, size) {
+            Ok(q) => q,
+            Err(e) => return Fast::Done(Err(e)),
+        };
+        // `size` is at most max.request.size, an i32.
+        let permits = u32::try_from(size).unwrap_or(u32::MAX);
+        match shared.accumulator.memory.try_acquire_many(permits) {
+            Ok(p) => {
                 p.forget();
-                return Fast::Done(self.append(queue, &record, size, fields, callback));
+                Fast::Done(self.append(queue, &record, size, fields, callback))
+            }
+            Err(_) => {
+                let blocked = Blocked::Memory { size, partition: queue.partition };
+                Fast::Slow(Pending { record, callback }, blocked)
             }
         }
-        Fast::Slow(Pending { record, callback })
     }
 
     /// The path of a record that must wait for metadata or buffer room.
@@ -290,33 +307,21 @@ impl Producer {
     /// asks for it, so a later try may succeed).
     pub fn try_send(&self, record: Record) -> Result<DeliveryFuture> {
         let shared = self.shared();
-        let (entry, size, fields) = self.admit(&record)?;
-        let Some(meta) = entry.meta.load_full() else {
-            shared.wake.notify_one();
-            if let Some((_, err)) = entry.verdict.lock().as_ref() {
-                return Err(err.clone());
+        match self.fast(record, None) {
+            Fast::Done(r) => r.and_then(expect_future),
+            Fast::Slow(Pending { record, .. }, Blocked::Metadata) => {
+                shared.wake.notify_one();
+                let (entry, _) = shared.accumulator.topic(record.topic());
+                if let Some((_, err)) = entry.verdict.lock().as_ref() {
+                    return Err(err.clone());
+                }
+                Err(Error::timeout(TimeoutKind::Metadata, Duration::ZERO).for_partition(&entry.name, None))
             }
-            return Err(
-                Error::timeout(TimeoutKind::Metadata, Duration::ZERO).for_partition(&entry.name, None)
-            );
-        };
-        let queue = self.place(&entry, &meta, &record, size)?;
-        let permits = u32::try_from(size).unwrap_or(u32::MAX);
-        match shared.accumulator.memory.try_acquire_many(permits) {
-            Ok(p) => p.forget(),
-            Err(_) => {
-                return Err(Error::new(ErrorKind::BufferFull {
-                    needed: size,
-                    capacity: shared.config.buffer_memory,
-                })
-                .for_partition(&entry.name, Some(queue.partition))
-                .written(false));
+            Fast::Slow(Pending { record, .. }, Blocked::Memory { size, partition }) => {
+                Err(Error::new(ErrorKind::BufferFull { needed: size, capacity: shared.config.buffer_memory })
+                    .for_partition(&Arc::from(record.topic()), Some(partition))
+                    .written(false))
             }
-        }
-        match self.append(queue, &record, size, fields, None)? {
-            Some(f) => Ok(f),
-            // Without a callback the accumulator always hands back a future.
-            None => Err(Error::new(ErrorKind::Closed)),
         }
     }
 
@@ -357,7 +362,7 @@ impl Producer {
     {
         match self.fast(record, Some(Box::new(callback))) {
             Fast::Done(r) => SendFuture::ready(r.map(|_| ())),
-            Fast::Slow(pending) => {
+            Fast::Slow(pending, _) => {
                 let p = self.clone();
                 SendFuture::waiting(async move { p.send_slow(pending).await.map(|_| ()) })
             }

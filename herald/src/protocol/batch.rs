@@ -251,6 +251,46 @@ pub(crate) fn producer_fields(batch: &[u8]) -> Option<(i64, i16, i32, i32)> {
     Some((id, epoch, seq, count))
 }
 
+/// What a broker writes into a batch it appends (Kafka's `LogValidator`): the base
+/// offset it assigned, the partition's leader epoch, the LogAppendTime flag and
+/// the max timestamp; then the CRC again. `batch` is a whole, valid batch.
+pub(crate) fn rewrite_for_log(
+    batch: &mut [u8],
+    base_offset: i64,
+    leader_epoch: i32,
+    log_append_time: bool,
+    max_timestamp: i64,
+) {
+    if batch.len() < BATCH_HEADER_LEN {
+        return;
+    }
+    put_i64_at(batch, 0, base_offset);
+    put_i32_at(batch, OFF_LEADER_EPOCH, leader_epoch);
+    if log_append_time {
+        let attributes = i16::from_be_bytes([batch[OFF_ATTRIBUTES], batch[OFF_ATTRIBUTES + 1]]) | 0x08;
+        batch[OFF_ATTRIBUTES..OFF_ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
+    }
+    put_i64_at(batch, OFF_MAX_TIMESTAMP, max_timestamp);
+    let crc = crc32c::crc32c(&batch[OFF_ATTRIBUTES..]);
+    put_i32_at(batch, OFF_CRC, crc as i32);
+}
+
+/// A batch rebuilt from `header` (a batch's first [`BATCH_HEADER_LEN`] bytes) and
+/// its uncompressed `records`: length set, codec bits cleared. The CRC is left for
+/// the caller to compute (e.g. [`rewrite_for_log`]).
+pub(crate) fn uncompressed_batch(header: &[u8], records: &[u8]) -> std::io::Result<BytesMut> {
+    let mut raw = BytesMut::with_capacity(BATCH_HEADER_LEN + records.len());
+    raw.extend_from_slice(
+        header.get(..BATCH_HEADER_LEN).ok_or_else(|| std::io::Error::other("short batch"))?,
+    );
+    raw.extend_from_slice(records);
+    let len = i32::try_from(raw.len() - 12).map_err(std::io::Error::other)?;
+    put_i32_at(&mut raw, OFF_BATCH_LENGTH, len);
+    let attributes = i16::from_be_bytes([raw[OFF_ATTRIBUTES], raw[OFF_ATTRIBUTES + 1]]) & !0x07;
+    raw[OFF_ATTRIBUTES..OFF_ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
+    Ok(raw)
+}
+
 /// Writes the producer id, epoch and base sequence into a finished batch and
 /// computes its CRC-32C (over everything from the attributes to the end).
 pub(crate) fn stamp_producer(batch: &mut [u8], producer_id: i64, epoch: i16, base_sequence: i32) {
