@@ -1,32 +1,14 @@
 //! The `herald` binary against a real broker (`HERALD_TEST_BOOTSTRAP`).
 
+mod common;
 #[path = "../../herald/tests/support/mod.rs"]
 mod support;
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-use serde_json::Value;
+use common::{herald, json_lines};
 use support::{bootstrap, consume_with_java, create_topic};
-
-fn herald(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run herald");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn json_lines(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json line"))
-        .collect()
-}
 
 #[tokio::test]
 async fn produce_with_keys_headers_and_a_json_report() {

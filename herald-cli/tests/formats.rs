@@ -3,38 +3,19 @@
 //! (`HERALD_TEST_SCHEMA_REGISTRY`, or the fake in support/registry.rs), read back by
 //! the Java consumer.
 
+mod common;
 #[path = "../../herald/tests/support/mod.rs"]
 mod support;
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
 
+use common::{herald, json_lines};
 use herald::serialization::protobuf::ProtobufSerializer;
 use herald::serialization::protobuf::prost::Message;
 use herald::serialization::registry::SchemaRegistryClient;
 use herald::serialization::wire;
-use serde_json::Value;
 use support::registry::registry_url;
 use support::{bootstrap, consume_with_java, create_topic};
-
-fn herald(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run herald");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn report(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json line"))
-        .collect()
-}
 
 fn file(text: &str, suffix: &str) -> tempfile::NamedTempFile {
     let mut f = tempfile::Builder::new().suffix(suffix).tempfile().unwrap();
@@ -66,7 +47,7 @@ async fn long_keys_and_json_values_with_bad_lines_failing_alone() {
         input,
     );
     assert_eq!(out.status.code(), Some(1), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    let r = report(&out);
+    let r = json_lines(&out);
     assert_eq!(r.len(), 4);
     assert!(r[0]["offset"].is_i64());
     assert!(r[1]["error"].as_str().unwrap().contains("the key is not a long"), "{}", r[1]);
@@ -113,7 +94,7 @@ async fn avro_values_from_avro_json() {
         ],
         input,
     );
-    let r = report(&out);
+    let r = json_lines(&out);
     assert_eq!(r.len(), 3, "stderr: {}", String::from_utf8_lossy(&out.stderr));
     assert!(r[1]["error"].as_str().unwrap().contains("$.lat: expected a double"), "{}", r[1]);
     let consumed = consume_with_java(&topic).await;
@@ -169,7 +150,7 @@ async fn protobuf_values_from_protobuf_json() {
         ],
         &format!("{line}\n{{\"truck\": 5}}\n"),
     );
-    let r = report(&out);
+    let r = json_lines(&out);
     assert_eq!(r.len(), 2, "stderr: {}", String::from_utf8_lossy(&out.stderr));
     assert!(r[1]["error"].as_str().unwrap().contains("not Protobuf JSON for fleet.Position"), "{}", r[1]);
     let consumed = consume_with_java(&topic).await;

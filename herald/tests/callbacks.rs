@@ -139,55 +139,49 @@ async fn resends_resolve(out: &Outcomes) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn callbacks_of_records_expiring_while_queued_may_send_flush_and_panic() {
-    let c = cluster().await;
-    let p = producer(&c).build().unwrap();
+/// Sends `n` records with callbacks to a broker that has turned too slow, so that
+/// every one passes `delivery.timeout.ms`; then checks that `flush` returns, every
+/// callback ran once with an error, the records sent from callbacks resolve once
+/// the broker is fast again, and the producer still works.
+async fn expire_with_callbacks(c: &MockCluster, p: &Producer, n: usize) -> Arc<Outcomes> {
     p.send_and_wait(Record::new("t").partition(0).value("warm")).await.unwrap();
     c.set_latency(Duration::from_secs(30));
-    let out = Outcomes::new(20);
-    send_all(&p, 20, &out).await;
-    // One request is in flight (max.in.flight 1) and the rest wait in the queue:
-    // all pass delivery.timeout.ms, the queued ones in the sender's expiry sweep.
+    let out = Outcomes::new(n);
+    send_all(p, n, &out).await;
     tokio::time::timeout(Duration::from_secs(20), p.flush())
         .await
         .expect("flush returned: no callback deadlocked the producer")
         .unwrap();
     assert!(out.each_ran_once(), "every callback ran exactly once by flush: {:?}", out.calls.lock());
     assert!(out.calls.lock().iter().all(|(_, ok)| !ok), "all failed: the broker was too slow");
-    assert_eq!(out.flushed.load(Ordering::SeqCst), 1, "the nested flush returned");
     c.set_latency(Duration::ZERO);
     resends_resolve(&out).await;
-    // The producer still works.
     let md = tokio::time::timeout(Duration::from_secs(20), p.send_and_wait(Record::new("t").value("after")))
         .await
         .unwrap()
         .unwrap();
-    assert!(md.offset().is_some());
+    assert!(md.offset().is_some(), "the producer still works");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_of_records_expiring_while_queued_may_send_flush_and_panic() {
+    let c = cluster().await;
+    let p = producer(&c).build().unwrap();
+    // One request is in flight (max.in.flight 1) and the rest wait in the queue:
+    // all pass delivery.timeout.ms, the queued ones in the sender's expiry sweep.
+    let out = expire_with_callbacks(&c, &p, 20).await;
+    assert_eq!(out.flushed.load(Ordering::SeqCst), 1, "the nested flush returned");
     tokio::time::timeout(Duration::from_secs(20), p.close(Duration::from_secs(10))).await.unwrap().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callbacks_of_records_expiring_in_flight_may_send_flush_and_panic() {
     let c = cluster().await;
-    let p = producer(&c).max_in_flight(5).build().unwrap();
-    p.send_and_wait(Record::new("t").partition(0).value("warm")).await.unwrap();
-    c.set_latency(Duration::from_secs(30));
-    let out = Outcomes::new(6);
     // Five requests in flight at once, each past request.timeout.ms and
     // delivery.timeout.ms together; a sixth waits behind them.
-    send_all(&p, 6, &out).await;
-    tokio::time::timeout(Duration::from_secs(20), p.flush())
-        .await
-        .expect("flush returned: no callback deadlocked the producer")
-        .unwrap();
-    assert!(out.each_ran_once(), "{:?}", out.calls.lock());
-    c.set_latency(Duration::ZERO);
-    resends_resolve(&out).await;
-    tokio::time::timeout(Duration::from_secs(20), p.send_and_wait(Record::new("t").value("after")))
-        .await
-        .unwrap()
-        .unwrap();
+    let p = producer(&c).max_in_flight(5).build().unwrap();
+    expire_with_callbacks(&c, &p, 6).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,10 +5,13 @@
 //! queue per partition; a queue owns its open batch and its sealed batches; a batch
 //! owns its encoded records and the one completion its records' futures share.**
 //!
-//! - [`accumulator`]: `send` appends to a partition's open batch on the caller's
-//!   thread.
-//! - [`sender`]: the background task that seals, sends, retries and resolves.
-//! - [`delivery`]: the futures that carry each record's outcome back.
+//! - `accumulator`: `send` appends to a partition's open batch on the caller's
+//!   thread; each partition's `QueueState` keeps its batches behind narrow methods.
+//! - `sender`: the background task that seals, sends, retries and resolves, over a
+//!   `transport` (the connection pool), with a metadata refresher (`refresh`), a
+//!   producer-id manager (`producer_id`) and a pure answer classifier (`response`).
+//! - `delivery`: the futures that carry each record's outcome back, and the
+//!   delivery thread that runs callbacks, never under a herald lock.
 
 pub(crate) mod accumulator;
 pub(crate) mod delivery;

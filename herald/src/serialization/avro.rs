@@ -3,7 +3,7 @@
 //!
 //! [`AvroSerializer`] holds one Avro schema. On first use for a subject it
 //! registers the schema (or looks it up, or takes the subject's latest id: see
-//! [`RegistrySerializerConfig`]), then writes each value as magic byte 0, the
+//! [`RegistrySerializerConfig`](super::registry::RegistrySerializerConfig)), then writes each value as magic byte 0, the
 //! schema id, and the value's Avro binary encoding.
 //!
 //! ```no_run
@@ -28,9 +28,7 @@
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::registry::{
-    RegistrySerializerConfig, Schema, SchemaIdResolver, SchemaRegistryClient, SubjectNameStrategy,
-};
+use super::registry::{Schema, SchemaIdResolver, SchemaRegistryClient};
 use super::{SerializationContext, Serializer, wire};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -73,32 +71,7 @@ impl AvroSerializer {
         })
     }
 
-    /// Under which subject the schema is registered. Default is
-    /// [`SubjectNameStrategy::TopicName`].
-    pub fn subject_name_strategy(mut self, strategy: SubjectNameStrategy) -> Self {
-        self.resolver.config.subject_name_strategy = strategy;
-        self
-    }
-
-    /// Whether to register the schema on first use (`auto.register.schemas`), or
-    /// only look it up. Default is `true`.
-    pub fn auto_register(mut self, yes: bool) -> Self {
-        self.resolver.config.auto_register = yes;
-        self
-    }
-
-    /// Whether to write the id of the subject's latest version (`use.latest.version`).
-    /// Default is `false`.
-    pub fn use_latest_version(mut self, yes: bool) -> Self {
-        self.resolver.config.use_latest_version = yes;
-        self
-    }
-
-    /// All three settings at once.
-    pub fn config(mut self, config: RegistrySerializerConfig) -> Self {
-        self.resolver.config = config;
-        self
-    }
+    crate::serialization::registry::registry_settings!();
 
     /// The parsed schema.
     pub fn schema(&self) -> &apache_avro::Schema {
@@ -106,7 +79,9 @@ impl AvroSerializer {
     }
 
     /// The schema's full name (`namespace.name`), for named types (records, enums,
-    /// fixed): what [`SubjectNameStrategy::RecordName`] uses.
+    /// fixed): what
+    /// [`SubjectNameStrategy::RecordName`](super::registry::SubjectNameStrategy::RecordName)
+    /// uses.
     pub fn record_name(&self) -> Option<&str> {
         self.record_name.as_deref()
     }

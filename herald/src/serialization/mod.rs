@@ -188,26 +188,23 @@ impl<'a> SerializationContext<'a> {
 #[derive(Clone, PartialEq)]
 #[must_use]
 pub struct TypedRecord<K, V> {
-    topic: String,
-    partition: Option<i32>,
     key: Option<K>,
     value: Option<V>,
-    headers: Vec<Header>,
-    timestamp: Option<i64>,
+    /// Everything but the key and value: topic, partition, headers, timestamp.
+    rest: Record,
 }
 
 impl<K, V> TypedRecord<K, V> {
     /// A record for `topic` with a null key and value, no headers, the send time as
     /// its timestamp, and its partition chosen by the producer's partitioner.
     pub fn new(topic: impl Into<String>) -> TypedRecord<K, V> {
-        TypedRecord {
-            topic: topic.into(),
-            partition: None,
-            key: None,
-            value: None,
-            headers: Vec::new(),
-            timestamp: None,
-        }
+        TypedRecord { key: None, value: None, rest: Record::new(topic) }
+    }
+
+    /// A record for a topic looked up once with
+    /// [`Producer::topic`](crate::Producer::topic) (see [`Record::to`]).
+    pub fn to(topic: &crate::producer::Topic) -> TypedRecord<K, V> {
+        TypedRecord { key: None, value: None, rest: Record::to(topic) }
     }
 
     /// Sets the key. The partitioner sees the key's serialized bytes.
@@ -234,39 +231,39 @@ impl<K, V> TypedRecord<K, V> {
         self
     }
 
-    /// Appends a header. Serializers may append more after it.
-    pub fn header(mut self, key: impl Into<String>, value: impl Into<Bytes>) -> Self {
-        self.headers.push(Header::new(key, value));
-        self
+    /// Appends a header (see [`Record::header`]). Serializers may append more after it.
+    pub fn header(self, key: impl Into<String>, value: impl Into<Bytes>) -> Self {
+        self.map(|r| r.header(key, value))
     }
 
     /// Appends a header whose value may be null.
-    pub fn header_opt(mut self, key: impl Into<String>, value: Option<impl Into<Bytes>>) -> Self {
-        self.headers.push(Header { key: key.into(), value: value.map(Into::into) });
-        self
+    pub fn header_opt(self, key: impl Into<String>, value: Option<impl Into<Bytes>>) -> Self {
+        self.map(|r| r.header_opt(key, value))
     }
 
     /// Replaces all headers.
-    pub fn headers(mut self, headers: Vec<Header>) -> Self {
-        self.headers = headers;
-        self
+    pub fn headers(self, headers: Vec<Header>) -> Self {
+        self.map(|r| r.headers(headers))
     }
 
-    /// Sets the timestamp, in milliseconds since the Unix epoch (see [`Record::timestamp`]).
-    pub fn timestamp(mut self, timestamp_ms: i64) -> Self {
-        self.timestamp = Some(timestamp_ms);
-        self
+    /// Sets the timestamp (see [`Record::timestamp`]).
+    pub fn timestamp(self, timestamp_ms: i64) -> Self {
+        self.map(|r| r.timestamp(timestamp_ms))
     }
 
     /// Sends the record to this partition, whatever its key.
-    pub fn partition(mut self, partition: i32) -> Self {
-        self.partition = Some(partition);
+    pub fn partition(self, partition: i32) -> Self {
+        self.map(|r| r.partition(partition))
+    }
+
+    fn map(mut self, f: impl FnOnce(Record) -> Record) -> Self {
+        self.rest = f(self.rest);
         self
     }
 
     /// The topic.
     pub fn topic(&self) -> &str {
-        &self.topic
+        self.rest.topic()
     }
 
     /// The key, `None` when null.
@@ -281,29 +278,29 @@ impl<K, V> TypedRecord<K, V> {
 
     /// The headers set so far, in order.
     pub fn header_list(&self) -> &[Header] {
-        &self.headers
+        self.rest.header_list()
     }
 
     /// The timestamp set by the caller, if any.
     pub fn timestamp_ms(&self) -> Option<i64> {
-        self.timestamp
+        self.rest.timestamp_ms()
     }
 
     /// The partition set by the caller, if any.
     pub fn partition_hint(&self) -> Option<i32> {
-        self.partition
+        self.rest.partition_hint()
     }
 }
 
 impl<K, V> fmt::Debug for TypedRecord<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TypedRecord")
-            .field("topic", &self.topic)
-            .field("partition", &self.partition)
+            .field("topic", &self.topic())
+            .field("partition", &self.partition_hint())
             .field("key", &self.key.as_ref().map(|_| ".."))
             .field("value", &self.value.as_ref().map(|_| ".."))
-            .field("headers", &self.headers.len())
-            .field("timestamp", &self.timestamp)
+            .field("headers", &self.header_list().len())
+            .field("timestamp", &self.timestamp_ms())
             .finish()
     }
 }
@@ -370,11 +367,13 @@ where
     /// A serializer error is returned naming the topic and whether the key or the
     /// value failed; nothing is sent.
     pub async fn serialize(&self, record: TypedRecord<K, V>) -> Result<Record> {
-        let TypedRecord { topic, partition, key, value, mut headers, timestamp } = record;
+        let TypedRecord { key, value, rest: mut out } = record;
+        let topic = out.topic().to_owned();
+        let partition = out.partition;
         let key_bytes = match &key {
             None => None,
             Some(k) => {
-                let mut ctx = SerializationContext::new(&topic, true, &mut headers);
+                let mut ctx = SerializationContext::new(&topic, true, &mut out.headers);
                 self.key_serializer
                     .serialize(&mut ctx, k)
                     .await
@@ -384,21 +383,14 @@ where
         let value_bytes = match &value {
             None => None,
             Some(v) => {
-                let mut ctx = SerializationContext::new(&topic, false, &mut headers);
+                let mut ctx = SerializationContext::new(&topic, false, &mut out.headers);
                 self.value_serializer
                     .serialize(&mut ctx, v)
                     .await
                     .map_err(|e| name_topic(e, &topic, partition))?
             }
         };
-        let mut out = Record::new(topic).key_opt(key_bytes).value_opt(value_bytes).headers(headers);
-        if let Some(p) = partition {
-            out = out.partition(p);
-        }
-        if let Some(ts) = timestamp {
-            out = out.timestamp(ts);
-        }
-        Ok(out)
+        Ok(out.key_opt(key_bytes).value_opt(value_bytes))
     }
 
     /// Serializes the record and queues it with [`Producer::send`]; returns the

@@ -38,9 +38,7 @@
 use bytes::Bytes;
 use prost_reflect::{DynamicMessage, MessageDescriptor};
 
-use super::registry::{
-    RegistrySerializerConfig, Schema, SchemaIdResolver, SchemaRegistryClient, SubjectNameStrategy,
-};
+use super::registry::{Schema, SchemaIdResolver, SchemaRegistryClient};
 use super::{SerializationContext, Serializer, wire};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -102,33 +100,9 @@ impl ProtobufSerializer {
         })
     }
 
-    /// Under which subject the schema is registered. Default is
-    /// [`SubjectNameStrategy::TopicName`]; with `RecordName` strategies the record
-    /// name is the message's full name.
-    pub fn subject_name_strategy(mut self, strategy: SubjectNameStrategy) -> Self {
-        self.resolver.config.subject_name_strategy = strategy;
-        self
-    }
-
-    /// Whether to register the schema on first use (`auto.register.schemas`), or
-    /// only look it up. Default is `true`.
-    pub fn auto_register(mut self, yes: bool) -> Self {
-        self.resolver.config.auto_register = yes;
-        self
-    }
-
-    /// Whether to write the id of the subject's latest version (`use.latest.version`).
-    /// Default is `false`.
-    pub fn use_latest_version(mut self, yes: bool) -> Self {
-        self.resolver.config.use_latest_version = yes;
-        self
-    }
-
-    /// All three settings at once.
-    pub fn config(mut self, config: RegistrySerializerConfig) -> Self {
-        self.resolver.config = config;
-        self
-    }
+    crate::serialization::registry::registry_settings!(
+        "; with `RecordName` strategies the record name is the message's full name"
+    );
 
     /// The message type.
     pub fn message_descriptor(&self) -> &MessageDescriptor {

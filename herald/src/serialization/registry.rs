@@ -546,6 +546,52 @@ fn json_body<T: Serialize>(v: &T) -> Result<Vec<u8>> {
 }
 
 /// How a registry serializer finds the id of its schema: Confluent's
+/// The builder methods every Schema Registry serializer has for its
+/// [`RegistrySerializerConfig`], written once: invoked inside the `impl` of a
+/// serializer with a `resolver: SchemaIdResolver` field; the optional string adds
+/// to the subject strategy's documentation.
+macro_rules! registry_settings {
+    () => {
+        $crate::serialization::registry::registry_settings!("");
+    };
+    ($strategy_note:literal) => {
+        #[doc = concat!(
+            "Under which subject the schema is registered. Default is\n",
+            "[`SubjectNameStrategy::TopicName`](crate::serialization::registry::SubjectNameStrategy::TopicName)",
+            $strategy_note,
+            "."
+        )]
+        pub fn subject_name_strategy(
+            mut self,
+            strategy: $crate::serialization::registry::SubjectNameStrategy,
+        ) -> Self {
+            self.resolver.config.subject_name_strategy = strategy;
+            self
+        }
+
+        /// Whether to register the schema on first use (`auto.register.schemas`), or
+        /// only look it up. Default is `true`.
+        pub fn auto_register(mut self, yes: bool) -> Self {
+            self.resolver.config.auto_register = yes;
+            self
+        }
+
+        /// Whether to write the id of the subject's latest version (`use.latest.version`).
+        /// Default is `false`.
+        pub fn use_latest_version(mut self, yes: bool) -> Self {
+            self.resolver.config.use_latest_version = yes;
+            self
+        }
+
+        /// All three settings at once.
+        pub fn config(mut self, config: $crate::serialization::registry::RegistrySerializerConfig) -> Self {
+            self.resolver.config = config;
+            self
+        }
+    };
+}
+pub(crate) use registry_settings;
+
 /// `auto.register.schemas`, `use.latest.version` and subject name strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
