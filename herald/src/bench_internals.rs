@@ -51,12 +51,9 @@ pub struct BenchAccumulator {
 }
 
 impl BenchAccumulator {
-    /// An accumulator with `batch_size`, and one partition's queue. Panics if the
-    /// delivery thread cannot be started.
-    #[allow(clippy::expect_used)] // a benchmark's set-up
+    /// An accumulator with `batch_size`, and one partition's queue.
     pub fn new(batch_size: usize) -> BenchAccumulator {
-        let acc = crate::producer::accumulator::Accumulator::new(batch_size, 1 << 20, usize::MAX >> 4)
-            .expect("the delivery thread");
+        let acc = crate::producer::accumulator::Accumulator::new(batch_size, 1 << 20, usize::MAX >> 4);
         let (entry, _) = acc.topic("bench");
         entry.update(uuid::Uuid::nil(), &[1], false);
         let queue = match entry.meta.load_full().and_then(|m| m.partitions.first().cloned()) {

@@ -252,6 +252,14 @@ pub enum ErrorKind {
         /// What is missing.
         what: String,
     },
+    /// A delivery callback waited on the producer (`flush`, `close`): callbacks run
+    /// on the producer's sender task, which that call would wait for. Spawn the
+    /// call instead (`tokio::spawn`); Java's producer refuses `flush` in a
+    /// callback the same way.
+    InCallback {
+        /// The method called.
+        call: &'static str,
+    },
     /// `try_send` found the producer's buffer (`buffer.memory`) full.
     BufferFull {
         /// The bytes the record needed.
@@ -505,6 +513,11 @@ impl fmt::Display for Error {
             ErrorKind::Closed => f.write_str("producer closed before the record was delivered")?,
             ErrorKind::InvalidRecord { reason } => write!(f, "invalid record: {reason}")?,
             ErrorKind::Unsupported { what } => write!(f, "not supported by the cluster: {what}")?,
+            ErrorKind::InCallback { call } => write!(
+                f,
+                "{call} cannot wait inside a delivery callback: callbacks run on the producer's sender task, \
+                 which {call} waits for; spawn it instead (tokio::spawn)"
+            )?,
             ErrorKind::BufferFull { needed, capacity } => write!(
                 f,
                 "the producer's buffer is full: {needed} more bytes do not fit in buffer.memory ({capacity} bytes)"

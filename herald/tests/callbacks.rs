@@ -8,15 +8,16 @@
 //! record again to the same partition (the "retry from the callback" pattern),
 //! calls `flush` and other producer methods, or panics. The producer must keep
 //! working: every callback runs exactly once, a panic is caught and logged, and
-//! nothing hangs. Callbacks run on the producer's delivery thread, never under one
-//! of its locks (see DESIGN.md, "No user code under a herald lock").
+//! nothing hangs. Callbacks run where the producer holds none of its locks (see
+//! DESIGN.md, "No user code under a herald lock").
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use herald::mock::MockCluster;
-use herald::{Producer, Record, RecordMetadata};
+use herald::{ErrorKind, Producer, Record, RecordMetadata};
 use parking_lot::Mutex;
 
 /// What happened to the records a test sent.
@@ -27,8 +28,10 @@ struct Outcomes {
     /// Records sent again from callbacks, and how many of those resolved.
     resent: AtomicUsize,
     resent_resolved: AtomicUsize,
-    /// Nested `flush` calls that returned.
+    /// `flush` calls spawned from callbacks that returned.
     flushed: AtomicUsize,
+    /// `flush` and `close` awaited inside a callback, refused at once.
+    refused: AtomicUsize,
 }
 
 impl Outcomes {
@@ -42,8 +45,9 @@ impl Outcomes {
 }
 
 /// The callback of original record `i`: notes its outcome; on failure re-sends
-/// (i % 3 == 0), calls producer methods (i % 3 == 1; record 1 blocks on a nested
-/// `flush`), or panics (i % 3 == 2).
+/// (i % 3 == 0), calls producer methods (i % 3 == 1; record 1 also waits for
+/// `flush` and `close` inside the callback, refused at once, and spawns a `flush`),
+/// or panics (i % 3 == 2).
 fn callback(
     p: &Producer,
     i: usize,
@@ -85,10 +89,21 @@ fn callback(
                 let _ = p.topic("t");
                 let _ = p.try_send(Record::new("t").partition(0).value("try"));
                 if i == 1 {
-                    if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                        let _ = rt.block_on(p.flush());
-                        out.flushed.fetch_add(1, Ordering::SeqCst);
+                    // Waiting here would wait for the task running this callback.
+                    for r in [p.flush().now_or_never(), p.close(Duration::ZERO).now_or_never()] {
+                        match r {
+                            Some(Err(e)) if matches!(e.kind(), ErrorKind::InCallback { .. }) => {
+                                out.refused.fetch_add(1, Ordering::SeqCst);
+                            }
+                            other => panic!("a flush or close waited in a callback: {other:?}"),
+                        }
                     }
+                    let o = out.clone();
+                    tokio::spawn(async move {
+                        if p.flush().await.is_ok() {
+                            o.flushed.fetch_add(1, Ordering::SeqCst);
+                        }
+                    });
                 }
             }
             _ => panic!("a delivery callback that panics (record {i}); herald must catch it"),
@@ -171,7 +186,14 @@ async fn callbacks_of_records_expiring_while_queued_may_send_flush_and_panic() {
     // One request is in flight (max.in.flight 1) and the rest wait in the queue:
     // all pass delivery.timeout.ms, the queued ones in the sender's expiry sweep.
     let out = expire_with_callbacks(&c, &p, 20).await;
-    assert_eq!(out.flushed.load(Ordering::SeqCst), 1, "the nested flush returned");
+    assert_eq!(out.refused.load(Ordering::SeqCst), 2, "flush and close inside a callback were refused");
+    for _ in 0..200 {
+        if out.flushed.load(Ordering::SeqCst) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(out.flushed.load(Ordering::SeqCst), 1, "the flush spawned from a callback returned");
     tokio::time::timeout(Duration::from_secs(20), p.close(Duration::from_secs(10))).await.unwrap().unwrap();
 }
 

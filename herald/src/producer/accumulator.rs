@@ -103,8 +103,8 @@ impl ProducerBatch {
         }
     }
 
-    /// Resolves the batch as written: its futures wake, its callbacks are queued to
-    /// the delivery thread.
+    /// Resolves the batch as written: its futures wake, its callbacks are queued for
+    /// the sender to run where it holds no lock.
     pub(crate) fn complete(self, ack: BatchAck) {
         self.completion.resolve(Ok(ack), self.callbacks);
     }
@@ -139,7 +139,7 @@ struct OpenBatch {
 /// Its fields are private and its methods narrow. Every method that takes batches
 /// out to be resolved (`take_expired`, `drain_all`, `compressed`) *returns* them:
 /// the caller resolves them once the guard is gone. Resolving never runs user code
-/// anyway (callbacks go to the delivery thread, see [`super::delivery`]); this
+/// anyway (callbacks are only queued, see [`super::delivery`]); this
 /// keeps futures' wake-ups and error formatting off the lock too.
 #[derive(Debug)]
 pub(crate) struct QueueState {
@@ -560,24 +560,19 @@ pub(crate) struct Appended {
 }
 
 impl Accumulator {
-    /// Fails only if the delivery thread cannot be started.
-    pub(crate) fn new(
-        batch_size: usize,
-        max_request_size: usize,
-        buffer_memory: usize,
-    ) -> std::io::Result<Accumulator> {
+    pub(crate) fn new(batch_size: usize, max_request_size: usize, buffer_memory: usize) -> Accumulator {
         let memory = Arc::new(Semaphore::new(buffer_memory.min(Semaphore::MAX_PERMITS)));
-        Ok(Accumulator {
+        Accumulator {
             topics: RwLock::new(HashMap::with_hasher(foldhash::fast::RandomState::default())),
-            deliveries: Deliveries::start(memory.clone())?,
+            deliveries: Deliveries::new(memory.clone()),
             memory,
             batch_size,
             max_batch: max_request_size.max(batch_size),
             closed: AtomicBool::new(false),
-        })
+        }
     }
 
-    /// Where resolved batches' callbacks run.
+    /// Where resolved batches' callbacks wait for the sender to run them.
     pub(crate) fn deliveries(&self) -> &Arc<Deliveries> {
         &self.deliveries
     }
@@ -726,7 +721,7 @@ mod tests {
 
     #[test]
     fn batches_seal_at_batch_size() {
-        let acc = Accumulator::new(200, 1 << 20, 1 << 30).unwrap();
+        let acc = Accumulator::new(200, 1 << 20, 1 << 30);
         let q = queue();
         for _ in 0..10 {
             acc.append(&q, &RecordRef::new(1, None, Some(&[7u8; 50])), 0, None).unwrap();
@@ -741,7 +736,7 @@ mod tests {
 
     #[test]
     fn a_record_larger_than_batch_size_gets_a_batch_of_its_own() {
-        let acc = Accumulator::new(100, 1 << 20, 1 << 30).unwrap();
+        let acc = Accumulator::new(100, 1 << 20, 1 << 30);
         let q = queue();
         acc.append(&q, &RecordRef::new(1, None, Some(&[1u8; 10])), 0, None).unwrap();
         acc.append(&q, &RecordRef::new(1, None, Some(&[1u8; 500])), 0, None).unwrap();
@@ -752,7 +747,7 @@ mod tests {
 
     #[test]
     fn a_good_compression_ratio_fills_batches_further() {
-        let acc = Accumulator::new(1000, 1 << 20, 1 << 30).unwrap();
+        let acc = Accumulator::new(1000, 1 << 20, 1 << 30);
         let q = PartitionQueue::new(Arc::from("t"), 0, true);
         q.state.lock().ratio = 0.25;
         for _ in 0..60 {
@@ -777,7 +772,7 @@ mod tests {
 
     #[test]
     fn requeue_keeps_order() {
-        let acc = Accumulator::new(0, 1 << 20, 1 << 30).unwrap();
+        let acc = Accumulator::new(0, 1 << 20, 1 << 30);
         let q = queue();
         for _ in 0..3 {
             acc.append(&q, &RecordRef::new(1, None, None), 0, None).unwrap();
@@ -793,7 +788,7 @@ mod tests {
 
     #[test]
     fn closed_accumulator_refuses_records() {
-        let acc = Accumulator::new(100, 1 << 20, 1 << 30).unwrap();
+        let acc = Accumulator::new(100, 1 << 20, 1 << 30);
         let q = queue();
         acc.close();
         let e = acc.append(&q, &RecordRef::new(1, None, None), 0, None).err().unwrap();

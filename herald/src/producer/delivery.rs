@@ -6,13 +6,14 @@
 //! one per record.
 //!
 //! **No user code runs under a herald lock, by construction.** A batch is resolved
-//! wherever the sender learns its outcome, sometimes with a partition queue locked;
-//! a delivery callback run there could call back into the producer (`send`,
-//! `flush`) and deadlock on that lock. So resolving a batch never runs a callback:
-//! [`BatchCompletion::resolve`] queues its callbacks to the producer's delivery
-//! thread ([`Deliveries`]), which holds no herald lock, and runs them in the order
-//! batches resolved, each under `catch_unwind`. franz-go's producer does the same
-//! with a goroutine of its own, so that promises may produce and flush.
+//! wherever the sender learns its outcome; a delivery callback run there could
+//! call back into the producer (`send` takes the partition's lock) and deadlock on
+//! a lock held at that point. So resolving a batch never runs a callback:
+//! [`BatchCompletion::resolve`] only queues its callbacks ([`Deliveries`]), and
+//! the sender task runs the queue ([`Deliveries::run_pending`]) at the top of its
+//! loop and in its final sweep — points where no herald lock is held, because
+//! every guard the sender takes lives inside one of the methods that loop calls.
+//! Each callback runs under `catch_unwind`, in the order batches resolved.
 
 use std::fmt;
 use std::future::Future;
@@ -21,11 +22,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::thread::ThreadId;
 
 use parking_lot::Mutex;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::Semaphore;
 
 #[cfg(test)]
 use crate::error::Error;
@@ -47,102 +46,96 @@ enum State {
 }
 
 /// Where resolved batches hand what they hold: their `buffer.memory` back to the
-/// producer's pool, their records' callbacks to the producer's delivery thread.
-///
-/// One thread per producer (`herald-delivery`), started with the producer. It
-/// holds no herald lock; a callback there may send, flush or block without
-/// stalling the producer (a slow callback delays the callbacks behind it, not
-/// sends or acknowledgements). It runs inside the producer's tokio runtime
-/// context, so a callback can `tokio::spawn`. It ends once the producer and every
-/// batch are gone.
+/// producer's pool, their records' callbacks to a queue the sender task runs
+/// where it holds no lock.
 pub(crate) struct Deliveries {
     memory: Arc<Semaphore>,
-    jobs: mpsc::Sender<Job>,
-    thread: ThreadId,
+    /// Callbacks of resolved batches, waiting for [`run_pending`](Self::run_pending).
+    /// Held only to push or to take the whole list, never while user code runs.
+    pending: Mutex<Vec<Job>>,
 }
 
 impl fmt::Debug for Deliveries {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Deliveries").field("thread", &self.thread).finish()
+        f.debug_struct("Deliveries").field("pending", &self.pending.lock().len()).finish()
     }
 }
 
-enum Job {
-    /// A resolved batch's callbacks, with its outcome.
-    Callbacks { batch: Arc<BatchCompletion>, result: Result<BatchAck>, callbacks: Vec<RecordCallback> },
-    /// Answered once every job queued before it has run.
-    Barrier(oneshot::Sender<()>),
+/// A resolved batch's callbacks, with its outcome.
+struct Job {
+    batch: Arc<BatchCompletion>,
+    result: Result<BatchAck>,
+    callbacks: Vec<RecordCallback>,
+}
+
+thread_local! {
+    /// Set while this thread runs delivery callbacks: waiting there for the
+    /// producer (`flush`, `close`) would wait for the very task running them.
+    static IN_CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 impl Deliveries {
-    /// Starts the delivery thread (in the current tokio runtime's context, if any).
     /// `memory` is the producer's `buffer.memory` pool.
-    pub(crate) fn start(memory: Arc<Semaphore>) -> std::io::Result<Arc<Deliveries>> {
-        let (jobs, rx) = mpsc::channel::<Job>();
-        let runtime = tokio::runtime::Handle::try_current().ok();
-        let handle = std::thread::Builder::new().name("herald-delivery".into()).spawn(move || {
-            let _context = runtime.as_ref().map(|r| r.enter());
-            // Ends when every sender is gone: the producer and every batch.
-            while let Ok(job) = rx.recv() {
+    pub(crate) fn new(memory: Arc<Semaphore>) -> Arc<Deliveries> {
+        Arc::new(Deliveries { memory, pending: Mutex::new(Vec::new()) })
+    }
+
+    /// Whether the caller is a delivery callback.
+    pub(crate) fn in_callback() -> bool {
+        IN_CALLBACK.get()
+    }
+
+    /// Runs the callbacks of every batch resolved so far, in order, each under
+    /// `catch_unwind` (a panic is logged; the next callback runs). Call only where
+    /// no herald lock is held: the sender does, at the top of its loop and in its
+    /// final sweep.
+    pub(crate) fn run_pending(&self) {
+        loop {
+            let jobs = std::mem::take(&mut *self.pending.lock());
+            if jobs.is_empty() {
+                return;
+            }
+            let outer = IN_CALLBACK.replace(true);
+            for job in jobs {
                 run(job);
             }
-        })?;
-        Ok(Arc::new(Deliveries { memory, jobs, thread: handle.thread().id() }))
-    }
-
-    /// Whether the caller is this producer's delivery thread (where waiting for
-    /// [`barrier`](Self::barrier) would wait for itself).
-    pub(crate) fn on_delivery_thread(&self) -> bool {
-        std::thread::current().id() == self.thread
-    }
-
-    /// Resolves once every callback of a batch resolved before this call has run.
-    pub(crate) fn barrier(&self) -> oneshot::Receiver<()> {
-        let (tx, rx) = oneshot::channel();
-        if let Err(mpsc::SendError(Job::Barrier(tx))) = self.jobs.send(Job::Barrier(tx)) {
-            let _ = tx.send(());
+            IN_CALLBACK.set(outer);
         }
-        rx
     }
 
     fn queue(&self, job: Job) {
-        // The thread outlives every sender, so this cannot fail; if it ever did,
-        // running the job here still gives every record its outcome.
-        if let Err(mpsc::SendError(job)) = self.jobs.send(job) {
-            tracing::error!("the delivery thread is gone; running callbacks on the resolving thread");
-            run(job);
-        }
+        self.pending.lock().push(job);
     }
 }
 
-/// Runs one job on the delivery thread: each callback under `catch_unwind`, so a
-/// panicking callback is logged and the others still run.
+/// Runs one batch's callbacks in order. One `catch_unwind` covers the batch: a
+/// callback that panics is logged and the ones after it still run.
 fn run(job: Job) {
-    match job {
-        Job::Barrier(tx) => {
-            let _ = tx.send(());
-        }
-        Job::Callbacks { batch, result, callbacks } => {
-            for cb in callbacks {
-                let outcome = match &result {
-                    Ok(ack) => Ok(record_metadata(&batch, *ack, cb.offset_delta, cb.timestamp)),
-                    Err(e) => Err(e.clone()),
-                };
-                let f = cb.f;
-                if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || f(outcome)))
-                {
-                    let what = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "(no message)".into());
-                    tracing::error!(
-                        topic = %batch.topic, partition = batch.partition, offset_delta = cb.offset_delta,
-                        panic = %what, "a delivery callback panicked; the producer goes on"
-                    );
+    let Job { batch, result, callbacks } = job;
+    let mut callbacks = callbacks.into_iter();
+    loop {
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &result {
+            Ok(ack) => {
+                for cb in callbacks.by_ref() {
+                    (cb.f)(Ok(record_metadata(&batch, *ack, cb.offset_delta, cb.timestamp)));
                 }
             }
-        }
+            Err(e) => {
+                for cb in callbacks.by_ref() {
+                    (cb.f)(Err(e.clone()));
+                }
+            }
+        }));
+        let Err(panic) = ran else { return };
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        tracing::error!(
+            topic = %batch.topic, partition = batch.partition, panic = %what,
+            "a delivery callback panicked; the producer goes on"
+        );
     }
 }
 
@@ -192,7 +185,7 @@ impl BatchCompletion {
     }
 
     /// Resolves the batch: its futures wake, its `buffer.memory` goes back, and its
-    /// `callbacks` are queued to the delivery thread — never run here. Only the
+    /// `callbacks` are queued for the sender to run — never run here. Only the
     /// first call counts: a batch resolves exactly once.
     pub(crate) fn resolve(
         self: &Arc<Self>,
@@ -204,13 +197,9 @@ impl BatchCompletion {
             let State::Pending(w) = &mut *s else { return false };
             let w = std::mem::take(w);
             // Queued before the batch reads as done, so a flush that sees it done
-            // and then waits for the delivery thread finds its callbacks ahead.
+            // and then asks the sender to run callbacks finds these among them.
             if !callbacks.is_empty() {
-                self.deliveries.queue(Job::Callbacks {
-                    batch: self.clone(),
-                    result: result.clone(),
-                    callbacks,
-                });
+                self.deliveries.queue(Job { batch: self.clone(), result: result.clone(), callbacks });
             }
             *s = State::Done(result);
             w
@@ -354,10 +343,10 @@ impl fmt::Debug for RecordCallback {
     }
 }
 
-/// A delivery thread for unit tests, with an unbounded memory pool.
+/// A callback queue for unit tests, with an empty memory pool.
 #[cfg(test)]
 pub(crate) fn test_deliveries() -> Arc<Deliveries> {
-    Deliveries::start(Arc::new(Semaphore::new(0))).expect("a thread")
+    Deliveries::new(Arc::new(Semaphore::new(0)))
 }
 
 #[cfg(test)]
@@ -410,26 +399,28 @@ mod tests {
         RecordCallback { offset_delta, timestamp: 1, f: Box::new(f) }
     }
 
-    #[tokio::test]
-    async fn callbacks_run_on_the_delivery_thread_never_where_the_batch_resolves() {
+    #[test]
+    fn callbacks_run_only_when_the_queue_is_run_never_where_the_batch_resolves() {
         let d = test_deliveries();
         let b = BatchCompletion::new(Arc::from("t"), 0, d.clone());
-        let (tx, rx) = std::sync::mpsc::channel();
-        let here = std::thread::current().id();
-        let cb = callback(move |r| tx.send((std::thread::current().id(), r.map(|m| m.offset()))).unwrap(), 2);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s2 = seen.clone();
+        let cb =
+            callback(move |r| s2.lock().push((Deliveries::in_callback(), r.map(|m| m.offset()).ok())), 2);
         assert!(b.resolve(Ok(BatchAck { base_offset: Some(10), log_append_time: None }), vec![cb]));
-        let (thread, offset) = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
-        assert_ne!(thread, here);
-        assert_eq!(thread, d.thread);
-        assert_eq!(offset.unwrap(), Some(12));
+        assert!(b.is_done(), "the futures see the outcome at once");
+        assert!(seen.lock().is_empty(), "the callback waits for the sender to run it");
+        d.run_pending();
+        assert_eq!(*seen.lock(), vec![(true, Some(Some(12)))]);
+        assert!(!Deliveries::in_callback());
     }
 
-    #[tokio::test]
-    async fn a_panicking_callback_is_caught_and_the_others_still_run() {
+    #[test]
+    fn a_panicking_callback_is_caught_and_the_others_still_run() {
         let d = test_deliveries();
-        let b = BatchCompletion::new(Arc::from("t"), 0, d.clone());
         let ran = Arc::new(AtomicUsize::new(0));
         let (r1, r2) = (ran.clone(), ran.clone());
+        let b = BatchCompletion::new(Arc::from("t"), 0, d.clone());
         let cbs = vec![
             callback(
                 move |_| {
@@ -446,9 +437,6 @@ mod tests {
             ),
         ];
         b.resolve(Err(Error::new(crate::error::ErrorKind::Closed)), cbs);
-        d.barrier().await.unwrap();
-        assert_eq!(ran.load(Ordering::SeqCst), 2);
-        // The thread survived: a later batch's callback runs too.
         let b2 = BatchCompletion::new(Arc::from("t"), 0, d.clone());
         let r3 = ran.clone();
         b2.resolve(
@@ -460,26 +448,8 @@ mod tests {
                 0,
             )],
         );
-        d.barrier().await.unwrap();
-        assert_eq!(ran.load(Ordering::SeqCst), 3);
-    }
-
-    #[tokio::test]
-    async fn a_barrier_waits_for_the_callbacks_queued_before_it() {
-        let d = test_deliveries();
-        let b = BatchCompletion::new(Arc::from("t"), 0, d.clone());
-        let ran = Arc::new(AtomicUsize::new(0));
-        let r = ran.clone();
-        let slow = callback(
-            move |_| {
-                std::thread::sleep(std::time::Duration::from_millis(200));
-                r.fetch_add(1, Ordering::SeqCst);
-            },
-            0,
-        );
-        b.resolve(Ok(BatchAck { base_offset: Some(0), log_append_time: None }), vec![slow]);
-        d.barrier().await.unwrap();
-        assert_eq!(ran.load(Ordering::SeqCst), 1, "the barrier passed a callback queued before it");
-        assert!(!d.on_delivery_thread());
+        d.run_pending();
+        assert_eq!(ran.load(Ordering::SeqCst), 3, "the panic was caught; the other callbacks ran");
+        assert!(!Deliveries::in_callback(), "the flag is cleared after a panic too");
     }
 }

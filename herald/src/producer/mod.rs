@@ -10,8 +10,8 @@
 //! - `sender`: the background task that seals, sends, retries and resolves, over a
 //!   `transport` (the connection pool), with a metadata refresher (`refresh`), a
 //!   producer-id manager (`producer_id`) and a pure answer classifier (`response`).
-//! - `delivery`: the futures that carry each record's outcome back, and the
-//!   delivery thread that runs callbacks, never under a herald lock.
+//! - `delivery`: the futures that carry each record's outcome back, and the queue
+//!   of callbacks the sender runs where it holds no lock.
 
 pub(crate) mod accumulator;
 pub(crate) mod delivery;
@@ -38,8 +38,8 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 
 use self::accumulator::{Accumulator, TopicEntry, TopicMeta};
-use self::delivery::Callback;
 pub use self::delivery::DeliveryFuture;
+use self::delivery::{Callback, Deliveries};
 use self::sender::{Command, Sender};
 use crate::config::{Acks, BuiltInPartitioner, ProducerConfig, parse_host_port};
 use crate::connection::pool::Pool;
@@ -351,12 +351,13 @@ impl Producer {
     ///
     /// Waits like [`send`](Self::send). When this returns an error, the record was
     /// refused and `callback` is never called; otherwise `callback` is called
-    /// exactly once, when the record's batch is resolved, on the producer's delivery
-    /// thread: one thread per producer that runs callbacks in the order their
-    /// batches resolved, holding no lock of the producer's, inside the producer's
-    /// tokio runtime context. A callback may send (a `SendFuture` that must wait can
-    /// be handed to `tokio::spawn`), flush, or block; a slow one delays the callbacks
-    /// behind it, not the producer. A callback that panics is caught and logged.
+    /// exactly once, after the record's batch is resolved, on the producer's sender
+    /// task, in the order batches resolved, at a point where the producer holds no
+    /// lock of its own (as Java's callbacks run on its I/O thread). A callback may
+    /// send again (a `SendFuture` that must wait can be handed to `tokio::spawn`)
+    /// and spawn `flush` or `close`; waiting for them inside the callback fails at
+    /// once with [`ErrorKind::InCallback`]. Keep callbacks short: while one runs the
+    /// sender does not send. A callback that panics is caught and logged.
     /// [`flush`](Self::flush) and [`close`](Self::close) return once the callbacks of
     /// the records they waited for have run.
     pub fn send_with_callback<F>(&self, record: Record, callback: F) -> SendFuture<()>
@@ -499,15 +500,7 @@ impl Producer {
         let cfg = &shared.config;
         let partitions = Partitions::new(meta.partitions.len() as i32, &meta.available);
         if let Some(p) = &shared.partitioner {
-            // User code: a panic refuses this record (an out-of-range partition) and
-            // leaves the producer working.
-            let chosen = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                p.partition(&entry.name, record.key.as_deref(), record.value.as_deref(), &partitions)
-            }));
-            return chosen.unwrap_or_else(|_| {
-                tracing::error!(topic = %entry.name, "the custom partitioner panicked; the record is refused");
-                -1
-            });
+            return custom_partition(p.as_ref(), &entry.name, record, &partitions);
         }
         let key = match cfg.builtin_partitioner {
             BuiltInPartitioner::Default if !cfg.partitioner_ignore_keys => record.key.as_deref(),
@@ -529,10 +522,15 @@ impl Producer {
     }
 
     /// Sends every queued record now, without waiting for `linger.ms`, and waits
-    /// until each record queued before this call has been written or has failed.
-    /// Records' own outcomes are reported by their futures; this returns an error
-    /// only when the producer is already gone.
+    /// until each record queued before this call has been written or has failed,
+    /// and its delivery callback (if any) has run. Records' own outcomes are
+    /// reported by their futures. From inside a delivery callback it fails at once
+    /// with [`ErrorKind::InCallback`]: the callback runs on the task flush waits
+    /// for (spawn it instead, as Java's producer refuses `flush` in a callback).
     pub async fn flush(&self) -> Result<()> {
+        if Deliveries::in_callback() {
+            return Err(Error::new(ErrorKind::InCallback { call: "flush" }));
+        }
         let (tx, rx) = oneshot::channel();
         if self.handle.commands.send(Command::Flush(tx)).is_err() {
             return Ok(()); // The sender has stopped: nothing is pending.
@@ -541,26 +539,25 @@ impl Producer {
         for b in batches {
             b.wait().await;
         }
-        self.callbacks_done().await;
-        Ok(())
-    }
-
-    /// Waits until the delivery callbacks of every batch resolved so far have run
-    /// (as Java's `flush` and `close` return after their callbacks). From a callback
-    /// itself this cannot wait (those callbacks run after it, on the same thread),
-    /// so there it returns at once.
-    async fn callbacks_done(&self) {
-        let deliveries = self.shared().accumulator.deliveries();
-        if !deliveries.on_delivery_thread() {
-            let _ = deliveries.barrier().await;
+        // Then the callbacks of those batches: the sender answers once it has run
+        // every callback queued before it.
+        let (tx, rx) = oneshot::channel();
+        if self.handle.commands.send(Command::CallbacksRun(tx)).is_ok() {
+            let _ = rx.await;
         }
+        Ok(())
     }
 
     /// Stops accepting records, delivers the ones queued, and closes the
     /// connections. Records still pending after `timeout` fail with a timeout
     /// error, and so does this call; otherwise it returns `Ok` once every record
-    /// has its outcome. Later sends fail with [`ErrorKind::Closed`].
+    /// has its outcome and every delivery callback has run. Later sends fail with
+    /// [`ErrorKind::Closed`]. From inside a delivery callback it fails at once with
+    /// [`ErrorKind::InCallback`] (spawn it instead).
     pub async fn close(&self, timeout: Duration) -> Result<()> {
+        if Deliveries::in_callback() {
+            return Err(Error::new(ErrorKind::InCallback { call: "close" }));
+        }
         let shared = self.shared();
         shared.closing.store(true, Ordering::Release);
         for t in shared.accumulator.topics() {
@@ -569,13 +566,23 @@ impl Producer {
         let (tx, rx) = oneshot::channel();
         let deadline = Instant::now() + timeout;
         if self.handle.commands.send(Command::Close { deadline, reply: tx }).is_err() {
-            self.callbacks_done().await;
             return Ok(());
         }
-        let result = rx.await.unwrap_or(Ok(()));
-        self.callbacks_done().await;
-        result
+        rx.await.unwrap_or(Ok(()))
     }
+}
+
+/// A custom partitioner's choice. User code: a panic in it refuses this record (as
+/// an out-of-range partition, -1) and leaves the producer working.
+#[inline(never)]
+fn custom_partition(p: &dyn Partitioner, topic: &str, record: &Record, partitions: &Partitions<'_>) -> i32 {
+    let chosen = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        p.partition(topic, record.key.as_deref(), record.value.as_deref(), partitions)
+    }));
+    chosen.unwrap_or_else(|_| {
+        tracing::error!(topic, "the custom partitioner panicked; the record is refused");
+        -1
+    })
 }
 
 impl Drop for Handle {
@@ -870,8 +877,7 @@ impl ProducerBuilder {
             .map_err(|_| Error::config("runtime", "Producer::build must be called within a tokio runtime"))?;
         let pool = transport(&config)?;
         let config = Arc::new(config);
-        let accumulator = Accumulator::new(config.batch_size, config.max_request_size, config.buffer_memory)
-            .map_err(|e| Error::config("runtime", format!("cannot start the delivery thread: {e}")))?;
+        let accumulator = Accumulator::new(config.batch_size, config.max_request_size, config.buffer_memory);
         let shared = Arc::new(Shared {
             accumulator,
             config: config.clone(),
