@@ -37,6 +37,9 @@ enum Command {
     Mock(mock::MockArgs),
     /// Measure how fast herald produces: records/s, MiB/s, latency, CPU per record.
     Bench(bench::BenchArgs),
+    /// List every producer property -X takes (Java's names, librdkafka's, defaults)
+    /// as a Markdown table (kcat's -X list).
+    Properties,
 }
 
 /// Why a command could not run at all (as opposed to records that failed).
@@ -92,6 +95,10 @@ fn main() -> ExitCode {
             Command::Consume(args) => consume::run(args).await,
             Command::Mock(args) => mock::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Properties => {
+                print!("{}", herald::config::properties_markdown());
+                Ok(ExitCode::SUCCESS)
+            }
         }
     });
     match result {

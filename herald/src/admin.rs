@@ -23,9 +23,10 @@ use kafka_protocol::protocol::{Request, StrBytes};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::config::{ProducerConfig, parse_host_port};
+use crate::client::ClientConfig;
+use crate::config::ProducerConfig;
 use crate::connection::pool::Pool;
-use crate::connection::{BrokerAddr, ConnectionConfig};
+
 use crate::error::{Error, ErrorCode, ErrorKind, Result, TimeoutKind};
 use crate::metadata;
 use crate::security::SecurityConfig;
@@ -120,41 +121,20 @@ impl Admin {
             c.set(k, v)?;
         }
         c.security.validate()?;
-        Admin::with_security(&c.bootstrap_servers.join(","), &c.security)
+        Admin::from_client(&ClientConfig::from_settings(&c, "herald-admin")?)
     }
 
     /// An admin client for the cluster at `bootstrap_servers` with these security
     /// settings (e.g. a producer's [`ProducerConfig::security`]).
     pub fn with_security(bootstrap_servers: &str, security: &SecurityConfig) -> Result<Admin> {
-        let bootstrap = bootstrap_servers
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                parse_host_port(s)
-                    .map(|(host, port)| BrokerAddr { node_id: None, host, port })
-                    .map_err(|e| Error::config("bootstrap.servers", e))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        if bootstrap.is_empty() {
-            return Err(Error::config("bootstrap.servers", "at least one host:port is required"));
-        }
-        let timeout = Duration::from_secs(30);
-        let conn = ConnectionConfig::new(
-            StrBytes::from_static_str("herald-admin"),
-            Duration::from_secs(10),
-            timeout,
-            security,
-        )?;
-        Ok(Admin {
-            pool: Arc::new(Mutex::new(Pool::new(
-                conn,
-                bootstrap,
-                Duration::from_millis(50),
-                Duration::from_secs(1),
-            ))),
-            timeout,
-        })
+        let mut c = ProducerConfig::default();
+        c.set("bootstrap.servers", bootstrap_servers)?;
+        c.security = security.clone();
+        Admin::from_client(&ClientConfig::from_settings(&c, "herald-admin")?)
+    }
+
+    fn from_client(client: &ClientConfig) -> Result<Admin> {
+        Ok(Admin { pool: Arc::new(Mutex::new(client.pool()?)), timeout: Duration::from_secs(30) })
     }
 
     /// Sets how long each operation may take in all (default 30 s).

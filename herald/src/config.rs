@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::partitioner::NullKeyPartitioning;
-use crate::security::{self, SecurityConfig};
+use crate::security::SecurityConfig;
 
 /// How many replicas must have a record before the broker acknowledges it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -215,205 +215,505 @@ impl Default for ProducerConfig {
     }
 }
 
-/// Properties that a pasted Java config may carry and that do not apply to herald:
-/// accepted, and logged at debug level.
-const IGNORED_PROPERTIES: &[(&str, &str)] = &[
-    ("key.serializer", "herald records carry bytes; use herald::serde serializers in code"),
-    ("value.serializer", "herald records carry bytes; use herald::serde serializers in code"),
-    ("send.buffer.bytes", "the OS default socket buffer size is used"),
-    ("receive.buffer.bytes", "the OS default socket buffer size is used"),
-    ("connections.max.idle.ms", "connections stay open while the producer lives"),
-    ("metadata.max.idle.ms", "topics stay in the metadata while the producer lives"),
-    (
+/// What setting a property does in herald.
+#[derive(Clone, Copy)]
+pub(crate) enum Effect {
+    /// Applied by this function; its error is the reason a value is refused.
+    Set(fn(&mut ProducerConfig, &str) -> std::result::Result<(), String>),
+    /// A security property, applied by [`SecurityConfig`]; its value is never
+    /// echoed (it may be a password or a key).
+    Security,
+    /// Accepted with no effect in herald, for this reason (logged at debug level).
+    Ignored(&'static str),
+    /// Refused, for this reason.
+    Unsupported(&'static str),
+}
+
+/// One property, declared once: its Java name, librdkafka's names for it, its
+/// default as herald applies it, what it does, and how a value is applied. `set`,
+/// the "did you mean" suggestions and the table in `docs/properties.md` all read
+/// [`PROPERTIES`].
+pub(crate) struct Property {
+    pub(crate) name: &'static str,
+    pub(crate) aliases: &'static [&'static str],
+    /// The default, as a value `set` accepts ("" for none).
+    pub(crate) default: &'static str,
+    pub(crate) doc: &'static str,
+    pub(crate) effect: Effect,
+}
+
+const fn prop(name: &'static str, default: &'static str, doc: &'static str, effect: Effect) -> Property {
+    Property { name, aliases: &[], default, doc, effect }
+}
+
+const fn aka(
+    name: &'static str,
+    aliases: &'static [&'static str],
+    default: &'static str,
+    doc: &'static str,
+    effect: Effect,
+) -> Property {
+    Property { name, aliases, default, doc, effect }
+}
+
+const SECRET: Effect = Effect::Security;
+
+/// Every property herald knows, Java's names first, in the order of the docs table.
+pub(crate) const PROPERTIES: &[Property] = &[
+    aka(
+        "bootstrap.servers",
+        &["metadata.broker.list"],
+        "",
+        "`host:port` pairs to learn the cluster from; required.",
+        Effect::Set(|c, v| {
+            c.bootstrap_servers =
+                v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+            Ok(())
+        }),
+    ),
+    prop(
+        "client.id",
+        "",
+        "The id brokers log for this client; default `herald-producer-N`.",
+        Effect::Set(|c, v| {
+            c.client_id = v.to_owned();
+            Ok(())
+        }),
+    ),
+    aka(
+        "acks",
+        &["request.required.acks"],
+        "all",
+        "Replicas that must have a record before it counts as written: `0`, `1`, `all` (`-1`).",
+        Effect::Set(|c, v| {
+            c.acks = Acks::parse(v).ok_or("expected all, -1, 0 or 1")?;
+            Ok(())
+        }),
+    ),
+    aka(
+        "linger.ms",
+        &["queue.buffering.max.ms"],
+        "5",
+        "How long a batch waits for more records before it is sent.",
+        Effect::Set(|c, v| {
+            c.linger = parse_ms(v)?;
+            Ok(())
+        }),
+    ),
+    prop(
+        "batch.size",
+        "16384",
+        "Bytes at which a partition's batch is sent without waiting for `linger.ms`.",
+        Effect::Set(|c, v| {
+            c.batch_size = parse_size(v)?;
+            Ok(())
+        }),
+    ),
+    aka(
+        "max.request.size",
+        &["message.max.bytes"],
+        "1048576",
+        "The largest request, and so the largest record.",
+        Effect::Set(|c, v| {
+            c.max_request_size = parse_size(v)?;
+            Ok(())
+        }),
+    ),
+    prop(
+        "request.timeout.ms",
+        "30000",
+        "How long to wait for a broker's answer before the request is retried.",
+        Effect::Set(|c, v| {
+            c.request_timeout = parse_ms(v)?;
+            Ok(())
+        }),
+    ),
+    aka(
+        "delivery.timeout.ms",
+        &["message.timeout.ms"],
+        "120000",
+        "The longest a record may take from `send` to its outcome, retries included.",
+        Effect::Set(|c, v| {
+            c.delivery_timeout = parse_ms(v)?;
+            Ok(())
+        }),
+    ),
+    prop(
+        "retries",
+        "2147483647",
+        "Retries of a batch after retriable errors (bounded by `delivery.timeout.ms`).",
+        Effect::Set(|c, v| {
+            let n: i64 = v.parse().map_err(|_| "expected a whole number")?;
+            if n < 0 {
+                return Err("must not be negative".into());
+            }
+            c.retries = u32::try_from(n.min(i64::from(i32::MAX))).unwrap_or(u32::MAX);
+            Ok(())
+        }),
+    ),
+    prop(
+        "retry.backoff.ms",
+        "100",
+        "The first wait before a retry; doubled per retry (KIP-580).",
+        Effect::Set(|c, v| {
+            c.retry_backoff = parse_ms(v)?;
+            Ok(())
+        }),
+    ),
+    prop(
+        "retry.backoff.max.ms",
+        "1000",
+        "The longest wait between retries.",
+        Effect::Set(|c, v| {
+            c.retry_backoff_max = parse_ms(v)?;
+            Ok(())
+        }),
+    ),
+    prop(
+        "metadata.max.age.ms",
+        "300000",
+        "How often metadata is refreshed without errors.",
+        Effect::Set(|c, v| {
+            c.metadata_max_age = parse_ms(v)?;
+            Ok(())
+        }),
+    ),
+    prop(
+        "max.block.ms",
+        "60000",
+        "How long `send` waits for metadata and buffer room.",
+        Effect::Set(|c, v| {
+            c.max_block = parse_ms(v)?;
+            Ok(())
+        }),
+    ),
+    prop(
+        "max.in.flight.requests.per.connection",
+        "5",
+        "Requests sent to one broker before waiting for answers.",
+        Effect::Set(|c, v| {
+            c.max_in_flight = parse_size(v)?;
+            Ok(())
+        }),
+    ),
+    prop(
+        "enable.idempotence",
+        "true",
+        "Retries never duplicate or reorder records (KIP-98); set explicitly, a conflicting setting is an error.",
+        Effect::Set(|c, v| {
+            c.enable_idempotence = parse_bool(v)?;
+            c.idempotence_explicit = true;
+            Ok(())
+        }),
+    ),
+    prop(
+        "buffer.memory",
+        "33554432",
+        "The most bytes held for records not yet resolved; beyond it `send` waits.",
+        Effect::Set(|c, v| {
+            c.buffer_memory = parse_size(v)?;
+            Ok(())
+        }),
+    ),
+    aka(
+        "compression.type",
+        &["compression.codec"],
+        "none",
+        "`none`, `gzip`, `snappy`, `lz4` or `zstd`, per batch.",
+        Effect::Set(|c, v| {
+            c.compression = Compression::parse(v)?;
+            Ok(())
+        }),
+    ),
+    prop(
+        "compression.gzip.level",
+        "-1",
+        "1-9, or -1 for zlib's default (6).",
+        Effect::Set(|c, v| {
+            c.compression_gzip_level = v.parse().map_err(|_| "expected a whole number")?;
+            Ok(())
+        }),
+    ),
+    prop(
+        "compression.lz4.level",
+        "9",
+        "1-17; 9 is the fast compressor (as in kafka-clients), others high compression.",
+        Effect::Set(|c, v| {
+            c.compression_lz4_level = v.parse().map_err(|_| "expected a whole number")?;
+            Ok(())
+        }),
+    ),
+    prop(
+        "compression.zstd.level",
+        "3",
+        "-131072 to 22.",
+        Effect::Set(|c, v| {
+            c.compression_zstd_level = v.parse().map_err(|_| "expected a whole number")?;
+            Ok(())
+        }),
+    ),
+    prop(
+        "reconnect.backoff.ms",
+        "50",
+        "The first wait before reconnecting to a broker; doubled per failure.",
+        Effect::Set(|c, v| {
+            c.reconnect_backoff = parse_ms(v)?;
+            Ok(())
+        }),
+    ),
+    prop(
+        "reconnect.backoff.max.ms",
+        "1000",
+        "The longest wait before reconnecting.",
+        Effect::Set(|c, v| {
+            c.reconnect_backoff_max = parse_ms(v)?;
+            Ok(())
+        }),
+    ),
+    prop(
+        "socket.connection.setup.timeout.ms",
+        "10000",
+        "How long one connection attempt (TCP, TLS, SASL) may take.",
+        Effect::Set(|c, v| {
+            c.connection_setup_timeout = parse_ms(v)?;
+            Ok(())
+        }),
+    ),
+    prop(
+        "partitioner.class",
+        "",
+        "Java's built-in partitioners by class name (`DefaultPartitioner`, `RoundRobinPartitioner`, `UniformStickyPartitioner`); `ProducerBuilder::partitioner` plugs in your own.",
+        Effect::Set(|c, v| {
+            c.builtin_partitioner = match v.rsplit('.').next().unwrap_or(v) {
+                "" | "DefaultPartitioner" | "BuiltInPartitioner" => BuiltInPartitioner::Default,
+                "RoundRobinPartitioner" => BuiltInPartitioner::RoundRobin,
+                "UniformStickyPartitioner" => BuiltInPartitioner::UniformSticky,
+                _ => {
+                    return Err("herald cannot load Java classes; the built-in ones are DefaultPartitioner, \
+                            RoundRobinPartitioner and UniformStickyPartitioner, and ProducerBuilder::partitioner \
+                            plugs in your own"
+                    .into());
+                }
+            };
+            if v.ends_with("DefaultPartitioner") {
+                // Java's default partitioner sends null keys sticky.
+                c.null_key_partitioning = NullKeyPartitioning::UniformSticky;
+            }
+            Ok(())
+        }),
+    ),
+    prop(
+        "partitioner.ignore.keys",
+        "false",
+        "Partition keyed records as if they had no key.",
+        Effect::Set(|c, v| {
+            c.partitioner_ignore_keys = parse_bool(v)?;
+            Ok(())
+        }),
+    ),
+    prop(
+        "partitioner.adaptive.partitioning.enable",
+        "true",
+        "Accepted; herald's sticky choice is uniform, as Java's with adaptive partitioning off.",
+        Effect::Set(|_, v| {
+            parse_bool(v)?;
+            tracing::debug!("adaptive partitioning is not implemented; uniform sticky is used");
+            Ok(())
+        }),
+    ),
+    prop(
+        "herald.null.key.partitioning",
+        "round-robin",
+        "Where records without a key go: `round-robin` (the README's rule) or `sticky` (KIP-794).",
+        Effect::Set(|c, v| {
+            c.null_key_partitioning = match v.to_ascii_lowercase().as_str() {
+                "round-robin" | "round_robin" | "roundrobin" => NullKeyPartitioning::RoundRobin,
+                "sticky" | "uniform-sticky" | "uniform_sticky" => NullKeyPartitioning::UniformSticky,
+                _ => return Err("expected round-robin or sticky".into()),
+            };
+            Ok(())
+        }),
+    ),
+    prop("security.protocol", "PLAINTEXT", "`PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`.", SECRET),
+    aka(
+        "sasl.mechanism",
+        &["sasl.mechanisms"],
+        "",
+        "`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512` or `OAUTHBEARER`.",
+        SECRET,
+    ),
+    prop(
+        "sasl.jaas.config",
+        "",
+        "The login module line; herald reads its `username` and `password`.",
+        SECRET,
+    ),
+    prop("sasl.username", "", "librdkafka's user name for PLAIN and SCRAM.", SECRET),
+    prop("sasl.password", "", "librdkafka's password for PLAIN and SCRAM.", SECRET),
+    prop("ssl.truststore.type", "PEM", "PEM only.", SECRET),
+    aka(
+        "ssl.truststore.location",
+        &["ssl.ca.location"],
+        "",
+        "A PEM file of CA certificates; default Mozilla's roots.",
+        SECRET,
+    ),
+    aka("ssl.truststore.certificates", &["ssl.ca.pem"], "", "CA certificates, inline PEM.", SECRET),
+    prop("ssl.truststore.password", "", "Must be empty: stores are unencrypted PEM.", SECRET),
+    prop("ssl.keystore.type", "PEM", "PEM only.", SECRET),
+    prop(
+        "ssl.keystore.location",
+        "",
+        "One PEM file with the client's key and certificate chain (mTLS).",
+        SECRET,
+    ),
+    aka(
+        "ssl.keystore.certificate.chain",
+        &["ssl.certificate.pem"],
+        "",
+        "The client's certificate chain, inline PEM.",
+        SECRET,
+    ),
+    aka("ssl.keystore.key", &["ssl.key.pem"], "", "The client's private key, inline PEM.", SECRET),
+    prop("ssl.keystore.password", "", "Must be empty: stores are unencrypted PEM.", SECRET),
+    prop("ssl.key.password", "", "Must be empty: keys are unencrypted PEM.", SECRET),
+    prop("ssl.certificate.location", "", "librdkafka's client certificate chain file (PEM).", SECRET),
+    prop("ssl.key.location", "", "librdkafka's client private key file (PEM).", SECRET),
+    prop(
+        "ssl.endpoint.identification.algorithm",
+        "https",
+        "`https` checks the broker's certificate names the host; empty turns that off.",
+        SECRET,
+    ),
+    prop("ssl.enabled.protocols", "TLSv1.2,TLSv1.3", "TLS versions offered.", SECRET),
+    prop("ssl.protocol", "TLS", "`TLS`, `TLSv1.2` or `TLSv1.3`; `ssl.enabled.protocols` chooses.", SECRET),
+    prop(
+        "key.serializer",
+        "",
+        "",
+        Effect::Ignored("herald records carry bytes; use herald::serialization serializers in code"),
+    ),
+    prop(
+        "value.serializer",
+        "",
+        "",
+        Effect::Ignored("herald records carry bytes; use herald::serialization serializers in code"),
+    ),
+    prop("send.buffer.bytes", "", "", Effect::Ignored("the OS default socket buffer size is used")),
+    prop("receive.buffer.bytes", "", "", Effect::Ignored("the OS default socket buffer size is used")),
+    prop(
+        "connections.max.idle.ms",
+        "",
+        "",
+        Effect::Ignored("connections stay open while the producer lives"),
+    ),
+    prop(
+        "metadata.max.idle.ms",
+        "",
+        "",
+        Effect::Ignored("topics stay in the metadata while the producer lives"),
+    ),
+    prop(
         "socket.connection.setup.timeout.max.ms",
-        "socket.connection.setup.timeout.ms is used for every attempt",
+        "",
+        "",
+        Effect::Ignored("socket.connection.setup.timeout.ms is used for every attempt"),
     ),
-    ("partitioner.availability.timeout.ms", "adaptive partitioning is not implemented"),
-    ("client.dns.lookup", "every address a name resolves to is tried in order"),
-];
-
-/// Properties of the Java client herald knows but does not implement yet: refused
-/// with a clear reason rather than silently ignored.
-const UNSUPPORTED_PROPERTIES: &[(&str, &str)] = &[
-    ("transactional.id", "transactions are not implemented"),
-    ("interceptor.classes", "interceptors are Java classes; wrap the Producer instead"),
-    ("metric.reporters", "metrics reporters are Java classes"),
-    (
+    prop(
+        "partitioner.availability.timeout.ms",
+        "",
+        "",
+        Effect::Ignored("adaptive partitioning is not implemented"),
+    ),
+    prop("client.dns.lookup", "", "", Effect::Ignored("every address a name resolves to is tried in order")),
+    prop("transactional.id", "", "", Effect::Unsupported("transactions are not implemented")),
+    prop("transaction.timeout.ms", "", "", Effect::Unsupported("transactions are not implemented")),
+    prop(
+        "interceptor.classes",
+        "",
+        "",
+        Effect::Unsupported("interceptors are Java classes; wrap the Producer instead"),
+    ),
+    prop("metric.reporters", "", "", Effect::Unsupported("metrics reporters are Java classes")),
+    prop(
         "sasl.client.callback.handler.class",
-        "callbacks are Java classes; see ProducerBuilder::oauthbearer_token_provider",
+        "",
+        "",
+        Effect::Unsupported("callbacks are Java classes; see ProducerBuilder::oauthbearer_token_provider"),
     ),
-    (
+    prop(
         "sasl.login.callback.handler.class",
-        "callbacks are Java classes; see ProducerBuilder::oauthbearer_token_provider",
+        "",
+        "",
+        Effect::Unsupported("callbacks are Java classes; see ProducerBuilder::oauthbearer_token_provider"),
     ),
-    ("sasl.kerberos.service.name", "GSSAPI (Kerberos) is not supported"),
-    ("transaction.timeout.ms", "transactions are not implemented"),
+    prop("sasl.kerberos.service.name", "", "", Effect::Unsupported("GSSAPI (Kerberos) is not supported")),
 ];
 
-/// librdkafka names for the same settings, so a librdkafka config can be pasted in.
-const ALIASES: &[(&str, &str)] = &[
-    ("metadata.broker.list", "bootstrap.servers"),
-    ("queue.buffering.max.ms", "linger.ms"),
-    ("request.required.acks", "acks"),
-    ("compression.codec", "compression.type"),
-    ("message.timeout.ms", "delivery.timeout.ms"),
-    ("message.max.bytes", "max.request.size"),
-    ("enable.idempotence", "enable.idempotence"),
-];
+/// The declaration of `name`, by its Java name or a librdkafka alias.
+pub(crate) fn property(name: &str) -> Option<&'static Property> {
+    PROPERTIES.iter().find(|p| p.name == name || p.aliases.contains(&name))
+}
 
-/// The Java property names herald implements, for suggestions in errors.
-const KNOWN: &[&str] = &[
-    "bootstrap.servers",
-    "client.id",
-    "acks",
-    "linger.ms",
-    "batch.size",
-    "max.request.size",
-    "request.timeout.ms",
-    "delivery.timeout.ms",
-    "retries",
-    "retry.backoff.ms",
-    "retry.backoff.max.ms",
-    "metadata.max.age.ms",
-    "max.block.ms",
-    "max.in.flight.requests.per.connection",
-    "enable.idempotence",
-    "buffer.memory",
-    "compression.type",
-    "compression.gzip.level",
-    "compression.lz4.level",
-    "compression.zstd.level",
-    "reconnect.backoff.ms",
-    "reconnect.backoff.max.ms",
-    "socket.connection.setup.timeout.ms",
-    "partitioner.class",
-    "partitioner.ignore.keys",
-    "partitioner.adaptive.partitioning.enable",
-    "herald.null.key.partitioning",
-];
+/// Every property herald knows as a Markdown table — Java name, librdkafka name,
+/// default, and what it does in herald (or why it is ignored or refused): the
+/// table of `docs/properties.md`, and what `herald properties` prints.
+pub fn properties_markdown() -> String {
+    let mut out = String::from(
+        "# Producer properties\n\n\
+         Generated from `herald/src/config.rs` (`PROPERTIES`); a test keeps this file in step \
+         (`HERALD_BLESS=1 cargo test -p herald --lib properties_doc` rewrites it).\n\n\
+         | property | librdkafka name | default | in herald |\n|---|---|---|---|\n",
+    );
+    let cell = |s: &str| if s.is_empty() { "—".to_owned() } else { format!("`{s}`") };
+    for p in PROPERTIES {
+        let aliases = if p.aliases.is_empty() {
+            "—".to_owned()
+        } else {
+            p.aliases.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+        };
+        let what = match p.effect {
+            Effect::Set(_) | Effect::Security => p.doc.to_owned(),
+            Effect::Ignored(why) => format!("accepted, no effect: {why}"),
+            Effect::Unsupported(why) => format!("refused: {why}"),
+        };
+        out.push_str(&format!("| `{}` | {aliases} | {} | {what} |\n", p.name, cell(p.default)));
+    }
+    out
+}
 
 impl ProducerConfig {
     /// Sets one setting by its Kafka property name (Java's, or librdkafka's alias).
     ///
     /// Unknown names, malformed values and settings herald does not implement are
-    /// errors naming the property.
+    /// errors naming the property. Every property is listed in
+    /// `docs/properties.md`.
     pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
         let name = name.trim();
-        let canonical = ALIASES.iter().find(|(alias, _)| *alias == name).map(|(_, c)| *c).unwrap_or(name);
-        let v = value.trim();
-        let bad = |reason: &str| Error::config(name, format!("{reason} (got {value:?})"));
-        match canonical {
-            "bootstrap.servers" => {
-                self.bootstrap_servers =
-                    v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        let Some(p) = property(name) else {
+            let hint = suggest(name).map(|s| format!("; did you mean {s}?")).unwrap_or_default();
+            return Err(Error::config(name, format!("unknown producer property{hint}")));
+        };
+        match p.effect {
+            Effect::Set(apply) => apply(self, value.trim())
+                .map_err(|reason| Error::config(name, format!("{reason} (got {value:?})"))),
+            // Never echo the value: it may be a password or a key.
+            Effect::Security => match self.security.set(p.name, value) {
+                Some(r) => r.map_err(|reason| Error::config(name, reason)),
+                None => Err(Error::config(name, "declared but not handled by the security settings")),
+            },
+            Effect::Ignored(why) => {
+                tracing::debug!(property = name, reason = why, "ignoring property");
+                Ok(())
             }
-            "client.id" => self.client_id = v.to_owned(),
-            "acks" => self.acks = Acks::parse(v).ok_or_else(|| bad("expected all, -1, 0 or 1"))?,
-            "linger.ms" => self.linger = parse_ms(v).map_err(|e| bad(&e))?,
-            "batch.size" => self.batch_size = parse_size(v).map_err(|e| bad(&e))?,
-            "max.request.size" => {
-                self.max_request_size = parse_size(v).map_err(|e| bad(&e))?;
-            }
-            "request.timeout.ms" => self.request_timeout = parse_ms(v).map_err(|e| bad(&e))?,
-            "delivery.timeout.ms" => self.delivery_timeout = parse_ms(v).map_err(|e| bad(&e))?,
-            "retries" => {
-                let n: i64 = v.parse().map_err(|_| bad("expected a whole number"))?;
-                self.retries = u32::try_from(n.clamp(0, i64::from(i32::MAX))).unwrap_or(0);
-                if n < 0 {
-                    return Err(bad("must not be negative"));
-                }
-            }
-            "retry.backoff.ms" => self.retry_backoff = parse_ms(v).map_err(|e| bad(&e))?,
-            "retry.backoff.max.ms" => self.retry_backoff_max = parse_ms(v).map_err(|e| bad(&e))?,
-            "metadata.max.age.ms" => self.metadata_max_age = parse_ms(v).map_err(|e| bad(&e))?,
-            "max.block.ms" => self.max_block = parse_ms(v).map_err(|e| bad(&e))?,
-            "max.in.flight.requests.per.connection" => {
-                self.max_in_flight = parse_size(v).map_err(|e| bad(&e))?;
-            }
-            "enable.idempotence" => {
-                self.enable_idempotence = parse_bool(v).map_err(|e| bad(&e))?;
-                self.idempotence_explicit = true;
-            }
-            "buffer.memory" => self.buffer_memory = parse_size(v).map_err(|e| bad(&e))?,
-            "compression.type" => self.compression = Compression::parse(v).map_err(|e| bad(&e))?,
-            "compression.gzip.level" => {
-                self.compression_gzip_level = v.parse().map_err(|_| bad("expected a whole number"))?;
-            }
-            "compression.lz4.level" => {
-                self.compression_lz4_level = v.parse().map_err(|_| bad("expected a whole number"))?;
-            }
-            "compression.zstd.level" => {
-                self.compression_zstd_level = v.parse().map_err(|_| bad("expected a whole number"))?;
-            }
-            "reconnect.backoff.ms" => self.reconnect_backoff = parse_ms(v).map_err(|e| bad(&e))?,
-            "reconnect.backoff.max.ms" => {
-                self.reconnect_backoff_max = parse_ms(v).map_err(|e| bad(&e))?;
-            }
-            "socket.connection.setup.timeout.ms" => {
-                self.connection_setup_timeout = parse_ms(v).map_err(|e| bad(&e))?;
-            }
-            "partitioner.class" => {
-                self.builtin_partitioner = match v.rsplit('.').next().unwrap_or(v) {
-                    "" | "DefaultPartitioner" | "BuiltInPartitioner" => BuiltInPartitioner::Default,
-                    "RoundRobinPartitioner" => BuiltInPartitioner::RoundRobin,
-                    "UniformStickyPartitioner" => BuiltInPartitioner::UniformSticky,
-                    _ => {
-                        return Err(bad(
-                            "herald cannot load Java classes; the built-in ones are DefaultPartitioner, \
-                             RoundRobinPartitioner and UniformStickyPartitioner, and ProducerBuilder::partitioner \
-                             plugs in your own",
-                        ));
-                    }
-                };
-                if v.ends_with("DefaultPartitioner") {
-                    // Java's default partitioner sends null keys sticky.
-                    self.null_key_partitioning = NullKeyPartitioning::UniformSticky;
-                }
-            }
-            "partitioner.ignore.keys" => self.partitioner_ignore_keys = parse_bool(v).map_err(|e| bad(&e))?,
-            "partitioner.adaptive.partitioning.enable" => {
-                // Adaptive partitioning only tunes the sticky partitioner's choice; the
-                // uniform choice herald makes is what Java does with it off.
-                parse_bool(v).map_err(|e| bad(&e))?;
-                tracing::debug!(
-                    property = name,
-                    "adaptive partitioning is not implemented; uniform sticky is used"
-                );
-            }
-            "herald.null.key.partitioning" => {
-                self.null_key_partitioning = match v.to_ascii_lowercase().as_str() {
-                    "round-robin" | "round_robin" | "roundrobin" => NullKeyPartitioning::RoundRobin,
-                    "sticky" | "uniform-sticky" | "uniform_sticky" => NullKeyPartitioning::UniformSticky,
-                    _ => return Err(bad("expected round-robin or sticky")),
-                };
-            }
-            other => {
-                if let Some(r) = self.security.set(other, value) {
-                    // Never echo the value: it may be a password or a key.
-                    return r.map_err(|reason| Error::config(name, reason));
-                }
-                if let Some((_, why)) = IGNORED_PROPERTIES.iter().find(|(n, _)| *n == other) {
-                    tracing::debug!(property = other, reason = why, "ignoring property");
-                } else if let Some((_, why)) = UNSUPPORTED_PROPERTIES.iter().find(|(n, _)| *n == other) {
-                    return Err(Error::config(name, format!("not supported: {why}")));
-                } else {
-                    let hint = suggest(other).map(|s| format!("; did you mean {s}?")).unwrap_or_default();
-                    return Err(Error::config(name, format!("unknown producer property{hint}")));
-                }
-            }
+            Effect::Unsupported(why) => Err(Error::config(name, format!("not supported: {why}"))),
         }
-        Ok(())
     }
 
     /// Checks settings against each other. Called by
     /// [`ProducerBuilder::build`](crate::ProducerBuilder::build).
     pub fn validate(&self) -> Result<()> {
-        if self.bootstrap_servers.is_empty() {
-            return Err(Error::config("bootstrap.servers", "at least one host:port is required"));
-        }
-        for s in &self.bootstrap_servers {
-            parse_host_port(s).map_err(|e| Error::config("bootstrap.servers", e))?;
-        }
+        crate::client::parse_bootstrap(&self.bootstrap_servers)?;
         if self.max_request_size == 0 || self.max_request_size > i32::MAX as usize {
             return Err(Error::config("max.request.size", "must be between 1 and 2147483647"));
         }
@@ -506,19 +806,8 @@ impl ProducerConfig {
     }
 }
 
-/// Splits `host:port` (or `[v6]:port`), checking the port.
-pub(crate) fn parse_host_port(s: &str) -> std::result::Result<(String, u16), String> {
-    let (host, port) = s.rsplit_once(':').ok_or_else(|| format!("{s:?} is not host:port"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() {
-        return Err(format!("{s:?} has no host"));
-    }
-    let port: u16 =
-        port.parse().ok().filter(|p| *p > 0).ok_or_else(|| format!("{s:?} has no valid port (1-65535)"))?;
-    Ok((host.to_owned(), port))
-}
-
 fn parse_ms(v: &str) -> std::result::Result<Duration, String> {
+    let v = v.trim();
     let n: i64 = v.parse().map_err(|_| "expected milliseconds as a whole number".to_owned())?;
     if n < 0 {
         return Err("must not be negative".to_owned());
@@ -541,11 +830,10 @@ fn parse_bool(v: &str) -> std::result::Result<bool, String> {
 
 /// The known property closest to `name`, if one is close.
 fn suggest(name: &str) -> Option<&'static str> {
-    KNOWN
+    PROPERTIES
         .iter()
-        .chain(security::PROPERTIES)
-        .chain(ALIASES.iter().map(|(a, _)| a))
-        .map(|k| (edit_distance(name, k), *k))
+        .flat_map(|p| std::iter::once(p.name).chain(p.aliases.iter().copied()))
+        .map(|k| (edit_distance(name, k), k))
         .filter(|(d, _)| *d <= 3)
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
@@ -698,10 +986,55 @@ mod tests {
     }
 
     #[test]
-    fn host_port_parsing() {
-        assert_eq!(parse_host_port("a:1").unwrap(), ("a".to_owned(), 1));
-        assert_eq!(parse_host_port("[::1]:9092").unwrap(), ("::1".to_owned(), 9092));
-        assert!(parse_host_port("a:0").is_err());
-        assert!(parse_host_port(":9").is_err());
+    fn properties_doc() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/properties.md");
+        let table = properties_markdown();
+        if std::env::var_os("HERALD_BLESS").is_some() {
+            std::fs::write(path, &table).unwrap();
+        }
+        let doc = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            doc == table,
+            "docs/properties.md is stale: HERALD_BLESS=1 cargo test -p herald --lib properties_doc"
+        );
+    }
+
+    #[test]
+    fn declared_defaults_are_the_defaults() {
+        let base = format!("{:?}", ProducerConfig::default());
+        for p in PROPERTIES {
+            if p.default.is_empty() || !matches!(p.effect, Effect::Set(_)) {
+                continue;
+            }
+            let mut c = ProducerConfig::default();
+            c.set(p.name, p.default).unwrap_or_else(|e| panic!("{}: {e}", p.name));
+            c.idempotence_explicit = false;
+            assert_eq!(
+                format!("{c:?}"),
+                base,
+                "{}'s declared default {:?} is not its default",
+                p.name,
+                p.default
+            );
+        }
+    }
+
+    #[test]
+    fn every_name_and_alias_is_declared_once() {
+        let mut seen = std::collections::HashSet::new();
+        for p in PROPERTIES {
+            for n in std::iter::once(p.name).chain(p.aliases.iter().copied()) {
+                assert!(seen.insert(n), "{n} is declared twice");
+                assert_ne!(n, "", "an empty name");
+            }
+            if matches!(p.effect, Effect::Set(_) | Effect::Security) {
+                assert!(!p.doc.is_empty(), "{} has no doc", p.name);
+            }
+        }
+        // Each security property is one SecurityConfig handles.
+        for p in PROPERTIES.iter().filter(|p| matches!(p.effect, Effect::Security)) {
+            let mut s = SecurityConfig::default();
+            assert!(s.set(p.name, "").is_some(), "{} is not handled by SecurityConfig::set", p.name);
+        }
     }
 }

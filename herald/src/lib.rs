@@ -27,6 +27,7 @@ mod backoff;
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod bench_internals;
+mod client;
 mod clock;
 mod compression;
 pub mod config;

@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
 
-use super::server::{Close, Ctx, frame_response, versions};
+use super::wire::{Close, Ctx, frame_response, versions};
 use crate::error::ErrorCode;
 
 pub(super) fn handle(

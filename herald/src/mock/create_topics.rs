@@ -12,8 +12,8 @@ use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::server::Ctx;
 use super::state::{MAX_PARTITIONS_PER_REQUEST, POLICY_VIOLATION, TOO_MANY_PARTITIONS, TopicConfig};
+use super::wire::Ctx;
 use crate::error::ErrorCode;
 
 pub(super) fn handle(

@@ -4,7 +4,7 @@ use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::server::Ctx;
+use super::wire::Ctx;
 use crate::error::ErrorCode;
 
 pub(super) fn handle(

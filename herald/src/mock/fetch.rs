@@ -8,7 +8,7 @@ use std::time::Duration;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 
-use super::server::Ctx;
+use super::wire::Ctx;
 use crate::error::ErrorCode;
 
 pub(super) async fn handle(

@@ -7,7 +7,7 @@
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
-use super::server::Ctx;
+use super::wire::Ctx;
 use crate::error::ErrorCode;
 
 pub(super) fn handle(

@@ -7,7 +7,7 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use super::server::Ctx;
+use super::wire::Ctx;
 use crate::error::ErrorCode;
 
 pub(super) fn handle(

@@ -12,8 +12,8 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::server::Ctx;
 use super::state::{State, TopicConfig, validate_topic_name};
+use super::wire::Ctx;
 use crate::error::ErrorCode;
 
 /// "Not requested" for authorized-operations fields, as Kafka sends it.

@@ -70,6 +70,7 @@ mod metadata;
 mod produce;
 mod server;
 mod state;
+mod wire;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -585,10 +586,10 @@ impl MockCluster {
         broker: i32,
         frame: bytes::Bytes,
     ) -> std::result::Result<Option<Vec<u8>>, String> {
-        let ctx = server::Ctx { cluster: self.inner.cluster.clone(), broker };
+        let ctx = wire::Ctx { cluster: self.inner.cluster.clone(), broker };
         match server::handle(&ctx, frame).await {
             Ok(r) => Ok(r.map(|b| b.to_vec())),
-            Err(server::Close(why)) => Err(why),
+            Err(wire::Close(why)) => Err(why),
         }
     }
 

@@ -13,7 +13,7 @@ use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::now_ms;
-use super::server::Ctx;
+use super::wire::Ctx;
 use crate::error::ErrorCode;
 
 pub(super) fn handle(

@@ -32,7 +32,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use kafka_protocol::protocol::StrBytes;
 use parking_lot::Mutex;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
@@ -41,9 +40,8 @@ use self::accumulator::{Accumulator, TopicEntry, TopicMeta};
 pub use self::delivery::DeliveryFuture;
 use self::delivery::{Callback, Deliveries};
 use self::sender::{Command, Sender};
-use crate::config::{Acks, BuiltInPartitioner, ProducerConfig, parse_host_port};
-use crate::connection::pool::Pool;
-use crate::connection::{BrokerAddr, ConnectionConfig};
+use crate::client::ClientConfig;
+use crate::config::{Acks, BuiltInPartitioner, ProducerConfig};
 use crate::error::{Error, ErrorKind, Result, TimeoutKind};
 use crate::partitioner::{NullKeyPartitioning, Partitioner, Partitions, partition_for_key};
 use crate::protocol::batch::{BATCH_HEADER_LEN, fields_len, record_size_upper_bound_of};
@@ -840,23 +838,7 @@ impl ProducerBuilder {
     /// `send` does.
     pub fn build(self) -> Result<Producer> {
         self.build_with(|config| {
-            let bootstrap = config
-                .bootstrap_servers
-                .iter()
-                .map(|s| {
-                    parse_host_port(s)
-                        .map(|(host, port)| BrokerAddr { node_id: None, host, port })
-                        .map_err(|e| Error::config("bootstrap.servers", e))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let conn_config = ConnectionConfig::new(
-                StrBytes::from_string(config.client_id.clone()),
-                config.connection_setup_timeout,
-                config.request_timeout,
-                &config.security,
-            )?;
-            let pool =
-                Pool::new(conn_config, bootstrap, config.reconnect_backoff, config.reconnect_backoff_max);
+            let pool = ClientConfig::from_settings(config, &config.client_id)?.pool()?;
             Ok(Box::new(pool))
         })
     }

@@ -306,28 +306,6 @@ pub struct SecurityConfig {
     pub sasl: SaslConfig,
 }
 
-/// Property names of this module, for "did you mean" suggestions.
-pub(crate) const PROPERTIES: &[&str] = &[
-    "security.protocol",
-    "sasl.mechanism",
-    "sasl.jaas.config",
-    "ssl.truststore.type",
-    "ssl.truststore.location",
-    "ssl.truststore.certificates",
-    "ssl.keystore.type",
-    "ssl.keystore.location",
-    "ssl.keystore.certificate.chain",
-    "ssl.keystore.key",
-    "ssl.endpoint.identification.algorithm",
-    "ssl.enabled.protocols",
-    "sasl.username",
-    "sasl.password",
-    "sasl.mechanisms",
-    "ssl.ca.location",
-    "ssl.certificate.location",
-    "ssl.key.location",
-];
-
 fn pem_only(kind: &str, v: &str) -> std::result::Result<(), String> {
     if v.eq_ignore_ascii_case("PEM") {
         Ok(())
@@ -348,7 +326,8 @@ fn no_password(v: &str) -> std::result::Result<(), String> {
 }
 
 impl SecurityConfig {
-    /// Sets one security property. `None` when `name` is not a security property.
+    /// Sets one security property (declared in `config::PROPERTIES`, whose Java
+    /// names this takes). `None` when `name` is not a security property.
     pub(crate) fn set(&mut self, name: &str, value: &str) -> Option<std::result::Result<(), String>> {
         let v = value.trim();
         let path = || Pem::File(PathBuf::from(v));
