@@ -413,9 +413,6 @@ pub(crate) struct PartitionQueue {
     pub(crate) partition: i32,
     /// The leader's node id, or [`NO_LEADER`]; kept current by metadata.
     pub(crate) leader: AtomicI32,
-    /// The topic's id (nil when the cluster has none), for answers that name
-    /// topics by id.
-    topic_id: Mutex<Uuid>,
     pub(crate) state: Mutex<QueueState>,
 }
 
@@ -425,18 +422,12 @@ impl PartitionQueue {
             topic,
             partition,
             leader: AtomicI32::new(NO_LEADER),
-            topic_id: Mutex::new(Uuid::nil()),
             state: Mutex::new(QueueState::new(compress)),
         }
     }
 
     pub(crate) fn leader(&self) -> i32 {
         self.leader.load(Ordering::Acquire)
-    }
-
-    /// The topic's id, if the cluster gave one.
-    pub(crate) fn topic_id(&self) -> Option<Uuid> {
-        Some(*self.topic_id.lock()).filter(|id| !id.is_nil())
     }
 }
 
@@ -474,7 +465,6 @@ impl TopicEntry {
                 .and_then(|m| m.partitions.get(i).cloned())
                 .unwrap_or_else(|| Arc::new(PartitionQueue::new(self.name.clone(), i as i32, compress)));
             q.leader.store(*leader, Ordering::Release);
-            *q.topic_id.lock() = id;
             partitions.push(q);
         }
         // A topic's partition count only grows; keep queues of partitions the metadata

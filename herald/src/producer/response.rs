@@ -74,7 +74,7 @@ impl Sender {
             Ok(Some(resp)) => resp,
         };
         self.learn_endpoints(&resp);
-        let mut answers = answers_by_partition(&f.batches, resp);
+        let mut answers = answers_by_partition(&f.topic_ids, resp);
         for (q, mut b) in f.batches {
             let answer = answers.remove(&(q.topic.clone(), q.partition));
             let Some(a) = answer else {
@@ -213,22 +213,16 @@ pub(crate) fn classify(
     }
 }
 
+/// Each partition's answer, by topic name and partition. Produce v13 answers name
+/// topics by id only: `topic_ids` are the request's.
 fn answers_by_partition(
-    batches: &[(Arc<PartitionQueue>, ProducerBatch)],
+    topic_ids: &[(uuid::Uuid, Arc<str>)],
     resp: ProduceResponse,
 ) -> HashMap<(Arc<str>, i32), PartitionAnswer> {
-    // Produce v13 answers name topics by id only.
-    let ids: HashMap<uuid::Uuid, Arc<str>> = batches
-        .iter()
-        .filter_map(|(q, _)| {
-            let entry = q.topic.clone();
-            Some((q.topic_id()?, entry))
-        })
-        .collect();
     let mut answers = HashMap::new();
     for t in resp.responses {
         let name: Option<Arc<str>> = if t.name.0.is_empty() {
-            ids.get(&t.topic_id).cloned()
+            topic_ids.iter().find(|(id, _)| *id == t.topic_id).map(|(_, name)| name.clone())
         } else {
             Some(Arc::from(t.name.0.as_str()))
         };
@@ -335,8 +329,6 @@ mod tests {
 
     #[test]
     fn answers_are_matched_by_name_or_by_topic_id_and_carry_record_errors() {
-        let q = Arc::new(PartitionQueue::new(Arc::from("t"), 1, false));
-        let batches = vec![(q, batch(1))];
         let mut resp = ProduceResponse::default();
         let mut t = TopicProduceResponse::default();
         t.name = TopicName(StrBytes::from_static_str("t"));
@@ -351,7 +343,17 @@ mod tests {
         p.current_leader.leader_id = kafka_protocol::messages::BrokerId(3);
         t.partition_responses.push(p);
         resp.responses.push(t);
-        let answers = answers_by_partition(&batches, resp);
+        // Produce v13: a topic named by id only.
+        let id = uuid::Uuid::from_u128(7);
+        let mut by_id = TopicProduceResponse::default();
+        by_id.topic_id = id;
+        let mut p = PartitionProduceResponse::default();
+        p.index = 0;
+        p.base_offset = 12;
+        by_id.partition_responses.push(p);
+        resp.responses.push(by_id);
+        let answers = answers_by_partition(&[(id, Arc::from("u"))], resp);
+        assert_eq!(answers[&(Arc::from("u"), 0)].base_offset, 12);
         let a = &answers[&(Arc::from("t"), 1)];
         assert_eq!(a.code, ErrorCode::INVALID_RECORD);
         assert_eq!(a.message.as_deref(), Some("invalid; record 0: null key on a compacted topic"));

@@ -64,6 +64,8 @@ pub(crate) struct InFlight {
     pub(crate) node: i32,
     pub(crate) broker: Arc<str>,
     pub(crate) batches: Vec<(Arc<PartitionQueue>, ProducerBatch)>,
+    /// The ids of its topics that have one: Produce v13 answers name topics by id.
+    pub(crate) topic_ids: Vec<(uuid::Uuid, Arc<str>)>,
 }
 
 struct Closing {
@@ -417,20 +419,10 @@ impl Sender {
         req.timeout_ms = i32::try_from(cfg.request_timeout.as_millis()).unwrap_or(i32::MAX);
         let mut any_without_id = false;
         let mut topics: Vec<TopicProduceData> = Vec::new();
+        let mut topic_ids = Vec::new();
         let mut kept = Vec::with_capacity(batches.len());
         for (q, mut b) in batches {
             b.attempts += 1;
-            let topic_id = self
-                .shared
-                .accumulator
-                .topic(&q.topic)
-                .0
-                .meta
-                .load()
-                .as_ref()
-                .map(|m| m.id)
-                .unwrap_or_default();
-            any_without_id |= topic_id.is_nil();
             let stamp = b.stamp.unwrap_or(Stamp {
                 producer_id: NO_PRODUCER_ID,
                 epoch: NO_PRODUCER_EPOCH,
@@ -442,6 +434,13 @@ impl Sender {
             match topics.iter_mut().find(|t| *t.name.0 == *q.topic) {
                 Some(t) => t.partition_data.push(pd),
                 None => {
+                    // The topic's id, from its metadata (nil when the cluster has none).
+                    let (entry, _) = self.shared.accumulator.topic(&q.topic);
+                    let topic_id = entry.meta.load().as_ref().map(|m| m.id).unwrap_or_default();
+                    any_without_id |= topic_id.is_nil();
+                    if !topic_id.is_nil() {
+                        topic_ids.push((topic_id, q.topic.clone()));
+                    }
                     let mut td = TopicProduceData::default();
                     td.name = TopicName(StrBytes::from_string(q.topic.to_string()));
                     td.topic_id = topic_id;
@@ -470,7 +469,7 @@ impl Sender {
         let id = self.next_request_id;
         self.next_request_id += 1;
         *self.in_flight_per_node.entry(node).or_default() += 1;
-        self.in_flight.insert(id, InFlight { node, broker, batches: kept });
+        self.in_flight.insert(id, InFlight { node, broker, batches: kept, topic_ids });
         self.events.push(Box::pin(async move { Event::Produce(id, answer.await) }));
     }
 
