@@ -3,8 +3,8 @@
 
 use bytes::BytesMut;
 
+use crate::parts::Header;
 use crate::protocol::batch::{self, BatchWriter};
-use crate::record::Header;
 
 pub use crate::compression::Codec;
 

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use kafka_protocol::protocol::StrBytes;
 
-use crate::config::ProducerConfig;
+use crate::config::{ProducerConfig, bootstrap_addresses};
 use crate::connection::pool::Pool;
 use crate::connection::{BrokerAddr, ConnectionConfig};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::security::SecurityConfig;
 
 /// What a client needs to reach a cluster.
@@ -34,7 +34,10 @@ impl ClientConfig {
     /// servers that are missing or not `host:port`.
     pub(crate) fn from_settings(c: &ProducerConfig, default_client_id: &str) -> Result<ClientConfig> {
         Ok(ClientConfig {
-            bootstrap: parse_bootstrap(&c.bootstrap_servers)?,
+            bootstrap: bootstrap_addresses(&c.bootstrap_servers)?
+                .into_iter()
+                .map(|(host, port)| BrokerAddr { node_id: None, host, port })
+                .collect(),
             client_id: if c.client_id.is_empty() {
                 default_client_id.to_owned()
             } else {
@@ -60,45 +63,9 @@ impl ClientConfig {
     }
 }
 
-/// `bootstrap.servers` as addresses: at least one, each `host:port`.
-pub(crate) fn parse_bootstrap(servers: &[String]) -> Result<Vec<BrokerAddr>> {
-    let addrs = servers
-        .iter()
-        .map(|s| {
-            parse_host_port(s)
-                .map(|(host, port)| BrokerAddr { node_id: None, host, port })
-                .map_err(|e| Error::config("bootstrap.servers", e))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    if addrs.is_empty() {
-        return Err(Error::config("bootstrap.servers", "at least one host:port is required"));
-    }
-    Ok(addrs)
-}
-
-/// Splits `host:port` (or `[v6]:port`), checking the port.
-pub(crate) fn parse_host_port(s: &str) -> std::result::Result<(String, u16), String> {
-    let (host, port) = s.rsplit_once(':').ok_or_else(|| format!("{s:?} is not host:port"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() {
-        return Err(format!("{s:?} has no host"));
-    }
-    let port: u16 =
-        port.parse().ok().filter(|p| *p > 0).ok_or_else(|| format!("{s:?} has no valid port (1-65535)"))?;
-    Ok((host.to_owned(), port))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn host_port_parsing() {
-        assert_eq!(parse_host_port("a:1").unwrap(), ("a".to_owned(), 1));
-        assert_eq!(parse_host_port("[::1]:9092").unwrap(), ("::1".to_owned(), 9092));
-        assert!(parse_host_port("a:0").is_err());
-        assert!(parse_host_port(":9").is_err());
-    }
 
     #[test]
     fn shared_settings_come_from_the_properties() {

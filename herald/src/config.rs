@@ -713,7 +713,7 @@ impl ProducerConfig {
     /// Checks settings against each other. Called by
     /// [`ProducerBuilder::build`](crate::ProducerBuilder::build).
     pub fn validate(&self) -> Result<()> {
-        crate::client::parse_bootstrap(&self.bootstrap_servers)?;
+        bootstrap_addresses(&self.bootstrap_servers)?;
         if self.max_request_size == 0 || self.max_request_size > i32::MAX as usize {
             return Err(Error::config("max.request.size", "must be between 1 and 2147483647"));
         }
@@ -804,6 +804,31 @@ impl ProducerConfig {
             self.client_id = format!("herald-producer-{}", PRODUCER_COUNT.fetch_add(1, Ordering::Relaxed));
         }
     }
+}
+
+/// `bootstrap.servers` as `(host, port)` pairs: at least one, each `host:port`.
+/// The one parser of bootstrap servers, for every client.
+pub(crate) fn bootstrap_addresses(servers: &[String]) -> Result<Vec<(String, u16)>> {
+    let addrs = servers
+        .iter()
+        .map(|s| parse_host_port(s).map_err(|e| Error::config("bootstrap.servers", e)))
+        .collect::<Result<Vec<_>>>()?;
+    if addrs.is_empty() {
+        return Err(Error::config("bootstrap.servers", "at least one host:port is required"));
+    }
+    Ok(addrs)
+}
+
+/// Splits `host:port` (or `[v6]:port`), checking the port.
+pub(crate) fn parse_host_port(s: &str) -> std::result::Result<(String, u16), String> {
+    let (host, port) = s.rsplit_once(':').ok_or_else(|| format!("{s:?} is not host:port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(format!("{s:?} has no host"));
+    }
+    let port: u16 =
+        port.parse().ok().filter(|p| *p > 0).ok_or_else(|| format!("{s:?} has no valid port (1-65535)"))?;
+    Ok((host.to_owned(), port))
 }
 
 fn parse_ms(v: &str) -> std::result::Result<Duration, String> {
@@ -983,6 +1008,14 @@ mod tests {
         assert!(e.to_string().contains("SASL_SSL"), "{e}");
         let e = with(&[("ssl.keystore.locaton", "x")]).unwrap_err();
         assert!(e.to_string().contains("did you mean ssl.keystore.location"), "{e}");
+    }
+
+    #[test]
+    fn host_port_parsing() {
+        assert_eq!(parse_host_port("a:1").unwrap(), ("a".to_owned(), 1));
+        assert_eq!(parse_host_port("[::1]:9092").unwrap(), ("::1".to_owned(), 9092));
+        assert!(parse_host_port("a:0").is_err());
+        assert!(parse_host_port(":9").is_err());
     }
 
     #[test]

@@ -25,7 +25,7 @@ use tokio::time::Instant;
 
 use crate::admin::Admin;
 use crate::error::{Error, ErrorCode, ErrorKind, Result, TimeoutKind};
-use crate::header::{Header, TimestampType};
+use crate::parts::{Header, TimestampType};
 use crate::protocol::records::{self, BatchError};
 
 /// `timestamp` of a ListOffsets query for the first offset.

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-pub use crate::header::{Header, TimestampType};
-use crate::producer::Topic;
+pub use crate::parts::{Header, RecordMetadata, TimestampType};
+use crate::producer::accumulator::TopicEntry;
 
 /// One record to produce: a topic, an optional key and value, headers, and
 /// optionally a timestamp and a partition.
@@ -170,41 +170,32 @@ impl RecordTopic {
     }
 }
 
-/// Where a record was written.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RecordMetadata {
-    pub(crate) topic: Arc<str>,
-    pub(crate) partition: i32,
-    pub(crate) offset: Option<i64>,
-    pub(crate) timestamp: i64,
-    pub(crate) timestamp_type: TimestampType,
+/// A topic looked up once by [`Producer::topic`](crate::Producer::topic), for [`Record::to`]. Cheap to
+/// clone; a handle from another producer still works, by name.
+#[derive(Clone)]
+pub struct Topic {
+    pub(crate) entry: Arc<TopicEntry>,
+    /// The producer that made it (its shared state's address).
+    pub(crate) owner: usize,
 }
 
-impl RecordMetadata {
-    /// The topic.
-    pub fn topic(&self) -> &str {
-        &self.topic
+impl Topic {
+    /// The topic's name.
+    pub fn name(&self) -> &str {
+        &self.entry.name
     }
+}
 
-    /// The partition.
-    pub fn partition(&self) -> i32 {
-        self.partition
+impl PartialEq for Topic {
+    fn eq(&self, other: &Topic) -> bool {
+        self.name() == other.name()
     }
+}
 
-    /// The record's offset in its partition. `None` with `acks=0`, where the broker
-    /// does not answer.
-    pub fn offset(&self) -> Option<i64> {
-        self.offset
-    }
+impl Eq for Topic {}
 
-    /// The record's timestamp in milliseconds since the Unix epoch: the producer's
-    /// for CreateTime topics, the broker's for LogAppendTime topics.
-    pub fn timestamp(&self) -> i64 {
-        self.timestamp
-    }
-
-    /// Whose clock [`timestamp`](Self::timestamp) is from.
-    pub fn timestamp_type(&self) -> TimestampType {
-        self.timestamp_type
+impl fmt::Debug for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Topic").field(&self.name()).finish()
     }
 }

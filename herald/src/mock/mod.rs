@@ -84,7 +84,7 @@ use self::server::BrokerServer;
 use self::state::{BrokerInfo, Settings, State, TopicConfig};
 use crate::config::Compression;
 use crate::error::{Error, ErrorCode, ErrorKind, Result};
-use crate::header::TimestampType;
+use crate::parts::TimestampType;
 use crate::reader::ConsumedRecord;
 
 /// The APIs the embedded cluster serves, for fault rules.

@@ -11,116 +11,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 
 use arc_swap::ArcSwapOption;
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::delivery::{BatchAck, BatchCompletion, Callback, Deliveries, DeliveryFuture, RecordCallback};
-use super::idempotence::{Bump, SeqState, Stamp, Verdict};
+use super::batch::{Payload, ProducerBatch, Stamp};
+use super::delivery::{BatchCompletion, Callback, Deliveries, DeliveryFuture, RecordCallback};
+use super::idempotence::{Bump, SeqState, Verdict};
 use crate::error::{Error, ErrorKind, Result};
 use crate::metadata::NO_LEADER;
 use crate::partitioner::TopicPartitionerState;
+use crate::parts::Header;
 use crate::protocol::batch::{BATCH_HEADER_LEN, BatchWriter};
-use crate::record::Header;
-
-/// A sealed batch's bytes, on their way to the wire.
-#[derive(Debug)]
-pub(crate) enum Payload {
-    /// Finished, to be compressed before sending.
-    Raw(BytesMut),
-    /// Being compressed on the blocking pool.
-    Compressing,
-    /// Ready but for the producer fields and the CRC.
-    Ready(BytesMut),
-    /// Exactly the bytes sent (and re-sent on retry), with the stamp they carry.
-    Stamped(Bytes, Stamp),
-}
-
-impl Payload {
-    /// Whether the sender may send it now.
-    pub(crate) fn sendable(&self) -> bool {
-        matches!(self, Payload::Ready(_) | Payload::Stamped(..))
-    }
-
-    /// Its size on the wire once ready (before, an estimate: the raw size).
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            Payload::Raw(b) | Payload::Ready(b) => b.len(),
-            Payload::Stamped(b, _) => b.len(),
-            Payload::Compressing => 0,
-        }
-    }
-}
-
-/// A batch sealed and waiting to be sent (or sent again).
-#[derive(Debug)]
-pub(crate) struct ProducerBatch {
-    pub(crate) payload: Payload,
-    pub(crate) records: i32,
-    pub(crate) completion: Arc<BatchCompletion>,
-    pub(crate) created: Instant,
-    /// Order of the batch within its partition, to put retried batches back in place.
-    pub(crate) order: u64,
-    pub(crate) attempts: u32,
-    pub(crate) retry_at: Option<Instant>,
-    pub(crate) last_error: Option<Error>,
-    /// The producer id, epoch and sequence it was sent with (idempotence).
-    pub(crate) stamp: Option<Stamp>,
-    /// An attempt ended without an answer (timeout, lost connection): the broker
-    /// may have written it.
-    pub(crate) maybe_written: bool,
-    /// Refused under its stamp; it must get a new one (a new epoch's sequence).
-    pub(crate) needs_restamp: bool,
-    /// Delivery callbacks of its records, run when it resolves.
-    pub(crate) callbacks: Vec<RecordCallback>,
-}
-
-impl ProducerBatch {
-    /// A batch just sealed: never sent, no stamp, no error yet.
-    fn sealed(
-        payload: Payload,
-        records: i32,
-        completion: Arc<BatchCompletion>,
-        created: Instant,
-        order: u64,
-        callbacks: Vec<RecordCallback>,
-    ) -> ProducerBatch {
-        ProducerBatch {
-            payload,
-            records,
-            completion,
-            created,
-            order,
-            attempts: 0,
-            retry_at: None,
-            last_error: None,
-            stamp: None,
-            maybe_written: false,
-            needs_restamp: false,
-            callbacks,
-        }
-    }
-
-    /// Resolves the batch as written: its futures wake, its callbacks are queued for
-    /// the sender to run where it holds no lock.
-    pub(crate) fn complete(self, ack: BatchAck) {
-        self.completion.resolve(Ok(ack), self.callbacks);
-    }
-
-    /// Resolves the batch as failed, naming its topic and partition.
-    pub(crate) fn fail(self, err: Error) {
-        let err = err.for_partition(self.completion.topic(), Some(self.completion.partition()));
-        self.completion.resolve(Err(err), self.callbacks);
-    }
-
-    /// Fails it with `err`, saying whether an earlier attempt may have written it.
-    pub(crate) fn fail_honestly(self, err: Error) {
-        let maybe = self.maybe_written;
-        self.fail(err.written(maybe));
-    }
-}
 
 /// The batch being filled.
 #[derive(Debug)]
@@ -684,23 +588,6 @@ impl Accumulator {
 }
 
 /// Batches for other modules' unit tests.
-#[cfg(test)]
-pub(crate) mod tests_support {
-    use super::*;
-
-    /// A sealed batch of `records` records, never sent.
-    pub(crate) fn batch(records: i32) -> ProducerBatch {
-        ProducerBatch::sealed(
-            Payload::Ready(BytesMut::new()),
-            records,
-            BatchCompletion::new(Arc::from("t"), 0, crate::producer::delivery::test_deliveries()),
-            Instant::now(),
-            0,
-            Vec::new(),
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

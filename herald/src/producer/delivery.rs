@@ -29,7 +29,7 @@ use tokio::sync::Semaphore;
 #[cfg(test)]
 use crate::error::Error;
 use crate::error::Result;
-use crate::record::{RecordMetadata, TimestampType};
+use crate::parts::{RecordMetadata, TimestampType};
 
 /// What a broker said about a batch it accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -23,16 +23,8 @@
 
 use std::collections::VecDeque;
 
-use super::accumulator::ProducerBatch;
+use super::batch::{ProducerBatch, Stamp};
 use crate::error::ErrorCode;
-
-/// The producer fields a batch was sent with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Stamp {
-    pub(crate) producer_id: i64,
-    pub(crate) epoch: i16,
-    pub(crate) base_sequence: i32,
-}
 
 /// One partition's idempotence state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,7 +194,7 @@ impl SeqState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::producer::accumulator::tests_support::batch;
+    use crate::producer::batch::tests_support::batch;
 
     fn state() -> SeqState {
         let mut s = SeqState::default();

@@ -14,8 +14,11 @@
 //!   of callbacks the sender runs where it holds no lock.
 
 pub(crate) mod accumulator;
+pub(crate) mod batch;
 pub(crate) mod delivery;
 pub(crate) mod idempotence;
+mod on_metadata;
+mod on_produce;
 mod producer_id;
 mod refresh;
 mod response;
@@ -45,6 +48,7 @@ use crate::config::{Acks, BuiltInPartitioner, ProducerConfig};
 use crate::error::{Error, ErrorKind, Result, TimeoutKind};
 use crate::partitioner::{NullKeyPartitioning, Partitioner, Partitions, partition_for_key};
 use crate::protocol::batch::{BATCH_HEADER_LEN, fields_len, record_size_upper_bound_of};
+pub use crate::record::Topic;
 use crate::record::{Record, RecordMetadata, RecordTopic};
 use crate::security::{
     OAuthBearerToken, Pem, SaslMechanism, Secret, SecurityConfig, SecurityProtocol, TokenProvider,
@@ -117,36 +121,6 @@ impl<T: Unpin> Future for SendFuture<T> {
             }
             SendInner::Waiting(f) => f.as_mut().poll(cx),
         }
-    }
-}
-
-/// A topic looked up once by [`Producer::topic`], for [`Record::to`]. Cheap to
-/// clone; a handle from another producer still works, by name.
-#[derive(Clone)]
-pub struct Topic {
-    entry: Arc<TopicEntry>,
-    /// The producer that made it (its shared state's address).
-    owner: usize,
-}
-
-impl Topic {
-    /// The topic's name.
-    pub fn name(&self) -> &str {
-        &self.entry.name
-    }
-}
-
-impl PartialEq for Topic {
-    fn eq(&self, other: &Topic) -> bool {
-        self.name() == other.name()
-    }
-}
-
-impl Eq for Topic {}
-
-impl fmt::Debug for Topic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Topic").field(&self.name()).finish()
     }
 }
 

@@ -1,4 +1,5 @@
-//! What the sender does with a Produce answer.
+//! What a Produce answer means, as pure functions of the answer and the
+//! partition's state (the sender acts on them in `on_produce.rs`).
 //!
 //! Per batch: written resolves it (base offset, and the broker's time for
 //! LogAppendTime topics); a retriable error puts it back in its partition's queue,
@@ -14,157 +15,20 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use kafka_protocol::messages::ProduceResponse;
-use tokio::time::Instant;
 
-use super::accumulator::{PartitionQueue, ProducerBatch};
-use super::delivery::BatchAck;
+use super::batch::ProducerBatch;
 use super::idempotence::Verdict;
-use super::sender::Sender;
-use crate::connection::BrokerAddr;
-use crate::error::{Error, ErrorCode, ErrorKind, TimeoutKind};
+use crate::error::{Error, ErrorCode};
 
 /// A broker's answer for one partition of a Produce request.
 #[derive(Debug, Clone)]
 pub(crate) struct PartitionAnswer {
-    code: ErrorCode,
-    base_offset: i64,
-    log_append_time: i64,
-    message: Option<String>,
+    pub(crate) code: ErrorCode,
+    pub(crate) base_offset: i64,
+    pub(crate) log_append_time: i64,
+    pub(crate) message: Option<String>,
     /// KIP-951: the leader the broker knows, when it is not it.
-    leader_hint: Option<i32>,
-}
-
-impl Sender {
-    pub(crate) fn handle_produce(&mut self, id: u64, result: Result<Option<ProduceResponse>, crate::Error>) {
-        let Some(f) = self.in_flight.remove(&id) else { return };
-        if let Some(n) = self.in_flight_per_node.get_mut(&f.node) {
-            *n = n.saturating_sub(1);
-        }
-        for (q, _) in &f.batches {
-            q.state.lock().request_done();
-        }
-        let resp = match result {
-            Err(e) => {
-                tracing::debug!(broker = %f.broker, error = %e, "produce request got no answer");
-                self.metadata.request();
-                if matches!(e.kind(), ErrorKind::Timeout { .. } | ErrorKind::Protocol { .. }) {
-                    self.transport.close_node(f.node);
-                }
-                // An authentication failure means the connection never carried
-                // the request.
-                let unsent = e.is_authentication();
-                for (q, mut b) in f.batches {
-                    // Handed to the connection and not answered: it may be written.
-                    b.maybe_written |= !unsent;
-                    let retriable = e.is_retriable();
-                    self.retry_or_fail(&q, b, e.clone(), retriable);
-                }
-                if unsent {
-                    self.authentication_failed(&e);
-                }
-                return;
-            }
-            Ok(None) => {
-                // acks=0: written to the socket is all we will ever know.
-                for (_, b) in f.batches {
-                    b.complete(BatchAck { base_offset: None, log_append_time: None });
-                }
-                return;
-            }
-            Ok(Some(resp)) => resp,
-        };
-        self.learn_endpoints(&resp);
-        let mut answers = answers_by_partition(&f.topic_ids, resp);
-        for (q, mut b) in f.batches {
-            let answer = answers.remove(&(q.topic.clone(), q.partition));
-            let Some(a) = answer else {
-                b.maybe_written = true;
-                let e = Error::protocol(&*f.broker, "the produce response has no answer for this partition");
-                self.retry_or_fail(&q, b, e, true);
-                continue;
-            };
-            if a.code.is_stale_metadata() {
-                self.metadata.request();
-            }
-            if let Some(leader) = a.leader_hint.filter(|l| *l >= 0 && self.transport.knows(*l)) {
-                // KIP-951: go to the new leader without waiting for metadata.
-                q.leader.store(leader, std::sync::atomic::Ordering::Release);
-            }
-            let idempotent = self.producer_id.is_some();
-            let decision = classify(a, &mut b, |b, code| {
-                if idempotent { q.state.lock().judge(b, code) } else { plain_verdict(code) }
-            });
-            match decision {
-                Decision::Written { base_offset, log_append_time } => {
-                    self.written(&q, b, base_offset, log_append_time)
-                }
-                Decision::Retry(e) => self.retry_or_fail(&q, b, e, true),
-                Decision::Fail(e) => b.fail_honestly(e),
-            }
-        }
-        for ((t, p), _) in answers {
-            tracing::warn!(broker = %f.broker, topic = %t, partition = p, "produce response for a partition that was not asked about; ignored");
-        }
-    }
-
-    fn written(
-        &mut self,
-        q: &PartitionQueue,
-        b: ProducerBatch,
-        base_offset: Option<i64>,
-        log_append_time: Option<i64>,
-    ) {
-        if let Some(stamp) = b.stamp {
-            q.state.lock().written(stamp, b.records);
-        }
-        b.complete(BatchAck { base_offset, log_append_time });
-    }
-
-    /// KIP-951: brokers named in the answer's endpoints become reachable at once.
-    fn learn_endpoints(&mut self, resp: &ProduceResponse) {
-        for e in &resp.node_endpoints {
-            let Ok(port) = u16::try_from(e.port) else { continue };
-            if port == 0 || e.host.is_empty() {
-                continue;
-            }
-            self.transport.add_broker(BrokerAddr {
-                node_id: Some(e.node_id.0),
-                host: e.host.to_string(),
-                port,
-            });
-        }
-    }
-
-    /// Puts a batch back for another attempt if the error is `retriable` and
-    /// `retries` and `delivery.timeout.ms` allow; otherwise fails it with `err` (and,
-    /// with idempotence, marks the partition's sequence unresolved if the batch had
-    /// been sent).
-    pub(crate) fn retry_or_fail(
-        &mut self,
-        q: &PartitionQueue,
-        mut b: ProducerBatch,
-        err: Error,
-        retriable: bool,
-    ) {
-        let cfg = &self.shared.config;
-        let now = Instant::now();
-        let wait = self.backoff.after(b.attempts);
-        let deadline = b.created + cfg.delivery_timeout;
-        if !retriable || b.attempts > cfg.retries || now + wait >= deadline {
-            q.state.lock().failed_after_send(&b);
-            let err = if retriable && now + wait >= deadline {
-                Error::timeout(TimeoutKind::Delivery, cfg.delivery_timeout).caused_by(err)
-            } else {
-                err
-            };
-            b.fail_honestly(err);
-            return;
-        }
-        tracing::debug!(topic = %q.topic, partition = q.partition, records = b.records, attempt = b.attempts, error = %err, "retrying batch");
-        b.retry_at = Some(now + wait);
-        b.last_error = Some(err);
-        q.state.lock().requeue(b);
-    }
+    pub(crate) leader_hint: Option<i32>,
 }
 
 /// What one partition's answer means for its batch.
@@ -215,7 +79,7 @@ pub(crate) fn classify(
 
 /// Each partition's answer, by topic name and partition. Produce v13 answers name
 /// topics by id only: `topic_ids` are the request's.
-fn answers_by_partition(
+pub(crate) fn answers_by_partition(
     topic_ids: &[(uuid::Uuid, Arc<str>)],
     resp: ProduceResponse,
 ) -> HashMap<(Arc<str>, i32), PartitionAnswer> {
@@ -272,8 +136,9 @@ mod tests {
     use kafka_protocol::protocol::StrBytes;
 
     use super::*;
-    use crate::producer::accumulator::tests_support::batch;
-    use crate::producer::idempotence::{SeqState, Stamp};
+    use crate::producer::batch::Stamp;
+    use crate::producer::batch::tests_support::batch;
+    use crate::producer::idempotence::SeqState;
 
     fn answer(code: ErrorCode, base_offset: i64) -> PartitionAnswer {
         PartitionAnswer { code, base_offset, log_append_time: -1, message: None, leader_hint: None }

@@ -25,9 +25,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::Shared;
-use super::accumulator::{Front, PartitionQueue, Payload, ProducerBatch};
+use super::accumulator::{Front, PartitionQueue};
+use super::batch::Stamp;
+use super::batch::{Payload, ProducerBatch};
 use super::delivery::BatchCompletion;
-use super::idempotence::{Bump, Stamp};
+use super::idempotence::Bump;
 use super::producer_id::{IdOutcome, ProducerIdManager};
 use super::refresh::MetadataState;
 use super::transport::Transport;

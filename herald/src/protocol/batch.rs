@@ -22,7 +22,7 @@ use bytes::BytesMut;
 
 use super::varint::{push_varint, varint_len, varlong_len};
 use crate::compression::{Codec, compress};
-use crate::header::Header;
+use crate::parts::Header;
 
 /// Bytes of the batch header before the first record.
 pub(crate) const BATCH_HEADER_LEN: usize = 61;

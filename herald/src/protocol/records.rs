@@ -10,7 +10,7 @@
 use bytes::{Buf, Bytes};
 
 use super::batch::BATCH_HEADER_LEN;
-use crate::header::Header;
+use crate::parts::Header;
 
 /// Why a batch was refused, in the terms of the error Kafka returns for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
