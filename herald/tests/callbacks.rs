@@ -129,6 +129,21 @@ fn producer(c: &MockCluster) -> herald::ProducerBuilder {
         .max_block(Duration::from_secs(10))
 }
 
+/// A producer whose records outlive a broker stalled for 30 s.
+fn patient(bootstrap: &str) -> herald::ProducerBuilder {
+    Producer::builder()
+        .bootstrap_servers(bootstrap)
+        .linger(Duration::ZERO)
+        .delivery_timeout(Duration::from_secs(60))
+        .request_timeout(Duration::from_secs(30))
+}
+
+/// Warms `p` up (metadata, connection), then makes the broker answer in 30 s.
+async fn stall(c: &MockCluster, p: &Producer) {
+    p.send_and_wait(Record::new("t").partition(0).value("warm")).await.unwrap();
+    c.set_latency(Duration::from_secs(30));
+}
+
 /// Sends `n` records 20 ms apart, each with [`callback`].
 async fn send_all(p: &Producer, n: usize, out: &Arc<Outcomes>) {
     for i in 0..n {
@@ -159,8 +174,7 @@ async fn resends_resolve(out: &Outcomes) {
 /// callback ran once with an error, the records sent from callbacks resolve once
 /// the broker is fast again, and the producer still works.
 async fn expire_with_callbacks(c: &MockCluster, p: &Producer, n: usize) -> Arc<Outcomes> {
-    p.send_and_wait(Record::new("t").partition(0).value("warm")).await.unwrap();
-    c.set_latency(Duration::from_secs(30));
+    stall(c, p).await;
     let out = Outcomes::new(n);
     send_all(p, n, &out).await;
     tokio::time::timeout(Duration::from_secs(20), p.flush())
@@ -209,13 +223,8 @@ async fn callbacks_of_records_expiring_in_flight_may_send_flush_and_panic() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callbacks_of_records_failed_by_close_may_send_flush_and_panic() {
     let c = cluster().await;
-    let p = producer(&c)
-        .delivery_timeout(Duration::from_secs(60))
-        .request_timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    p.send_and_wait(Record::new("t").partition(0).value("warm")).await.unwrap();
-    c.set_latency(Duration::from_secs(30));
+    let p = patient(&c.bootstrap()).max_in_flight(1).build().unwrap();
+    stall(&c, &p).await;
     let out = Outcomes::new(9);
     send_all(&p, 9, &out).await;
     let closed = tokio::time::timeout(Duration::from_secs(20), p.close(Duration::from_millis(500)))
@@ -242,15 +251,8 @@ fn callbacks_of_records_failed_when_the_runtime_shuts_down_may_send_flush_and_pa
         let bootstrap = c.bootstrap();
         let c = &c;
         rt.block_on(async move {
-            let p = Producer::builder()
-                .bootstrap_servers(bootstrap)
-                .linger(Duration::ZERO)
-                .delivery_timeout(Duration::from_secs(60))
-                .request_timeout(Duration::from_secs(30))
-                .build()
-                .unwrap();
-            p.send_and_wait(Record::new("t").partition(0).value("warm")).await.unwrap();
-            c.set_latency(Duration::from_secs(30));
+            let p = patient(&bootstrap).build().unwrap();
+            stall(c, &p).await;
             send_all(&p, 9, &out).await;
         });
         // The producer's sender task is dropped with the runtime: it fails what is
