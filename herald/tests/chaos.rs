@@ -28,7 +28,9 @@ use std::time::{Duration, Instant};
 use herald::{Acks, NewTopic, Producer, Record};
 use parking_lot::Mutex;
 use support::proxy::KafkaProxy;
-use support::{Backend, admin, backend, bootstrap, consume_with_java, repo_root, topic_name};
+use support::{
+    Backend, admin, backend, bootstrap, consume_with_java, harness, harness_cluster, repo_root, topic_name,
+};
 
 const PARTITIONS: i32 = 6;
 const KEYS: usize = 60;
@@ -113,17 +115,6 @@ impl Report {
     }
 }
 
-fn harness(args: Vec<String>) {
-    let out =
-        std::process::Command::new(repo_root().join("harness/kafka")).args(&args).output().expect("harness");
-    assert!(out.status.success(), "harness/kafka {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn cluster_name() -> String {
-    std::env::var("HERALD_TEST_CLUSTER")
-        .expect("the chaos test needs HERALD_TEST_CLUSTER (scripts/test.sh sets it)")
-}
-
 /// Injects one fault and waits until it is over. Returns, for a leader kill, the
 /// node and the instant it died.
 async fn inject(kind: FaultKind, topic: &str, proxy: &KafkaProxy) -> Option<(i32, Instant)> {
@@ -138,11 +129,11 @@ async fn inject(kind: FaultKind, topic: &str, proxy: &KafkaProxy) -> Option<(i32
             let killed_at;
             match backend() {
                 Backend::Kafka(_) => {
-                    let name = cluster_name();
+                    let name = harness_cluster();
                     let n = leader.to_string();
                     let (a, b) = (name.clone(), n.clone());
                     tokio::task::spawn_blocking(move || {
-                        harness(vec![
+                        harness(&[
                             "kill-node".into(),
                             "--name".into(),
                             a,
@@ -157,7 +148,7 @@ async fn inject(kind: FaultKind, topic: &str, proxy: &KafkaProxy) -> Option<(i32
                     killed_at = Instant::now();
                     tokio::time::sleep(Duration::from_secs(10)).await;
                     tokio::task::spawn_blocking(move || {
-                        harness(vec!["start-node".into(), "--name".into(), name, "--node".into(), n])
+                        harness(&["start-node".into(), "--name".into(), name, "--node".into(), n])
                     })
                     .await
                     .ok()?;
@@ -176,11 +167,11 @@ async fn inject(kind: FaultKind, topic: &str, proxy: &KafkaProxy) -> Option<(i32
             let node = brokers[fastrand::usize(0..brokers.len())].node_id;
             match backend() {
                 Backend::Kafka(_) => {
-                    let name = cluster_name();
+                    let name = harness_cluster();
                     let signal = |sig: &'static str, name: String| {
                         let n = node.to_string();
                         tokio::task::spawn_blocking(move || {
-                            harness(vec![
+                            harness(&[
                                 "kill-node".into(),
                                 "--name".into(),
                                 name,
@@ -401,7 +392,7 @@ fn save(report: &Report) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos() {
     if let Backend::Kafka(_) = backend() {
-        cluster_name();
+        harness_cluster();
     }
     let default_secs = if support::embedded().is_some() { 30 } else { 100 };
     let seconds: u64 =

@@ -7,23 +7,12 @@
 mod support;
 
 use std::collections::HashSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use herald::{Acks, NewTopic, Record};
-use support::{Backend, admin, backend, consume_with_java, producer_builder, repo_root, topic_name};
-
-fn harness(args: &[&str]) {
-    let status = Command::new(repo_root().join("harness/kafka")).args(args).status().expect("harness/kafka");
-    assert!(status.success(), "harness/kafka {args:?} failed");
-}
-
-fn harness_cluster() -> String {
-    std::env::var("HERALD_TEST_CLUSTER").expect(
-        "these tests need 3 brokers: unset HERALD_TEST_BOOTSTRAP to use the embedded cluster, \
-         or set HERALD_TEST_CLUSTER to the harness cluster's name (scripts/test.sh does)",
-    )
-}
+use support::{
+    Backend, admin, backend, consume_with_java, harness, harness_cluster, producer_builder, topic_name,
+};
 
 /// A broker taken down; brought back when dropped, so a failing test leaves the
 /// cluster whole for the others.

@@ -226,3 +226,20 @@ pub async fn consume_with_librdkafka(topic: &str) -> Vec<Consumed> {
 
 /// The Schema Registry for the serializer tests (`HERALD_TEST_SCHEMA_REGISTRY`, or a fake).
 pub mod registry;
+
+/// Runs `harness/kafka` with `args` (e.g. `kill-node`), failing the test with its
+/// stderr if it fails.
+pub fn harness<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) {
+    let out =
+        std::process::Command::new(repo_root().join("harness/kafka")).args(args).output().expect("harness");
+    assert!(out.status.success(), "harness/kafka {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The name of the harness cluster under test (`HERALD_TEST_CLUSTER`), for tests
+/// that kill and restart its brokers.
+pub fn harness_cluster() -> String {
+    std::env::var("HERALD_TEST_CLUSTER").expect(
+        "these tests need a harness cluster: unset HERALD_TEST_BOOTSTRAP to use the embedded cluster, \
+         or set HERALD_TEST_CLUSTER to the harness cluster's name (scripts/test.sh does)",
+    )
+}
