@@ -296,3 +296,30 @@ async fn a_panicking_partitioner_refuses_its_record_and_the_producer_goes_on() {
     let md = p.send_and_wait(Record::new("t").key("fine").value("v")).await.unwrap();
     assert_eq!(md.partition(), 0);
 }
+
+/// A loop that sends record after record, never awaiting anything but `send`, on
+/// a current-thread runtime: the sender task shares the loop's thread. `send`
+/// takes tokio's cooperative budget, so the loop yields now and then and records
+/// are delivered while it runs, not only once it ends (or the buffer fills).
+#[tokio::test(flavor = "current_thread")]
+async fn a_send_loop_that_never_awaits_anything_else_does_not_starve_the_sender() {
+    let c = cluster().await;
+    let p = Producer::builder().bootstrap_servers(c.bootstrap()).linger(Duration::ZERO).build().unwrap();
+    p.send_and_wait(Record::new("t").partition(0).value("warm")).await.unwrap();
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let mut during = 0;
+    for i in 0..20_000 {
+        let d = delivered.clone();
+        p.send_with_callback(Record::new("t").partition(0).value(format!("r{i}")), move |r| {
+            if r.is_ok() {
+                d.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .await
+        .unwrap();
+        during = delivered.load(Ordering::SeqCst);
+    }
+    assert!(during > 0, "no record was delivered while the loop ran: the sender was starved");
+    p.flush().await.unwrap();
+    assert_eq!(delivered.load(Ordering::SeqCst), 20_000);
+}

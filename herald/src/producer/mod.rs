@@ -117,6 +117,14 @@ impl<T: Unpin> Future for SendFuture<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<T>> {
         match &mut self.get_mut().inner {
             SendInner::Ready(r) => {
+                // The record is already queued. Still, take a unit of tokio's
+                // cooperative budget, as tokio's own channels do: a loop that sends
+                // record after record without awaiting anything else then yields
+                // every so often, so the sender task — on the same worker in a
+                // current-thread runtime, or a one-core process — is never starved
+                // until the buffer fills (stalls of hundreds of milliseconds).
+                let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
+                coop.made_progress();
                 std::task::Poll::Ready(r.take().unwrap_or_else(|| Err(Error::new(ErrorKind::Closed))))
             }
             SendInner::Waiting(f) => f.as_mut().poll(cx),
