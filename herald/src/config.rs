@@ -72,6 +72,18 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// The setting that compresses with `codec` (`None`: uncompressed).
+    pub(crate) fn from_codec(codec: Option<crate::compression::Codec>) -> Compression {
+        use crate::compression::Codec;
+        match codec {
+            None => Compression::None,
+            Some(Codec::Gzip { .. }) => Compression::Gzip,
+            Some(Codec::Snappy) => Compression::Snappy,
+            Some(Codec::Lz4 { .. }) => Compression::Lz4,
+            Some(Codec::Zstd { .. }) => Compression::Zstd,
+        }
+    }
+
     fn parse(v: &str) -> std::result::Result<Compression, String> {
         match v.trim().to_ascii_lowercase().as_str() {
             "none" | "" => Ok(Compression::None),

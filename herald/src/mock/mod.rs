@@ -405,6 +405,34 @@ impl MockCluster {
 
     /// Every record stored in a partition, in offset order.
     pub fn records(&self, topic: &str, partition: i32) -> Result<Vec<ConsumedRecord>> {
+        self.with_partition(topic, partition, |p| {
+            p.records()
+                .into_iter()
+                .map(|(h, r)| ConsumedRecord {
+                    partition,
+                    offset: r.offset,
+                    timestamp: r.timestamp,
+                    timestamp_type: if h.log_append_time() {
+                        TimestampType::LogAppendTime
+                    } else {
+                        TimestampType::CreateTime
+                    },
+                    key: r.key,
+                    value: r.value,
+                    headers: r.headers,
+                })
+                .collect()
+        })
+    }
+
+    /// `f` of a partition's state, or the error a broker gives for a topic or
+    /// partition it does not have.
+    fn with_partition<R>(
+        &self,
+        topic: &str,
+        partition: i32,
+        f: impl FnOnce(&state::Partition) -> R,
+    ) -> Result<R> {
         let s = self.state();
         let name: Arc<str> = Arc::from(topic);
         let t = s
@@ -414,56 +442,30 @@ impl MockCluster {
         let p = usize::try_from(partition).ok().and_then(|i| t.partitions.get(i)).ok_or_else(|| {
             Error::broker(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, None).for_partition(&name, Some(partition))
         })?;
-        Ok(p.records()
-            .into_iter()
-            .map(|(h, r)| ConsumedRecord {
-                partition,
-                offset: r.offset,
-                timestamp: r.timestamp,
-                timestamp_type: if h.log_append_time() {
-                    TimestampType::LogAppendTime
-                } else {
-                    TimestampType::CreateTime
-                },
-                key: r.key,
-                value: r.value,
-                headers: r.headers,
-            })
-            .collect())
+        Ok(f(p))
     }
 
     /// The batches stored in a partition, in offset order, as a consumer will get
     /// them: where they start, how many records, how compressed, how large.
     pub fn batches(&self, topic: &str, partition: i32) -> Result<Vec<StoredBatchInfo>> {
-        let s = self.state();
-        let name: Arc<str> = Arc::from(topic);
-        let t = s
-            .topics
-            .get(topic)
-            .ok_or_else(|| Error::new(ErrorKind::UnknownTopic).for_partition(&name, None))?;
-        let p = usize::try_from(partition).ok().and_then(|i| t.partitions.get(i)).ok_or_else(|| {
-            Error::broker(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, None).for_partition(&name, Some(partition))
-        })?;
-        Ok(p.log
-            .iter()
-            .filter_map(|b| {
-                let h = crate::protocol::records::read_header(&b.bytes).ok()??;
-                Some(StoredBatchInfo {
-                    base_offset: h.base_offset,
-                    records: h.record_count,
-                    compression: match h.compression() {
-                        1 => Compression::Gzip,
-                        2 => Compression::Snappy,
-                        3 => Compression::Lz4,
-                        4 => Compression::Zstd,
-                        _ => Compression::None,
-                    },
-                    size: b.bytes.len(),
-                    producer_id: h.producer_id,
-                    base_sequence: h.base_sequence,
+        self.with_partition(topic, partition, |p| {
+            p.log
+                .iter()
+                .filter_map(|b| {
+                    let h = crate::protocol::records::read_header(&b.bytes).ok()??;
+                    Some(StoredBatchInfo {
+                        base_offset: h.base_offset,
+                        records: h.record_count,
+                        compression: Compression::from_codec(crate::compression::Codec::from_id(
+                            h.compression(),
+                        )),
+                        size: b.bytes.len(),
+                        producer_id: h.producer_id,
+                        base_sequence: h.base_sequence,
+                    })
                 })
-            })
-            .collect())
+                .collect()
+        })
     }
 
     /// The next offset of a partition (its end): how many records it has taken,
