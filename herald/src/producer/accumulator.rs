@@ -179,13 +179,13 @@ impl QueueState {
     }
 
     /// Takes the raw bytes of every sealed batch still to be compressed, with its
-    /// order; the batch keeps its place, marked as compressing.
-    pub(crate) fn take_for_compression(&mut self) -> Vec<(u64, BytesMut)> {
+    /// creation time and order; the batch keeps its place, marked as compressing.
+    pub(crate) fn take_for_compression(&mut self) -> Vec<(Instant, u64, BytesMut)> {
         let mut jobs = Vec::new();
         for b in self.ready.iter_mut() {
             if let Payload::Raw(_) = b.payload {
                 if let Payload::Raw(raw) = std::mem::replace(&mut b.payload, Payload::Compressing) {
-                    jobs.push((b.order, raw));
+                    jobs.push((b.created, b.order, raw));
                 }
             }
         }

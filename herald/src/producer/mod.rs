@@ -15,6 +15,7 @@
 
 pub(crate) mod accumulator;
 pub(crate) mod batch;
+mod compressor;
 pub(crate) mod delivery;
 pub(crate) mod idempotence;
 mod on_metadata;

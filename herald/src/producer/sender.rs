@@ -28,19 +28,17 @@ use super::Shared;
 use super::accumulator::{Front, PartitionQueue};
 use super::batch::Stamp;
 use super::batch::{Payload, ProducerBatch};
+use super::compressor::{Compressed, Compressor, Job};
 use super::delivery::BatchCompletion;
 use super::idempotence::Bump;
 use super::producer_id::{IdOutcome, ProducerIdManager};
 use super::refresh::MetadataState;
 use super::transport::Transport;
 use crate::backoff::Backoff;
-use crate::compression::Codec;
 use crate::config::Acks;
 use crate::error::{Error, ErrorKind, TimeoutKind};
 use crate::metadata;
-use crate::protocol::batch::{
-    NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, compress_batch, stamp_producer,
-};
+use crate::protocol::batch::{NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, stamp_producer};
 
 /// Commands from producer handles.
 pub(crate) enum Command {
@@ -57,7 +55,6 @@ pub(crate) enum Command {
 pub(crate) enum Event {
     Produce(u64, Result<Option<ProduceResponse>, Error>),
     Metadata(Result<metadata::Snapshot, Error>),
-    Compressed { queue: Arc<PartitionQueue>, order: u64, result: Result<(BytesMut, f32), String> },
     ProducerId(Result<(i64, i16), Error>),
 }
 
@@ -90,6 +87,16 @@ pub(crate) struct Sender {
     /// `Some` with `enable.idempotence`.
     pub(crate) producer_id: Option<ProducerIdManager>,
     closing: Option<Closing>,
+    /// With `compression.type`: the compression workers, and their results.
+    compressor: Option<Compressor>,
+    compressed: mpsc::UnboundedReceiver<Compressed>,
+}
+
+/// The most compression workers one producer runs at once: enough to keep every
+/// core busy while the sender hands out batches, few enough that memory holds a
+/// handful of codec contexts and buffers.
+fn max_compressions() -> usize {
+    (3 * std::thread::available_parallelism().map_or(1, |n| n.get())).clamp(4, 8)
 }
 
 impl Sender {
@@ -100,6 +107,13 @@ impl Sender {
     ) -> Sender {
         let producer_id = shared.config.enable_idempotence.then(|| ProducerIdManager::new(Instant::now()));
         let backoff = Backoff::new(shared.config.retry_backoff, shared.config.retry_backoff_max);
+        let (compressor, compressed) = match shared.config.codec() {
+            Some(codec) => {
+                let (c, rx) = Compressor::new(codec, max_compressions());
+                (Some(c), rx)
+            }
+            None => (None, mpsc::unbounded_channel().1),
+        };
         Sender {
             shared,
             transport,
@@ -112,6 +126,8 @@ impl Sender {
             metadata: MetadataState::new(),
             producer_id,
             closing: None,
+            compressor,
+            compressed,
         }
     }
 
@@ -135,6 +151,7 @@ impl Sender {
             tokio::select! {
                 _ = self.shared.wake.notified() => {}
                 Some(ev) = self.events.next(), if !self.events.is_empty() => self.handle_event(ev),
+                Some(c) = self.compressed.recv() => self.handle_compressed(c),
                 cmd = self.commands.recv() => match cmd {
                     Some(cmd) => self.handle_command(cmd),
                     None => {
@@ -310,6 +327,7 @@ impl Sender {
         };
         let mut needs_new_id = false;
         let mut by_node: HashMap<i32, Vec<Arc<PartitionQueue>>> = HashMap::new();
+        let mut compress = Vec::new();
         for t in self.shared.accumulator.topics() {
             let Some(meta) = t.meta.load_full() else { continue };
             for q in &meta.partitions {
@@ -348,11 +366,12 @@ impl Sender {
                 for b in expired {
                     expire(b, cfg.delivery_timeout);
                 }
-                if let Some(codec) = codec {
-                    for (order, raw) in jobs {
-                        self.compress(q.clone(), order, raw, codec);
-                    }
-                }
+                compress.extend(jobs.into_iter().map(|(created, order, raw)| Job {
+                    created,
+                    order,
+                    queue: q.clone(),
+                    raw,
+                }));
                 if route {
                     let leader = q.leader();
                     if leader < 0 {
@@ -362,6 +381,9 @@ impl Sender {
                     }
                 }
             }
+        }
+        if let Some(c) = &self.compressor {
+            c.submit(compress);
         }
         if needs_new_id {
             if let Some(p) = &mut self.producer_id {
@@ -480,26 +502,19 @@ impl Sender {
             Event::Metadata(r) => self.handle_metadata(r),
             Event::Produce(id, r) => self.handle_produce(id, r),
             Event::ProducerId(r) => self.handle_producer_id(r),
-            Event::Compressed { queue, order, result } => {
-                let failed = queue.state.lock().compressed(order, result);
-                if let Some((b, e)) = failed {
-                    b.fail(
-                        Error::new(ErrorKind::InvalidRecord { reason: format!("compression failed: {e}") })
-                            .written(false),
-                    );
-                }
-            }
         }
     }
 
-    /// Compresses a sealed batch on the blocking pool; the result comes back as an
-    /// event and takes the batch's place in its queue.
-    fn compress(&mut self, queue: Arc<PartitionQueue>, order: u64, raw: BytesMut, codec: Codec) {
-        let job = tokio::task::spawn_blocking(move || compress_batch(&raw, codec).map_err(|e| e.to_string()));
-        self.events.push(Box::pin(async move {
-            let result = job.await.unwrap_or_else(|e| Err(format!("compression task failed: {e}")));
-            Event::Compressed { queue, order, result }
-        }));
+    /// A compression worker's result: the compressed bytes take the batch's place;
+    /// a batch whose compression failed fails, not written.
+    pub(crate) fn handle_compressed(&mut self, c: Compressed) {
+        let failed = c.queue.state.lock().compressed(c.order, c.result);
+        if let Some((b, e)) = failed {
+            b.fail(
+                Error::new(ErrorKind::InvalidRecord { reason: format!("compression failed: {e}") })
+                    .written(false),
+            );
+        }
     }
 }
 
@@ -655,7 +670,7 @@ mod tests {
             st.take_for_compression()
         };
         assert_eq!(jobs.len(), 1);
-        s.handle_event(Event::Compressed { queue: q.clone(), order: jobs[0].0, result: Err("boom".into()) });
+        s.handle_compressed(Compressed { queue: q.clone(), order: jobs[0].1, result: Err("boom".into()) });
         callbacks_done(&s);
         assert_eq!(r.failed.load(Ordering::SeqCst), 3);
         assert_eq!(r.resent.load(Ordering::SeqCst), 3, "each callback appended to the same partition");
