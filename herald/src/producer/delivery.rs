@@ -85,10 +85,10 @@ impl Deliveries {
         IN_CALLBACK.get()
     }
 
-    /// Runs the callbacks of every batch resolved so far, in order, each under
-    /// `catch_unwind` (a panic is logged; the next callback runs). Call only where
-    /// no herald lock is held: the sender does, at the top of its loop and in its
-    /// final sweep.
+    /// Runs the callbacks of every batch resolved so far, in order, each batch's
+    /// under one `catch_unwind` (a panic is logged; the next callback runs). Call
+    /// only where no herald lock is held: the sender does, at the top of its loop,
+    /// when `flush` asks, and in its final sweep.
     pub(crate) fn run_pending(&self) {
         loop {
             let jobs = std::mem::take(&mut *self.pending.lock());

@@ -26,8 +26,7 @@ use tokio::time::Instant;
 
 use super::Shared;
 use super::accumulator::{Front, PartitionQueue};
-use super::batch::Stamp;
-use super::batch::{Payload, ProducerBatch};
+use super::batch::{Payload, ProducerBatch, Stamp};
 use super::compressor::{Compressed, Compressor, Job};
 use super::delivery::BatchCompletion;
 use super::idempotence::Bump;
@@ -151,7 +150,7 @@ impl Sender {
             tokio::select! {
                 _ = self.shared.wake.notified() => {}
                 Some(ev) = self.events.next(), if !self.events.is_empty() => self.handle_event(ev),
-                Some(c) = self.compressed.recv() => self.handle_compressed(c),
+                Some(c) = self.compressed.recv(), if self.compressor.is_some() => self.handle_compressed(c),
                 cmd = self.commands.recv() => match cmd {
                     Some(cmd) => self.handle_command(cmd),
                     None => {
@@ -318,7 +317,7 @@ impl Sender {
     /// next be due.
     fn drain(&mut self, now: Instant, next: &mut Instant) {
         let cfg = self.shared.config.clone();
-        let codec = cfg.codec();
+        let compressing = self.compressor.is_some();
         let force = self.closing.is_some();
         let id = match &self.producer_id {
             None => Some((NO_PRODUCER_ID, NO_PRODUCER_EPOCH)),
@@ -342,7 +341,7 @@ impl Sender {
                 }
                 // Compression runs on the blocking pool, off this task and off the
                 // callers' threads; the batch keeps its place meanwhile.
-                let jobs = if codec.is_some() { st.take_for_compression() } else { Vec::new() };
+                let jobs = if compressing { st.take_for_compression() } else { Vec::new() };
                 let mut route = false;
                 if let Some((pid, epoch)) = id {
                     if self.producer_id.is_some() {
@@ -507,7 +506,7 @@ impl Sender {
 
     /// A compression worker's result: the compressed bytes take the batch's place;
     /// a batch whose compression failed fails, not written.
-    pub(crate) fn handle_compressed(&mut self, c: Compressed) {
+    fn handle_compressed(&mut self, c: Compressed) {
         let failed = c.queue.state.lock().compressed(c.order, c.result);
         if let Some((b, e)) = failed {
             b.fail(
