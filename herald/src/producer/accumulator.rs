@@ -66,6 +66,11 @@ pub(crate) struct QueueState {
     observed: bool,
     /// How many records the last sealed batch held (to size the next one's lists).
     last_count: usize,
+    /// On-wire bytes of the open batch at which an append wakes the sender: this
+    /// partition's share of `batch.size` among the partitions of its leader, set by
+    /// the sender (see its `drain`), so it learns when a broker has a batch's worth
+    /// of records spread over its partitions.
+    wake_at: usize,
 }
 
 /// Where a queue's front batch stands, for the sender.
@@ -93,6 +98,7 @@ impl QueueState {
             ratio: 1.0,
             observed: false,
             last_count: 0,
+            wake_at: usize::MAX,
         }
     }
 
@@ -146,6 +152,16 @@ impl QueueState {
         } else {
             Some(due)
         }
+    }
+
+    /// The estimated on-wire bytes of the open batch (0 without one).
+    pub(crate) fn open_len(&self) -> usize {
+        self.open.as_ref().map_or(0, |o| on_wire(o.writer.len(), self.ratio))
+    }
+
+    /// Sets the open batch's size at which an append wakes the sender.
+    pub(crate) fn wake_at(&mut self, bytes: usize) {
+        self.wake_at = bytes;
     }
 
     /// Takes out the queued batches whose `delivery.timeout.ms` has passed (a
@@ -517,6 +533,7 @@ impl Accumulator {
         let mut wake = false;
         let ratio = st.ratio;
         let last_count = st.last_count;
+        let wake_at = st.wake_at;
         if let Some(open) = &st.open {
             let next = open.writer.size_of_next(rec.timestamp, rec.fields);
             let raw = open.writer.len() + next;
@@ -544,6 +561,7 @@ impl Accumulator {
                 })
             }
         };
+        let before = open.writer.len();
         let offset_delta =
             open.writer.append_sized(rec.timestamp, rec.key, rec.value, rec.headers, rec.fields);
         open.reserved += reserved;
@@ -554,8 +572,11 @@ impl Accumulator {
             }
             None => Some(DeliveryFuture::new(open.completion.clone(), offset_delta, rec.timestamp)),
         };
-        if on_wire(open.writer.len(), ratio) >= self.batch_size {
+        let len = on_wire(open.writer.len(), ratio);
+        if len >= self.batch_size {
             st.seal_open();
+            wake = true;
+        } else if len >= wake_at && on_wire(before, ratio) < wake_at {
             wake = true;
         }
         Ok(Appended { future, wake })

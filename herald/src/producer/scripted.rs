@@ -43,6 +43,8 @@ struct Sent {
     epoch: i16,
     base_sequence: i32,
     records: i32,
+    /// (partition, records) of every batch in the request.
+    batches: Vec<(i32, i32)>,
 }
 
 #[derive(Default)]
@@ -58,6 +60,8 @@ struct Script {
     metadata_delay: Duration,
     next_offset: i64,
     producer_id: (i64, i16),
+    /// Partitions of topic "t" (0 is taken as 1), all led by `leader`.
+    partitions: usize,
 }
 
 /// A transport whose broker is a script: nodes 1 and 2, topic "t" with one
@@ -98,10 +102,25 @@ impl Transport for Scripted {
         _max_version: Option<i16>,
     ) -> Result<(Arc<str>, Answer<Option<ProduceResponse>>), Error> {
         let mut s = self.0.lock();
+        let batches: Vec<(i32, i32)> = req.topic_data[0]
+            .partition_data
+            .iter()
+            .map(|pd| {
+                let bytes = pd.records.clone().unwrap_or_default();
+                (pd.index, producer_fields(&bytes).map_or(0, |f| f.3))
+            })
+            .collect();
         let pd = &req.topic_data[0].partition_data[0];
         let bytes = pd.records.clone().unwrap_or_default();
         let (_, epoch, base_sequence, records) = producer_fields(&bytes).unwrap_or((-1, -1, -1, 0));
-        s.sent.push(Sent { at: Instant::now(), node, epoch, base_sequence, records });
+        s.sent.push(Sent {
+            at: Instant::now(),
+            node,
+            epoch,
+            base_sequence,
+            records,
+            batches: batches.clone(),
+        });
         let mut reply = s.replies.pop_front().unwrap_or(Reply::Ok);
         let mut delay = Duration::ZERO;
         while let Reply::After(d, r) = reply {
@@ -115,20 +134,22 @@ impl Transport for Scripted {
                     Reply::Code(c, h) => (c, h),
                     _ => (ErrorCode::NONE, None),
                 };
-                let mut p = PartitionProduceResponse::default();
-                p.index = pd.index;
-                p.error_code = code.code();
-                p.base_offset = if code.is_ok() { s.next_offset } else { -1 };
-                if code.is_ok() {
-                    s.next_offset += i64::from(records);
-                }
-                if let Some(h) = hint {
-                    p.current_leader.leader_id = BrokerId(h);
-                    s.leader = h; // the cluster's truth, for later metadata
-                }
                 let mut t = TopicProduceResponse::default();
                 t.name = TopicName(StrBytes::from_static_str("t"));
-                t.partition_responses.push(p);
+                for (index, records) in batches {
+                    let mut p = PartitionProduceResponse::default();
+                    p.index = index;
+                    p.error_code = code.code();
+                    p.base_offset = if code.is_ok() { s.next_offset } else { -1 };
+                    if code.is_ok() {
+                        s.next_offset += i64::from(records);
+                    }
+                    if let Some(h) = hint {
+                        p.current_leader.leader_id = BrokerId(h);
+                        s.leader = h; // the cluster's truth, for later metadata
+                    }
+                    t.partition_responses.push(p);
+                }
                 let mut resp = ProduceResponse::default();
                 resp.responses.push(t);
                 Ok(Some(resp))
@@ -153,12 +174,14 @@ impl Transport for Scripted {
                 name: Arc::from("t"),
                 id: uuid::Uuid::nil(),
                 error: ErrorCode::NONE,
-                partitions: vec![PartitionInfo {
-                    leader: s.leader,
-                    leader_epoch: 0,
-                    replicas: vec![],
-                    isr: vec![],
-                }],
+                partitions: (0..s.partitions.max(1))
+                    .map(|_| PartitionInfo {
+                        leader: s.leader,
+                        leader_epoch: 0,
+                        replicas: vec![],
+                        isr: vec![],
+                    })
+                    .collect(),
             }],
         };
         let delay = s.metadata_delay;
@@ -355,4 +378,101 @@ async fn close_waits_for_what_is_in_flight_then_fails_the_rest_at_its_deadline()
     assert!(started.elapsed() <= Duration::from_millis(2100), "{:?}", started.elapsed());
     let e = slow.await.unwrap_err();
     assert!(e.may_have_been_written(), "in a request not yet answered: {e}");
+}
+
+/// A producer over a scripted broker leading all `partitions` partitions of "t",
+/// answering every request after `rtt`, with `linger.ms` 5 and `batch.size` 1200.
+fn spread_producer(partitions: usize, rtt: Duration) -> (Producer, Scripted) {
+    let script = Scripted::default();
+    {
+        let mut s = script.0.lock();
+        s.leader = 1;
+        s.partitions = partitions;
+        s.replies = vec![Reply::After(rtt, Box::new(Reply::Ok)); 1000].into();
+    }
+    let transport = script.clone();
+    let p = Producer::builder()
+        .bootstrap_servers("127.0.0.1:1")
+        .linger(Duration::from_millis(5))
+        .batch_size(1200)
+        .idempotence(false)
+        .build_with(move |_| Ok(Box::new(transport)))
+        .unwrap();
+    (p, script)
+}
+
+/// After one record to warm up (metadata), sends `n` keyless 100-byte records
+/// (round-robin), `per_ms` each millisecond (tokio's timer ticks in whole
+/// milliseconds); returns when the first was sent, and their futures.
+async fn spread(p: &Producer, n: usize, per_ms: usize) -> (Instant, Vec<crate::producer::DeliveryFuture>) {
+    p.send_and_wait(Record::new("t").partition(0).value(vec![b'w'; 100])).await.unwrap();
+    let start = Instant::now();
+    let mut futures = Vec::new();
+    for i in 0..n {
+        futures.push(p.send(Record::new("t").value(vec![b'v'; 100])).await.unwrap());
+        if (i + 1) % per_ms == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    (start, futures)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_broker_takes_its_partitions_batches_once_they_hold_a_batch_between_them() {
+    // 6 partitions, 1200-byte batches: each partition's batch would need ~10
+    // records (60 in all, 15 ms at 4 per ms) to fill, and lingers 5 ms. Spread
+    // over 6 partitions, 1200 bytes are pending after 8 records (2 ms): the idle
+    // broker gets them all in one request, before linger.ms.
+    let (p, s) = spread_producer(6, Duration::from_micros(100));
+    let (start, futures) = spread(&p, 12, 4).await;
+    for f in futures {
+        f.await.unwrap();
+    }
+    let sent = sent(&s);
+    let first = &sent[1]; // sent[0] is the warm-up record
+    assert!(first.batches.len() >= 6, "every partition's batch in one request: {sent:?}");
+    assert!(first.at - start <= Duration::from_millis(2), "before linger.ms: {:?}", first.at - start);
+}
+
+#[tokio::test(start_paused = true)]
+async fn while_a_request_is_in_flight_partial_batches_wait_for_linger() {
+    // The broker answers after 50 ms: while the first request is out, records
+    // spread over the partitions stay until linger.ms (or a full batch).
+    let (p, s) = spread_producer(6, Duration::from_millis(50));
+    let first = p.send(Record::new("t").partition(0).value(vec![b'w'; 100])).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(6)).await; // the first request is out
+    assert_eq!(sent(&s).len(), 1);
+    let t0 = Instant::now();
+    let mut futures = Vec::new();
+    for _ in 0..12 {
+        futures.push(p.send(Record::new("t").value(vec![b'v'; 100])).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(4)).await;
+    assert_eq!(sent(&s).len(), 1, "nothing before linger.ms while a request is in flight: {:?}", sent(&s));
+    first.await.unwrap();
+    for f in futures {
+        f.await.unwrap();
+    }
+    let sent = sent(&s);
+    assert!(sent[1].at - t0 >= Duration::from_millis(5), "after linger.ms: {:?}", sent[1].at - t0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_due_batch_takes_the_other_partitions_open_batches_along() {
+    // One record lingers its 5 ms on partition 0; the open batches of the other
+    // partitions (opened 1–2 ms later) go in the same request.
+    let (p, s) = spread_producer(3, Duration::from_micros(100));
+    let mut futures = Vec::new();
+    for partition in 0..3 {
+        futures.push(p.send(Record::new("t").partition(partition).value(vec![b'v'; 100])).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    for f in futures {
+        f.await.unwrap();
+    }
+    let sent = sent(&s);
+    assert_eq!(sent.len(), 1, "one request: {sent:?}");
+    let mut parts: Vec<i32> = sent[0].batches.iter().map(|b| b.0).collect();
+    parts.sort();
+    assert_eq!(parts, [0, 1, 2]);
 }

@@ -89,6 +89,20 @@ pub(crate) struct Sender {
     /// With `compression.type`: the compression workers, and their results.
     compressor: Option<Compressor>,
     compressed: mpsc::UnboundedReceiver<Compressed>,
+    /// How many partitions each broker led at the last `drain`.
+    node_partitions: HashMap<i32, usize>,
+}
+
+/// One broker's part of a `drain`.
+#[derive(Default)]
+struct NodeWork {
+    /// Partitions whose front batch is due.
+    due: Vec<Arc<PartitionQueue>>,
+    /// Partitions with only an open batch, and its bytes between them.
+    open: Vec<Arc<PartitionQueue>>,
+    open_bytes: usize,
+    /// Partitions it leads that were looked at.
+    partitions: usize,
 }
 
 /// The most compression workers one producer runs at once: enough to keep every
@@ -127,6 +141,7 @@ impl Sender {
             closing: None,
             compressor,
             compressed,
+            node_partitions: HashMap::new(),
         }
     }
 
@@ -315,6 +330,16 @@ impl Sender {
 
     /// Seals, expires, compresses and sends. Lowers `next` to when something will
     /// next be due.
+    ///
+    /// A partition's batch is due when it is full or has lingered `linger.ms`. On
+    /// top of that, a broker with no request in flight takes every partition's
+    /// open batch too, sealed early, when one of its batches is due or when its
+    /// open batches hold `batch.size` bytes between them: the idle connection
+    /// carries whatever waits for it (as Java's `RecordAccumulator.drain` and
+    /// franz-go take every partition of a ready broker), and records spread over
+    /// many partitions by the round-robin partitioner leave as soon as they would
+    /// have filled one batch of a sticky partitioner, instead of after `linger.ms`.
+    /// While requests are in flight, batches fill up as before.
     fn drain(&mut self, now: Instant, next: &mut Instant) {
         let cfg = self.shared.config.clone();
         let compressing = self.compressor.is_some();
@@ -325,11 +350,12 @@ impl Sender {
             Some(p) => p.current(),
         };
         let mut needs_new_id = false;
-        let mut by_node: HashMap<i32, Vec<Arc<PartitionQueue>>> = HashMap::new();
+        let mut nodes: HashMap<i32, NodeWork> = HashMap::new();
         let mut compress = Vec::new();
         for t in self.shared.accumulator.topics() {
             let Some(meta) = t.meta.load_full() else { continue };
             for q in &meta.partitions {
+                let leader = q.leader();
                 let mut st = q.state.lock();
                 if let Some(due) = st.seal_if_lingered(now, cfg.linger, force) {
                     *next = (*next).min(due);
@@ -343,6 +369,7 @@ impl Sender {
                 // callers' threads; the batch keeps its place meanwhile.
                 let jobs = if compressing { st.take_for_compression() } else { Vec::new() };
                 let mut route = false;
+                let mut open = 0;
                 if let Some((pid, epoch)) = id {
                     if self.producer_id.is_some() {
                         match st.prepare_sequence(pid, epoch) {
@@ -360,6 +387,11 @@ impl Sender {
                         // Woken again when its compression is done.
                         Front::Empty | Front::Compressing => {}
                     }
+                    if leader >= 0 {
+                        open = st.open_len();
+                        let share = self.node_partitions.get(&leader).copied().unwrap_or(1).max(1);
+                        st.wake_at(cfg.batch_size / share);
+                    }
                 }
                 drop(st);
                 for b in expired {
@@ -371,14 +403,53 @@ impl Sender {
                     queue: q.clone(),
                     raw,
                 }));
-                if route {
-                    let leader = q.leader();
-                    if leader < 0 {
+                if leader < 0 {
+                    if route {
                         self.metadata.request();
-                    } else {
-                        by_node.entry(leader).or_default().push(q.clone());
+                    }
+                    continue;
+                }
+                if id.is_some() {
+                    let w = nodes.entry(leader).or_default();
+                    w.partitions += 1;
+                    if route {
+                        w.due.push(q.clone());
+                    } else if open > 0 {
+                        w.open.push(q.clone());
+                        w.open_bytes += open;
                     }
                 }
+            }
+        }
+        self.node_partitions.clear();
+        self.node_partitions.extend(nodes.iter().map(|(n, w)| (*n, w.partitions)));
+        let mut sends = Vec::new();
+        for (node, mut w) in nodes {
+            let idle = self.in_flight_per_node.get(&node).copied().unwrap_or(0) == 0;
+            if idle
+                && !w.open.is_empty()
+                && (!w.due.is_empty() || w.open_bytes >= cfg.batch_size)
+                && self.transport.node_ready(node)
+            {
+                for q in w.open {
+                    let mut st = q.state.lock();
+                    st.seal_if_lingered(now, Duration::ZERO, true);
+                    if compressing {
+                        let jobs = st.take_for_compression();
+                        compress.extend(jobs.into_iter().map(|(created, order, raw)| Job {
+                            created,
+                            order,
+                            queue: q.clone(),
+                            raw,
+                        }));
+                    } else if st.front(now) == Front::Due {
+                        drop(st);
+                        w.due.push(q);
+                    }
+                }
+            }
+            if !w.due.is_empty() {
+                sends.push((node, w.due));
             }
         }
         if let Some(c) = &self.compressor {
@@ -389,7 +460,7 @@ impl Sender {
                 p.renew();
             }
         }
-        for (node, queues) in by_node {
+        for (node, queues) in sends {
             self.send_to_node(node, queues, now, next);
         }
     }
