@@ -4,7 +4,10 @@
 //! one per line, cycled) as fast as possible or at `--throughput`, and reports
 //! records/s, MiB/s, send-to-acknowledgement latency percentiles, and the process's
 //! CPU time per record. Outcomes arrive through delivery callbacks (every failure
-//! is counted); latency is sampled on one record in `SAMPLE_EVERY`. Without `--bootstrap-server` it
+//! is counted). As fast as possible, latency is sampled on one record in
+//! `SAMPLE_EVERY`, from the start of its send; at `--throughput`, every measured
+//! record is timed from when it was due (see [`paced`]), warmup included in the
+//! pacing. Without `--bootstrap-server` it
 //! runs against an embedded cluster in this process (whose CPU then counts too);
 //! for the producer's own ceiling run `herald mock --discard` in another process and
 //! point `--bootstrap-server` at it.
@@ -65,7 +68,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
     pub throughput: i64,
 
-    /// Records sent first and left out of the figures.
+    /// Records sent first and left out of the figures (at --throughput, paced too).
     #[arg(long, default_value_t = 0)]
     pub warmup_records: u64,
 
@@ -112,9 +115,10 @@ fn counted(r: herald::Result<herald::RecordMetadata>) {
     }
 }
 
-/// The callback of a sampled record: its latency too.
-fn sampled(r: herald::Result<herald::RecordMetadata>, sent: Instant) {
-    let us = sent.elapsed().as_micros().max(1) as u64;
+/// The callback of a timed record: its latency too, from `since` (when its send
+/// began, or when it was due at a fixed rate).
+fn timed(r: herald::Result<herald::RecordMetadata>, since: Instant) {
+    let us = since.elapsed().as_micros().max(1) as u64;
     if r.is_ok() && MEASURING.load(Ordering::Relaxed) {
         let _ = LATENCY_US.lock().record(us.min(600_000_000));
     }
@@ -162,6 +166,81 @@ fn payloads(args: &BenchArgs) -> Result<Vec<Bytes>, CliError> {
             Bytes::from(b)
         })
         .collect())
+}
+
+/// What a send loop learned: when the measured records started, the CPU time
+/// then, and the records `send` refused.
+struct Run {
+    started: Instant,
+    cpu_at_measure: Duration,
+    refused: u64,
+    first_refusal: Option<String>,
+}
+
+impl Run {
+    fn new() -> Run {
+        Run { started: Instant::now(), cpu_at_measure: cpu_and_rss().0, refused: 0, first_refusal: None }
+    }
+
+    /// The measured records start at `at`.
+    fn measure_from(&mut self, at: Instant) {
+        self.started = at;
+        self.cpu_at_measure = cpu_and_rss().0;
+        MEASURING.store(true, Ordering::Relaxed);
+    }
+
+    /// Record `i` was handed to `send`, with this outcome.
+    fn sent(&mut self, i: u64, sent: herald::Result<()>, progress: &ProgressBar) {
+        if let Err(e) = sent {
+            self.refused += 1;
+            self.first_refusal.get_or_insert_with(|| e.to_string());
+        }
+        if i % 4096 == 0 {
+            progress.set_position(i);
+        }
+    }
+}
+
+/// The send loop at a fixed rate, on a plain thread: record `i` is due at
+/// `start + i / rate` (the warmup included, so the measured records start in the
+/// steady state); the loop never sends a record before it is due (it sleeps with
+/// the OS, whose timer is finer than tokio's whole milliseconds) and times every
+/// measured record from when it was due, not from when its send began: if a send
+/// waits, the records that should have gone out meanwhile count that wait (no
+/// coordinated omission), and sending early earns nothing. The peers of
+/// `bench/compare` measure the same way.
+#[allow(clippy::too_many_arguments)]
+fn paced(
+    handle: &tokio::runtime::Handle,
+    producer: &Producer,
+    topic: &herald::Topic,
+    payloads: &[Bytes],
+    rate: f64,
+    warmup: u64,
+    total: u64,
+    progress: &ProgressBar,
+) -> Run {
+    let start = Instant::now();
+    let mut run = Run::new();
+    for i in 0..total {
+        let due = start + Duration::from_secs_f64(i as f64 / rate);
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        if i == warmup {
+            run.measure_from(due);
+        }
+        let value = payloads[(i as usize) % payloads.len()].clone();
+        let record = Record::to(topic).value(value);
+        let sent = if i >= warmup {
+            handle.block_on(producer.send_with_callback(record, move |r| timed(r, due)))
+        } else {
+            handle.block_on(producer.send_with_callback(record, counted))
+        };
+        run.sent(i, sent, progress);
+    }
+    run
 }
 
 pub async fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
@@ -218,40 +297,35 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     // send time.
     reset_counters();
     let topic = producer.topic(&args.topic);
-    let (cpu0, _) = cpu_and_rss();
-    let mut cpu_at_measure = cpu0;
-    let mut started = Instant::now();
-    let mut refused = 0u64;
-    let mut first_refusal: Option<String> = None;
-    let interval = (args.throughput > 0).then(|| Duration::from_secs_f64(1.0 / args.throughput as f64));
-    for i in 0..total {
-        if i == args.warmup_records {
-            started = Instant::now();
-            cpu_at_measure = cpu_and_rss().0;
-            MEASURING.store(true, Ordering::Relaxed);
-        }
-        if let Some(iv) = interval {
-            let due = started + iv.mul_f64((i.saturating_sub(args.warmup_records)) as f64);
-            if i >= args.warmup_records && Instant::now() < due {
-                tokio::time::sleep_until(due.into()).await;
+    let run = if args.throughput > 0 {
+        let (producer, topic, payloads) = (producer.clone(), topic.clone(), payloads.clone());
+        let (progress, rate) = (progress.clone(), args.throughput as f64);
+        let (warmup, total) = (args.warmup_records, total);
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            paced(&handle, &producer, &topic, &payloads, rate, warmup, total, &progress)
+        })
+        .await
+        .map_err(|e| CliError::usage(format!("the paced send loop failed: {e}")))?
+    } else {
+        let mut run = Run::new();
+        for i in 0..total {
+            if i == args.warmup_records {
+                run.measure_from(Instant::now());
             }
+            let value = payloads[(i as usize) % payloads.len()].clone();
+            let record = Record::to(&topic).value(value);
+            let sent = if i % SAMPLE_EVERY == 0 && i >= args.warmup_records {
+                let at = Instant::now();
+                producer.send_with_callback(record, move |r| timed(r, at)).await
+            } else {
+                producer.send_with_callback(record, counted).await
+            };
+            run.sent(i, sent, &progress);
         }
-        let value = payloads[(i as usize) % payloads.len()].clone();
-        let record = Record::to(&topic).value(value);
-        let sent = if i % SAMPLE_EVERY == 0 && i >= args.warmup_records {
-            let at = Instant::now();
-            producer.send_with_callback(record, move |r| sampled(r, at)).await
-        } else {
-            producer.send_with_callback(record, counted).await
-        };
-        if let Err(e) = sent {
-            refused += 1;
-            first_refusal.get_or_insert_with(|| e.to_string());
-        }
-        if i % 4096 == 0 {
-            progress.set_position(i);
-        }
-    }
+        run
+    };
+    let Run { started, cpu_at_measure, refused, first_refusal } = run;
     producer.flush().await?;
     let elapsed = started.elapsed();
     let (cpu1, rss) = cpu_and_rss();
