@@ -1,6 +1,6 @@
 //! Shared by the Rust peers of `bench/compare` (included with `#[path]`, so each
 //! peer stays a single self-contained crate): the common command line, the
-//! payloads, a latency histogram, pacing for `--throughput`, process CPU/RSS,
+//! payloads, a latency histogram, pacing for `--throughput` (due times), process CPU/RSS,
 //! and the one-line JSON result.
 //!
 //! Contract (see bench/README.md):
@@ -260,27 +260,53 @@ impl Histogram {
     }
 }
 
-/// Paces sends to `rate` records/s (no pacing when rate <= 0): record `i` is
-/// due at start + i/rate; the sender sleeps when it is ahead (sleeps of at
-/// least 1 ms, so it sends in small bursts, like Java's ThroughputThrottler).
+/// Pacing for `--throughput` (bench/README.md, "Latency"): record `i`, counted
+/// from the first record of the run, is *due* at `start + i/rate`. A peer never
+/// sends a record before it is due: when ahead it sleeps until the due time with
+/// the OS sleep ([`sleep_until`]; a runtime whose own timer is coarse may use it
+/// for all but the last [`OS_SLEEP_SPAN`] of a long wait). A paced record's
+/// latency is measured from its due time, not from when its send call started,
+/// so a send that blocks, or a loop that falls behind, counts against every
+/// record that should have gone out meanwhile (no coordinated omission), and no
+/// client gains from sending early. Unpaced (rate <= 0), a record's latency
+/// starts when its send call starts.
 pub struct Pacer {
     rate: f64,
     start: Instant,
 }
 
+/// The last stretch of a wait that a peer leaves to the OS sleep. tokio's and
+/// Go's timers have 1 ms granularity (they wake up to a millisecond late), so an
+/// async peer may wait on its runtime's timer until this long before a record
+/// is due, serving completions meanwhile, and sleeps the rest with
+/// [`sleep_until`]. At bench/compare's rates a record is due every few tens of
+/// microseconds, so the OS sleep is all there is.
+pub const OS_SLEEP_SPAN: Duration = Duration::from_millis(2);
+
 impl Pacer {
+    /// Starts the clock: record 0 is due now.
     pub fn new(rate: f64) -> Pacer {
         Pacer { rate, start: Instant::now() }
     }
 
-    /// How long to wait before sending record `i`, if at all.
-    pub fn wait_before(&self, i: u64) -> Option<Duration> {
+    /// When record `i` is due, or `None` when unpaced.
+    pub fn due(&self, i: u64) -> Option<Instant> {
         if self.rate <= 0.0 {
             return None;
         }
-        let due = self.start + Duration::from_secs_f64(i as f64 / self.rate);
+        Some(self.start + Duration::from_secs_f64(i as f64 / self.rate))
+    }
+}
+
+/// Sleeps with the OS sleep (`nanosleep`) until `t`; returns at once when `t`
+/// has passed. Never returns before `t`.
+pub fn sleep_until(t: Instant) {
+    loop {
         let now = Instant::now();
-        if due > now + Duration::from_millis(1) { Some(due - now) } else { None }
+        if now >= t {
+            return;
+        }
+        std::thread::sleep(t - now);
     }
 }
 
@@ -397,6 +423,18 @@ mod tests {
             let mid = Histogram::value(i);
             assert!((mid - v as f64).abs() <= (v as f64 / 128.0).max(0.5) + 0.5, "{v} -> {mid}");
         }
+    }
+
+    #[test]
+    fn due_times_and_sleep() {
+        let unpaced = Pacer::new(-1.0);
+        assert!(unpaced.due(5).is_none());
+        let p = Pacer::new(1000.0);
+        let d0 = p.due(0).unwrap();
+        let d10 = p.due(10).unwrap();
+        assert_eq!(d10 - d0, Duration::from_millis(10));
+        sleep_until(d10);
+        assert!(Instant::now() >= d10);
     }
 
     #[test]

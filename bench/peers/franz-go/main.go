@@ -133,13 +133,39 @@ func franzVersion() string {
 	return "franz-go (unknown)"
 }
 
-// timedRecord carries each record's send time (with Go's monotonic reading)
-// without a closure per record: kgo hands the promise the *kgo.Record it was
-// given, which is the first field, so the promise recovers the timedRecord.
-// (kgo truncates Record.Timestamp to milliseconds, so that cannot be used.)
+// timedRecord carries the start of each record's latency (with Go's monotonic
+// reading: its due time when paced, else the start of its Produce call) and
+// whether it is measured, without a closure per record: kgo hands the promise
+// the *kgo.Record it was given, which is the first field, so the promise
+// recovers the timedRecord. (kgo truncates Record.Timestamp to milliseconds,
+// so that cannot be used.)
 type timedRecord struct {
 	kgo.Record
-	sent time.Time
+	sent     time.Time
+	measured bool
+}
+
+// osSleepSpan: the last stretch of a wait left to the OS sleep. Go's timers
+// (time.Sleep) wake up to about a millisecond late on Linux, so they serve only
+// waits longer than this, until this long before the due time.
+const osSleepSpan = 2 * time.Millisecond
+
+// sleepUntil waits until t and never returns before it: time.Sleep for all but
+// the last osSleepSpan of a long wait, then the OS sleep (nanosleep), as
+// bench/peers/common/bench.rs does.
+func sleepUntil(t time.Time) {
+	for {
+		d := time.Until(t)
+		if d <= 0 {
+			return
+		}
+		if d > osSleepSpan {
+			time.Sleep(d - osSleepSpan)
+			continue
+		}
+		ts := syscall.NsecToTimespec(int64(d))
+		_ = syscall.Nanosleep(&ts, nil)
+	}
 }
 
 func die(code int, format string, a ...any) {
@@ -269,8 +295,6 @@ func main() {
 		measuredB int64
 		completed atomic.Int64
 		done      = make(chan struct{})
-		// Start of the measured phase: records stamped at or after it count.
-		measuredFrom atomic.Pointer[time.Time]
 	)
 	promise := func(r *kgo.Record, err error) {
 		if err != nil {
@@ -280,9 +304,9 @@ func main() {
 			}
 		} else {
 			acked++
-			sent := (*timedRecord)(unsafe.Pointer(r)).sent
-			if from := measuredFrom.Load(); from != nil && !sent.Before(*from) {
-				hist.record(time.Since(sent))
+			tr := (*timedRecord)(unsafe.Pointer(r))
+			if tr.measured {
+				hist.record(time.Since(tr.sent))
 				measuredB += int64(len(r.Value))
 			}
 		}
@@ -294,18 +318,22 @@ func main() {
 	t0, cpu0 := time.Now(), cpuTime()
 	start := time.Now()
 	for i := int64(0); i < n; i++ {
+		// Paced: record i is due at start + i/rate, is never sent before, and
+		// its latency starts at its due time (bench/README.md, "Latency").
+		var due time.Time
 		if *throughput > 0 {
-			due := start.Add(time.Duration(float64(i) / *throughput * float64(time.Second)))
-			if d := time.Until(due); d > time.Millisecond {
-				time.Sleep(d)
-			}
+			due = start.Add(time.Duration(float64(i) / *throughput * float64(time.Second)))
+			sleepUntil(due)
 		}
 		if i == w {
 			t0 = time.Now()
 			cpu0 = cpuTime()
-			measuredFrom.Store(&t0)
 		}
-		tr := &timedRecord{Record: kgo.Record{Value: payloads[i%int64(len(payloads))]}, sent: time.Now()}
+		sent := due
+		if *throughput <= 0 {
+			sent = time.Now()
+		}
+		tr := &timedRecord{Record: kgo.Record{Value: payloads[i%int64(len(payloads))]}, sent: sent, measured: i >= w}
 		cl.Produce(ctx, &tr.Record, promise)
 	}
 	if err := cl.Flush(ctx); err != nil {

@@ -26,7 +26,8 @@ struct Stats {
 
 struct Ctx {
     origin: Instant,
-    /// Records sent before this offset from `origin` (ns) are warmup.
+    /// Records whose latency starts before this offset from `origin` (ns) are
+    /// warmup.
     measured_from_ns: std::sync::atomic::AtomicU64,
     stats: Mutex<Stats>,
 }
@@ -34,7 +35,8 @@ struct Ctx {
 impl ClientContext for Ctx {}
 
 impl ProducerContext for Ctx {
-    /// Send time in ns since `origin`.
+    /// Start of the record's latency in ns since `origin`: its due time when
+    /// paced, else the start of its send call.
     type DeliveryOpaque = usize;
 
     fn delivery(&self, result: &DeliveryResult<'_>, sent_ns: usize) {
@@ -105,24 +107,34 @@ fn main() {
     let mut send_errors = 0u64;
     let pacer = Pacer::new(args.throughput);
     for i in 0..n {
-        if let Some(wait) = pacer.wait_before(i) {
-            let until = Instant::now() + wait;
+        let due = pacer.due(i);
+        if let Some(due) = due {
+            // Not before it is due: serve delivery reports while waiting (poll
+            // has millisecond resolution, so only for all but the last
+            // OS_SLEEP_SPAN), then the OS sleep.
             loop {
+                producer.poll(Duration::ZERO);
                 let now = Instant::now();
-                if now >= until {
+                if now >= due {
                     break;
                 }
-                producer.poll(until - now);
+                if due - now > bench::OS_SLEEP_SPAN {
+                    producer.poll(due - now - bench::OS_SLEEP_SPAN);
+                } else {
+                    bench::sleep_until(due);
+                }
             }
         }
         let payload = &payloads[(i % payloads.len() as u64) as usize][..];
+        // Latency starts at the due time when paced, else at the send call.
+        let start = due.unwrap_or_else(Instant::now);
+        let sent_ns = start.duration_since(origin).as_nanos() as usize;
         if i == w {
             t0 = Instant::now();
             cpu0 = bench::cpu_time();
-            let from = t0.duration_since(origin).as_nanos() as u64;
-            producer.context().measured_from_ns.store(from, std::sync::atomic::Ordering::Relaxed);
+            // Starts are monotonic in i: record w and every later one count.
+            producer.context().measured_from_ns.store(sent_ns as u64, std::sync::atomic::Ordering::Relaxed);
         }
-        let sent_ns = origin.elapsed().as_nanos() as usize;
         let mut record = BaseRecord::<(), [u8], usize>::with_opaque_to(&args.topic, sent_ns).payload(payload);
         loop {
             match producer.send(record) {
@@ -144,10 +156,19 @@ fn main() {
         }
         producer.poll(Duration::ZERO);
     }
-    if let Err(e) = producer.flush(Duration::from_secs(300)) {
-        eprintln!("rdkafka-bench: flush: {e}");
+    // Until every record has its delivery report: flush (rd_kafka_flush with no
+    // wait: what lingers goes out at once), then serve reports for 1 ms. Not
+    // flush(timeout): rust-rdkafka's poll blocks for its whole timeout and flush
+    // polls in 100 ms steps, which added up to 100 ms to the measured phase.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while producer.in_flight_count() > 0 {
+        if Instant::now() >= deadline {
+            eprintln!("rdkafka-bench: {} records still in flight after 300 s", producer.in_flight_count());
+            break;
+        }
+        let _ = producer.flush(Duration::ZERO);
+        producer.poll(Duration::from_millis(1));
     }
-    producer.poll(Duration::ZERO);
     let elapsed = t0.elapsed();
     let cpu = bench::cpu_time() - cpu0;
 

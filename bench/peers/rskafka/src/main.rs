@@ -96,7 +96,7 @@ async fn main() {
     let pacer = Pacer::new(args.throughput);
     let mut inflight = FuturesUnordered::new();
 
-    // (sent_at, measured, bytes, result)
+    // (latency start, measured, bytes, result)
     let mut handle = |r: (Instant, bool, usize, Result<i64, rskafka::client::producer::Error>)| {
         let (sent, measured, bytes, res) = r;
         match res {
@@ -122,12 +122,28 @@ async fn main() {
     // leaving new records queued behind others before they join a batch.
     tokio::task::unconstrained(async {
         for i in 0..n {
-            if let Some(wait) = pacer.wait_before(i) {
-                let deadline = tokio::time::Instant::now() + wait;
+            let due = pacer.due(i);
+            if let Some(due) = due {
+                // Not before it is due. tokio's timer wakes up to 1 ms late, so
+                // it serves completions only until OS_SLEEP_SPAN before the due
+                // time; the rest is the OS sleep (which holds this runtime
+                // thread: at bench rates a few tens of microseconds).
                 loop {
-                    tokio::select! {
-                        _ = tokio::time::sleep_until(deadline) => break,
-                        Some(r) = inflight.next(), if !inflight.is_empty() => handle(r),
+                    while let Some(Some(r)) = inflight.next().now_or_never() {
+                        handle(r);
+                    }
+                    let now = Instant::now();
+                    if now >= due {
+                        break;
+                    }
+                    if due - now > bench::OS_SLEEP_SPAN {
+                        let coarse = tokio::time::Instant::from_std(due - bench::OS_SLEEP_SPAN);
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(coarse) => {}
+                            Some(r) = inflight.next(), if !inflight.is_empty() => handle(r),
+                        }
+                    } else {
+                        bench::sleep_until(due);
                     }
                 }
             }
@@ -150,7 +166,8 @@ async fn main() {
             }
             sticky_bytes += payload.len();
             let producer = &producers[partition];
-            let sent = Instant::now();
+            // Latency starts at the due time when paced, else at the send call.
+            let sent = due.unwrap_or_else(Instant::now);
             let record = Record {
                 key: None,
                 value: Some(payload.clone()),
