@@ -325,13 +325,14 @@ func main() {
 			due = start.Add(time.Duration(float64(i) / *throughput * float64(time.Second)))
 			sleepUntil(due)
 		}
-		if i == w {
-			t0 = time.Now()
-			cpu0 = cpuTime()
-		}
 		sent := due
 		if *throughput <= 0 {
 			sent = time.Now()
+		}
+		if i == w {
+			// The measured phase starts when its first record is due (paced) or sent.
+			t0 = sent
+			cpu0 = cpuTime()
 		}
 		tr := &timedRecord{Record: kgo.Record{Value: payloads[i%int64(len(payloads))]}, sent: sent, measured: i >= w}
 		cl.Produce(ctx, &tr.Record, promise)
