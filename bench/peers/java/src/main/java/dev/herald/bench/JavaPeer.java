@@ -16,28 +16,39 @@ import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import java.util.Properties;
+import java.util.concurrent.locks.LockSupport;
+
+import org.apache.kafka.clients.producer.Callback;
+import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerInterceptor;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.utils.AppInfoParser;
 import org.apache.kafka.tools.ProducerPerformance;
 
 /**
- * Runs Apache Kafka's {@code ProducerPerformance} (kafka-producer-perf-test) in
- * this JVM with the common command line of bench/compare, and prints its
- * steady-state summary as the common JSON object (bench/README.md).
+ * bench/compare's Java peer: Apache Kafka's {@code KafkaProducer} with the common
+ * command line of bench/compare, printing the common JSON object
+ * (bench/README.md).
  *
  * <pre>
  * --bootstrap-server HOST:PORT --topic T --num-records N --record-size BYTES
  * [--payload-file F] --throughput R --warmup-records W [-X name=value]... [--json]
  * </pre>
  *
- * Throughput and latency are ProducerPerformance's own numbers (its
- * "steady state" line when W > 0; latencies are whole milliseconds, sampled by
- * the tool). CPU time is the JVM's process CPU time from the send of record W
- * (seen by {@link Mark}, a producer interceptor that only counts sends) until
- * ProducerPerformance returns (after {@code producer.close()}); peak RSS is
- * VmHWM.
+ * By default it runs its own send loop ({@link #ownLoop}): one {@code send} with a
+ * callback per record, payload lines in order, pacing and latency as every other
+ * peer (record i due at start + i/rate, never sent before, latency from the due
+ * time when paced, from the send call otherwise; {@code System.nanoTime}; every
+ * measured record in a microsecond histogram). CPU time is the JVM's process CPU
+ * time from the send of record W until {@code flush()} returns; peak RSS is VmHWM.
+ *
+ * <p>{@code -Dpeer.loop=perf} (JAVA_BENCH_OPTS) runs Kafka's own
+ * {@code ProducerPerformance} (kafka-producer-perf-test) in this JVM instead and
+ * reports its steady-state summary (whole milliseconds, sampled latencies; its
+ * own pacing), for comparison with the tool people know.
  */
 public final class JavaPeer {
 
@@ -86,6 +97,176 @@ public final class JavaPeer {
             // fall through
         }
         return 0;
+    }
+
+    /** What the callbacks collect (they run on the producer's I/O thread; synchronised for the rare caller-thread one). */
+    static final class Stats {
+        final LatencyHistogram latency = new LatencyHistogram();
+        long acked;
+        long errors;
+        long bytes;
+        String firstError;
+
+        synchronized void done(long startNanos, long nowNanos, int len, boolean measured, Exception e) {
+            if (e != null) {
+                errors++;
+                if (firstError == null) {
+                    firstError = e.toString();
+                }
+                return;
+            }
+            acked++;
+            if (measured) {
+                latency.recordNanos(nowNanos - startNanos);
+                bytes += len;
+            }
+        }
+    }
+
+    /** One per record, like ProducerPerformance's callback: the start of its latency and whether it counts. */
+    static final class Ack implements Callback {
+        private final Stats stats;
+        private final long startNanos;
+        private final int len;
+        private final boolean measured;
+
+        Ack(Stats stats, long startNanos, int len, boolean measured) {
+            this.stats = stats;
+            this.startNanos = startNanos;
+            this.len = len;
+            this.measured = measured;
+        }
+
+        @Override
+        public void onCompletion(RecordMetadata metadata, Exception exception) {
+            stats.done(startNanos, System.nanoTime(), len, measured, exception);
+        }
+    }
+
+    static byte[][] payloads(String payloadFile, int recordSize) throws IOException {
+        if (payloadFile != null) {
+            List<byte[]> lines = new ArrayList<>();
+            for (String l : new String(Files.readAllBytes(Path.of(payloadFile)), StandardCharsets.UTF_8).split("\n")) {
+                if (!l.isEmpty()) {
+                    lines.add(l.getBytes(StandardCharsets.UTF_8));
+                }
+            }
+            if (lines.isEmpty()) {
+                System.err.println("java-bench: " + payloadFile + ": no payloads");
+                System.exit(2);
+            }
+            return lines.toArray(new byte[0][]);
+        }
+        byte[] p = new byte[recordSize];
+        for (int i = 0; i < p.length; i++) {
+            p[i] = (byte) ('a' + i % 26);
+        }
+        return new byte[][] {p};
+    }
+
+    /**
+     * The send loop shared in spirit by every peer: record i is due at start +
+     * i/rate (rate > 0) and never sent before (LockSupport.parkNanos, the OS
+     * sleep, while ahead); its latency runs from its due time (paced) or from the
+     * send call (unpaced) to its callback, both on System.nanoTime. A send that
+     * blocks (buffer.memory full, metadata) delays the records due meanwhile and
+     * they count that wait.
+     */
+    static void ownLoop(String bootstrap, String topic, long n, int recordSize, String payloadFile, double rate,
+            long w, Map<String, String> config, boolean json) throws Exception {
+        byte[][] payloads = payloads(payloadFile, recordSize);
+        Properties props = new Properties();
+        props.put("bootstrap.servers", bootstrap);
+        props.putAll(config);
+        Stats stats = new Stats();
+        long sendErrors = 0;
+        String firstSendError = null;
+        long t0 = 0, cpu0 = 0, end, cpuEnd;
+        try (KafkaProducer<byte[], byte[]> producer =
+                     new KafkaProducer<>(props, new ByteArraySerializer(), new ByteArraySerializer())) {
+            producer.partitionsFor(topic); // metadata before the clock starts
+            boolean paced = rate > 0;
+            double nanosPerRecord = paced ? 1e9 / rate : 0;
+            long start = System.nanoTime();
+            for (long i = 0; i < n; i++) {
+                long due = 0;
+                if (paced) {
+                    due = start + (long) (i * nanosPerRecord);
+                    long left;
+                    while ((left = due - System.nanoTime()) > 0) {
+                        LockSupport.parkNanos(left);
+                    }
+                }
+                byte[] payload = payloads[(int) (i % payloads.length)];
+                long startNanos = paced ? due : System.nanoTime();
+                if (i == w) {
+                    // The measured phase starts when its first record is due (paced) or sent.
+                    t0 = startNanos;
+                    cpu0 = cpuNanos();
+                }
+                try {
+                    producer.send(new ProducerRecord<>(topic, payload), new Ack(stats, startNanos, payload.length, i >= w));
+                } catch (RuntimeException e) {
+                    sendErrors++;
+                    if (firstSendError == null) {
+                        firstSendError = e.toString();
+                    }
+                }
+            }
+            producer.flush();
+            end = System.nanoTime();
+            cpuEnd = cpuNanos();
+        }
+        long records, acked, errors, bytes;
+        LatencyHistogram h;
+        synchronized (stats) {
+            records = stats.latency.count();
+            acked = stats.acked;
+            errors = stats.errors;
+            bytes = stats.bytes;
+            h = stats.latency;
+            if (stats.firstError != null) {
+                System.err.println("java-bench: " + errors + " delivery errors, first: " + stats.firstError);
+            }
+        }
+        if (firstSendError != null) {
+            System.err.println("java-bench: " + sendErrors + " send errors, first: " + firstSendError);
+        }
+        long failed = errors + sendErrors + Math.max(0, n - acked - errors - sendErrors);
+        double seconds = (end - t0) / 1e9;
+        double cpuSeconds = (cpuEnd - cpu0) / 1e9;
+        double rps = records / seconds;
+        double mibps = bytes / seconds / (1024.0 * 1024.0);
+        String version = "kafka-clients " + AppInfoParser.getVersion() + " (KafkaProducer, own send loop, Java "
+                + System.getProperty("java.version") + ")";
+        if (json) {
+            StringBuilder b = new StringBuilder();
+            b.append("{\"client\":\"java\"");
+            b.append(",\"version\":\"").append(version.replace("\"", "'")).append('"');
+            b.append(",\"records\":").append(records);
+            b.append(",\"seconds\":").append(String.format("%.6f", seconds));
+            b.append(",\"records_per_sec\":").append(String.format("%.1f", rps));
+            b.append(",\"mib_per_sec\":").append(String.format("%.3f", mibps));
+            b.append(",\"latency_ms\":{\"avg\":").append(String.format("%.3f", h.avgMs()))
+                    .append(",\"p50\":").append(String.format("%.3f", h.quantileMs(0.50)))
+                    .append(",\"p95\":").append(String.format("%.3f", h.quantileMs(0.95)))
+                    .append(",\"p99\":").append(String.format("%.3f", h.quantileMs(0.99)))
+                    .append(",\"p999\":").append(String.format("%.3f", h.quantileMs(0.999)))
+                    .append(",\"max\":").append(String.format("%.3f", h.maxMs())).append('}');
+            b.append(",\"cpu_seconds\":").append(String.format("%.6f", cpuSeconds));
+            b.append(",\"cpu_ns_per_record\":").append(String.format("%.1f", records > 0 ? cpuSeconds * 1e9 / records : 0));
+            b.append(",\"peak_rss_bytes\":").append(peakRssBytes());
+            b.append(",\"errors\":").append(failed);
+            b.append(",\"notes\":[]");
+            b.append('}');
+            System.out.println(b);
+        } else {
+            System.out.printf("java: %d records in %.2f s: %.0f records/s, %.2f MiB/s, p50 %.2f ms, p99 %.2f ms, "
+                            + "p99.9 %.2f ms, cpu %.2f s (%.0f ns/record), peak RSS %.1f MiB, %d errors%n",
+                    records, seconds, rps, mibps, h.quantileMs(0.5), h.quantileMs(0.99), h.quantileMs(0.999),
+                    cpuSeconds, records > 0 ? cpuSeconds * 1e9 / records : 0, peakRssBytes() / 1048576.0, failed);
+        }
+        System.out.flush();
     }
 
     static void usage(String msg) {
@@ -170,6 +351,12 @@ public final class JavaPeer {
             producer.putIfAbsent(e.getKey(), e.getValue());
         }
         producer.put("client.id", "java-bench");
+
+        if (!"perf".equals(System.getProperty("peer.loop", "own"))) {
+            ownLoop(bootstrap, topic, numRecords, recordSize, payloadFile, Double.parseDouble(throughput), warmup,
+                    producer, json);
+            return;
+        }
         producer.put("interceptor.classes", Mark.class.getName());
 
         List<String> pp = new ArrayList<>(List.of(
