@@ -1,4 +1,5 @@
 //! Helpers the CLI suites share: run the `herald` binary, read its JSON report.
+#![allow(dead_code)] // each test binary uses a different part of this module
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
