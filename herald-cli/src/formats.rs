@@ -200,6 +200,11 @@ fn read(side: &str, flag: &str, path: &Path) -> Result<String, CliError> {
 }
 
 impl Encoders {
+    /// Both key and value go as they are (`string`): no encoding, no copy.
+    pub fn are_plain(&self) -> bool {
+        matches!((&self.key, &self.value), (Encoder::Text, Encoder::Text))
+    }
+
     /// The key's bytes (`None` for no key), then the value's; serializers may add
     /// to `headers`.
     pub async fn encode(

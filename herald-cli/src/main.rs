@@ -4,6 +4,7 @@
 mod bench;
 mod consume;
 mod formats;
+mod input;
 mod mock;
 mod produce;
 mod report;

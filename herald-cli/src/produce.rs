@@ -1,19 +1,22 @@
 //! `herald produce`: one record per input line.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Read};
+use std::ops::Range;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use herald::mock::MockCluster;
-use herald::{Header, Producer, Record};
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
-use tokio::sync::mpsc;
+use herald::{Header, Producer, Record, SendFuture, Topic};
+use memchr::memmem;
+use tokio::sync::{Notify, mpsc};
 
-use crate::CliError;
 use crate::formats::{Encoders, LineError};
-use crate::report::{self, Entry, Outcome, ReportFormat};
+use crate::report::{Outcomes, ReportFormat};
+use crate::{CliError, input};
 
 /// Arguments of `herald produce`.
 #[derive(clap::Args, Debug)]
@@ -87,10 +90,10 @@ pub fn split_property(s: &str) -> Result<(&str, &str), String> {
     s.split_once('=').ok_or_else(|| format!("{s:?} is not NAME=VALUE"))
 }
 
-fn header_of(s: &str) -> (String, Option<Bytes>) {
+fn header_of(s: &str) -> Header {
     match s.split_once('=') {
-        Some((k, v)) => (k.to_owned(), Some(Bytes::copy_from_slice(v.as_bytes()))),
-        None => (s.to_owned(), None),
+        Some((k, v)) => Header { key: k.to_owned(), value: Some(Bytes::copy_from_slice(v.as_bytes())) },
+        None => Header { key: s.to_owned(), value: None },
     }
 }
 
@@ -136,18 +139,23 @@ pub async fn run(mut args: ProduceArgs) -> Result<ExitCode, CliError> {
     }
     let encoders = args.formats.encoders()?;
     let producer = builder.build()?;
-    let input: Box<dyn AsyncBufRead + Unpin + Send> = match &args.file {
-        Some(path) => {
-            let f = tokio::fs::File::open(path)
-                .await
-                .map_err(|e| CliError::usage(format!("--file {}: {e}", path.display())))?;
-            Box::new(BufReader::with_capacity(256 * 1024, f))
-        }
-        None => Box::new(BufReader::with_capacity(256 * 1024, tokio::io::stdin())),
+    let input: Box<dyn Read + Send> = match &args.file {
+        Some(path) => Box::new(
+            std::fs::File::open(path)
+                .map_err(|e| CliError::usage(format!("--file {}: {e}", path.display())))?,
+        ),
+        None => Box::new(std::io::stdin()),
     };
     let progress = args.progress || (!args.no_progress && std::io::stderr().is_terminal());
-    let totals = produce_lines(&producer, &args, &encoders, input, progress).await;
+    let thread_error = |e: std::io::Error| CliError::usage(format!("cannot start a thread: {e}"));
+    let chunks = input::spawn_reader(input).map_err(thread_error)?;
+    let (outcomes, reporter) =
+        Outcomes::start(args.report.unwrap_or(ReportFormat::None), progress).map_err(thread_error)?;
+    let lines = produce_lines(&producer, &args, &encoders, chunks, outcomes).await;
+    // Every record sent has its callback run by the time close returns (the ones
+    // still pending at the timeout fail), so each line has its outcome then.
     let closed = producer.close(Duration::from_secs(args.close_timeout)).await;
+    let totals = reporter.finish(lines);
     eprintln!("herald: {} records delivered to {}, {} failed", totals.delivered, args.topic, totals.failed);
     if let Some(cluster) = &embedded {
         print_layout(cluster, &args.topic);
@@ -159,103 +167,217 @@ pub async fn run(mut args: ProduceArgs) -> Result<ExitCode, CliError> {
     Ok(if totals.failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-/// Reads lines, sends each, and hands outcomes to the reporter in input order.
-/// Returns what the reporter counted.
+/// Reads the input's lines and sends each as a record, until the input ends or
+/// Ctrl-C; every line's outcome goes to `outcomes`. Returns how many lines there
+/// were.
 pub async fn produce_lines(
     producer: &Producer,
     args: &ProduceArgs,
     encoders: &Encoders,
-    mut input: Box<dyn AsyncBufRead + Unpin + Send>,
-    progress: bool,
-) -> report::Totals {
-    // Bounded: a slow broker slows the reading instead of filling memory.
-    let (tx, rx) = mpsc::channel::<Entry>(100_000);
-    let reporter = tokio::spawn(report::run(rx, args.report.unwrap_or(ReportFormat::None), progress));
-    let headers: Vec<(String, Option<Bytes>)> = args.headers.iter().map(|h| header_of(h)).collect();
-    let sep = args.key_separator.as_deref().map(str::as_bytes);
-    let mut buf = Vec::with_capacity(4096);
-    let mut line_no: u64 = 0;
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    loop {
-        buf.clear();
-        let read = tokio::select! {
-            r = input.read_until(b'\n', &mut buf) => r,
-            _ = &mut ctrl_c => {
-                eprintln!("herald: interrupted; delivering the records already read");
-                break;
+    mut chunks: mpsc::Receiver<Bytes>,
+    outcomes: &'static Outcomes,
+) -> u64 {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let wake = Arc::new(Notify::new());
+    let ctrl_c = {
+        let (interrupted, wake) = (interrupted.clone(), wake.clone());
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                interrupted.store(true, Ordering::Relaxed);
+                wake.notify_one();
             }
+        })
+    };
+    let sender = LineSender::new(producer, args, encoders, outcomes);
+    let mut line: u64 = 0;
+    'input: loop {
+        let chunk = tokio::select! {
+            biased;
+            _ = wake.notified() => None,
+            c = chunks.recv() => c,
         };
-        match read {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => {
-                eprintln!("herald: reading input: {e}");
-                break;
+        let Some(chunk) = chunk else { break };
+        for (start, end) in input::lines(&chunk) {
+            if interrupted.load(Ordering::Relaxed) {
+                break 'input;
             }
-        }
-        line_no += 1;
-        if buf.last() == Some(&b'\n') {
-            buf.pop();
-            if buf.last() == Some(&b'\r') {
-                buf.pop();
+            line += 1;
+            if outcomes.too_far_ahead(line) {
+                // The reporter is behind: what is queued goes now, so that every
+                // line sent gets its outcome soon, and the reporter can catch up.
+                let _ = producer.flush().await;
+                outcomes.wait_for_reporter(line).await;
             }
-        }
-        let entry = build_entry(producer, args, encoders, &headers, sep, line_no, &buf).await;
-        if tx.send(entry).await.is_err() {
-            break;
+            // Plain lines stay clear of the encoders' (large, async) futures, and
+            // their records are made in place, not moved through futures.
+            let sent = if sender.plain {
+                sender.send_plain(line, &chunk, start..end)
+            } else {
+                let made = sender.encoded_record(line, &chunk, start..end).await;
+                made.map(|(record, key)| sender.send(line, record, key))
+            };
+            if let Some((sent, key)) = sent {
+                if let Err(e) = sent.await {
+                    outcomes.resolve(line, key, Err(e.to_string()));
+                }
+            }
         }
     }
-    drop(tx);
-    reporter.await.unwrap_or_default()
+    if interrupted.load(Ordering::Relaxed) {
+        eprintln!("herald: interrupted; delivering the records already read");
+    }
+    ctrl_c.abort();
+    line
 }
 
-async fn build_entry(
-    producer: &Producer,
-    args: &ProduceArgs,
-    encoders: &Encoders,
-    headers: &[(String, Option<Bytes>)],
-    sep: Option<&[u8]>,
-    line: u64,
-    buf: &[u8],
-) -> Entry {
-    let (key, value) = match sep {
-        None => (None, buf),
-        Some(sep) => match find(buf, sep) {
-            Some(i) => (Some(&buf[..i]), &buf[i + sep.len()..]),
-            None => {
-                return Entry {
-                    line,
-                    key: None,
-                    outcome: Outcome::BadInput(format!(
-                        "no key separator {:?} in the line; not sent",
-                        String::from_utf8_lossy(sep)
-                    )),
-                };
-            }
-        },
-    };
-    let mut headers: Vec<Header> =
-        headers.iter().map(|(k, v)| Header { key: k.clone(), value: v.clone() }).collect();
-    let (key_bytes, value_bytes) = match encoders.encode(&args.topic, key, value, &mut headers).await {
-        Ok(kv) => kv,
-        Err(e) => {
-            let outcome = match e {
-                LineError::BadInput(msg) => Outcome::BadInput(msg),
-                LineError::Failed(e) => Outcome::Refused(e),
-            };
-            return Entry { line, key: key.map(<[u8]>::to_vec), outcome };
+/// Makes records of lines and sends them; each line's outcome goes to `outcomes`
+/// exactly once: at once when it cannot be sent, else from its delivery callback.
+struct LineSender<'a> {
+    producer: &'a Producer,
+    topic: Topic,
+    topic_name: &'a str,
+    headers: Vec<Header>,
+    partition: Option<i32>,
+    separator: Option<memmem::Finder<'static>>,
+    encoders: &'a Encoders,
+    /// Key and value go as they are: a record's bytes are slices of the chunk read.
+    plain: bool,
+    outcomes: &'static Outcomes,
+}
+
+impl<'a> LineSender<'a> {
+    fn new(
+        producer: &'a Producer,
+        args: &'a ProduceArgs,
+        encoders: &'a Encoders,
+        outcomes: &'static Outcomes,
+    ) -> LineSender<'a> {
+        LineSender {
+            producer,
+            topic: producer.topic(&args.topic),
+            topic_name: &args.topic,
+            headers: args.headers.iter().map(|h| header_of(h)).collect(),
+            partition: args.partition,
+            separator: args.key_separator.as_deref().map(|s| memmem::Finder::new(s.as_bytes()).into_owned()),
+            encoders,
+            plain: encoders.are_plain(),
+            outcomes,
         }
-    };
-    let mut record = Record::new(args.topic.clone()).key_opt(key_bytes).value(value_bytes).headers(headers);
-    if let Some(p) = args.partition {
-        record = record.partition(p);
     }
-    let outcome = match producer.send(record).await {
-        Ok(f) => Outcome::Sent(f),
-        Err(e) => Outcome::Refused(e),
-    };
-    Entry { line, key: key.map(<[u8]>::to_vec), outcome }
+
+    /// The line's key (if there is a separator) and value; a line without the
+    /// separator fails here.
+    fn split(
+        &self,
+        line: u64,
+        chunk: &[u8],
+        text: Range<usize>,
+    ) -> Option<(Option<Range<usize>>, Range<usize>)> {
+        let Some(sep) = &self.separator else { return Some((None, text)) };
+        match split_at_separator(&chunk[text.clone()], sep) {
+            Some((k, v)) => Some((
+                Some(text.start + k.start..text.start + k.end),
+                text.start + v.start..text.start + v.end,
+            )),
+            None => {
+                let sep = String::from_utf8_lossy(sep.needle());
+                self.outcomes.resolve(
+                    line,
+                    None,
+                    Err(format!("no key separator {sep:?} in the line; not sent")),
+                );
+                None
+            }
+        }
+    }
+
+    /// Sends the line's text as it is (see [`send`](Self::send)).
+    #[inline(always)]
+    fn send_plain(
+        &self,
+        line: u64,
+        chunk: &Bytes,
+        text: Range<usize>,
+    ) -> Option<(SendFuture<()>, Option<Bytes>)> {
+        let (key, value) = self.split(line, chunk, text)?;
+        let key = key.map(|k| chunk.slice(k));
+        let value = chunk.slice(value);
+        let o = self.outcomes;
+        if o.ordered() || !self.headers.is_empty() || self.partition.is_some() {
+            let report_key = if o.ordered() { key.clone() } else { None };
+            let mut record = Record::to(&self.topic).key_opt(key).value(value);
+            if !self.headers.is_empty() {
+                record = record.headers(self.headers.clone());
+            }
+            if let Some(p) = self.partition {
+                record = record.partition(p);
+            }
+            return Some(self.send(line, record, report_key));
+        }
+        // The common case, made in place: a record moved around costs more than
+        // everything else this does.
+        let record = Record::to(&self.topic).key_opt(key).value(value);
+        Some((self.producer.send_with_callback(record, move |r| o.on_delivery(line, r)), None))
+    }
+
+    /// A record of the line's key and value through the encoders (--key-format,
+    /// --value-format); a line they refuse fails here.
+    async fn encoded_record(
+        &self,
+        line: u64,
+        chunk: &Bytes,
+        text: Range<usize>,
+    ) -> Option<(Record, Option<Bytes>)> {
+        let (key, value) = self.split(line, chunk, text)?;
+        let report_key = if self.outcomes.ordered() { key.clone().map(|k| chunk.slice(k)) } else { None };
+        let mut headers = self.headers.clone();
+        let raw_key = key.map(|k| &chunk[k]);
+        match self.encoders.encode(self.topic_name, raw_key, &chunk[value], &mut headers).await {
+            Ok((k, v)) => {
+                let mut record = Record::to(&self.topic).key_opt(k).value(v).headers(headers);
+                if let Some(p) = self.partition {
+                    record = record.partition(p);
+                }
+                Some((record, report_key))
+            }
+            Err(e) => {
+                let msg = match e {
+                    LineError::BadInput(msg) => msg,
+                    LineError::Failed(e) => e.to_string(),
+                };
+                self.outcomes.resolve(line, report_key, Err(msg));
+                None
+            }
+        }
+    }
+
+    /// Sends the line's record; when the `SendFuture` fails, the line fails, with
+    /// the key given back to report it. The callbacks run on the producer's sender
+    /// task: they count, or hand the outcome to the reporter. Without a report one
+    /// holds just the line number (for a failure's message).
+    #[inline(always)]
+    fn send(&self, line: u64, record: Record, key: Option<Bytes>) -> (SendFuture<()>, Option<Bytes>) {
+        let o = self.outcomes;
+        if o.ordered() {
+            let k = key.clone();
+            let sent = self
+                .producer
+                .send_with_callback(record, move |r| o.resolve(line, k, r.map_err(|e| e.to_string())));
+            (sent, key)
+        } else {
+            (self.producer.send_with_callback(record, move |r| o.on_delivery(line, r)), None)
+        }
+    }
+}
+
+/// Where `line` splits at the first separator: the key's and the value's ranges.
+fn split_at_separator(line: &[u8], sep: &memmem::Finder<'_>) -> Option<(Range<usize>, Range<usize>)> {
+    let n = sep.needle().len();
+    if n == 0 {
+        return None;
+    }
+    let i = sep.find(line)?;
+    Some((0..i, i + n..line.len()))
 }
 
 /// Shows which keys landed in which partition: the partitioning rules the README
@@ -281,29 +403,32 @@ fn print_layout(cluster: &MockCluster, topic: &str) {
     }
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() {
-        return None;
-    }
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn finds_the_first_separator() {
-        assert_eq!(find(b"a:b:c", b":"), Some(1));
-        assert_eq!(find(b"a::b", b"::"), Some(1));
-        assert_eq!(find(b"ab", b":"), None);
+    fn splits_at_the_first_separator() {
+        let split = |line: &[u8], sep: &str| {
+            split_at_separator(line, &memmem::Finder::new(sep.as_bytes()))
+                .map(|(k, v)| (line[k].to_vec(), line[v].to_vec()))
+        };
+        assert_eq!(split(b"a:b:c", ":"), Some((b"a".to_vec(), b"b:c".to_vec())));
+        assert_eq!(split(b"a::b", "::"), Some((b"a".to_vec(), b"b".to_vec())));
+        assert_eq!(split(b":v", ":"), Some((b"".to_vec(), b"v".to_vec())));
+        assert_eq!(split(b"ab", ":"), None);
+        assert_eq!(split(b"ab", ""), None);
     }
 
     #[test]
     fn headers_parse() {
-        assert_eq!(header_of("k=v"), ("k".to_owned(), Some(Bytes::from_static(b"v"))));
-        assert_eq!(header_of("k="), ("k".to_owned(), Some(Bytes::new())));
-        assert_eq!(header_of("k"), ("k".to_owned(), None));
-        assert_eq!(header_of("k=a=b"), ("k".to_owned(), Some(Bytes::from_static(b"a=b"))));
+        let h = |k: &str, v: Option<&'static [u8]>| Header {
+            key: k.to_owned(),
+            value: v.map(Bytes::from_static),
+        };
+        assert_eq!(header_of("k=v"), h("k", Some(b"v")));
+        assert_eq!(header_of("k="), h("k", Some(b"")));
+        assert_eq!(header_of("k"), h("k", None));
+        assert_eq!(header_of("k=a=b"), h("k", Some(b"a=b")));
     }
 }
