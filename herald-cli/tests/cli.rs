@@ -123,6 +123,62 @@ async fn file_input_and_producer_properties() {
     assert_eq!(consume_with_java(&topic).await.len(), 1000);
 }
 
+#[tokio::test]
+async fn a_long_input_reports_every_line_once_in_input_order() {
+    // More lines than the send loop may run ahead of the reporter, keyed over six
+    // partitions so outcomes arrive out of input order; CRLF and a last line
+    // without a newline as well.
+    let topic = create_topic("cli-order", 6, &[]).await;
+    let n = 100_000;
+    let mut input = String::new();
+    for i in 1..=n {
+        input.push_str(&format!("k{}:v{i}{}", i % 97, if i % 10 == 0 { "\r\n" } else { "\n" }));
+    }
+    input.pop();
+    let out = herald(
+        &["produce", "-b", &bootstrap(), "-t", &topic, "--key-separator", ":", "--report", "json"],
+        &input,
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = json_lines(&out);
+    assert_eq!(report.len(), n);
+    for (i, r) in report.iter().enumerate() {
+        assert_eq!(r["line"], i as u64 + 1, "input order");
+        assert_eq!(r["key"].as_str().unwrap(), format!("k{}", (i + 1) % 97));
+        assert!(r["offset"].is_i64(), "{r}");
+    }
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("{n} records delivered")));
+}
+
+#[test]
+fn ctrl_c_delivers_the_lines_already_read() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["produce", "--topic", "t", "--report", "text"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // stdin stays open: herald waits for more input when Ctrl-C comes.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"a\nb\nc\n").unwrap();
+    stdin.flush().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    for _ in 0..3 {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert!(line.starts_with("key=(null) partition="), "{line}");
+    }
+    // SAFETY: kill only sends a signal to the child we started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("interrupted") && stderr.contains("3 records delivered"), "{stderr}");
+}
+
 #[test]
 fn an_invalid_property_is_a_clear_error() {
     let out = herald(&["produce", "-b", "127.0.0.1:9", "-t", "t", "-X", "linger.msx=5"], "");
