@@ -1012,9 +1012,21 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.security.sasl.username.as_deref(), Some("u"));
-        let e = with(&[("sasl.password", "pw-789-secret"), ("sasl.mechanism", "NOPE")]).unwrap_err();
+        let e = with(&[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.password", "pw-789-secret"),
+            ("sasl.mechanism", "NOPE"),
+        ])
+        .unwrap_err();
         assert!(e.to_string().contains("SCRAM-SHA-256") && !e.to_string().contains("pw-789"), "{e}");
-        let e = with(&[("ssl.truststore.type", "JKS")]).unwrap_err();
+        // Java's JKS default is refused only when TLS reads a store.
+        with(&[("ssl.truststore.type", "JKS")]).unwrap();
+        let e = with(&[
+            ("security.protocol", "SSL"),
+            ("ssl.truststore.type", "JKS"),
+            ("ssl.truststore.location", "/tmp/ca.jks"),
+        ])
+        .unwrap_err();
         assert!(e.to_string().contains("PEM"), "{e}");
         let e = with(&[("security.protocol", "TLS")]).unwrap_err();
         assert!(e.to_string().contains("SASL_SSL"), "{e}");

@@ -280,6 +280,11 @@ pub struct TlsConfig {
     pub verify_hostname: bool,
     /// `ssl.enabled.protocols`; default TLSv1.2 and TLSv1.3.
     pub versions: Vec<TlsVersion>,
+    /// `ssl.cipher.suites`: the IANA names (as Java spells them, e.g.
+    /// `TLS_AES_256_GCM_SHA384`) of the cipher suites herald may offer; herald
+    /// offers those of its own suites that are named here. Empty (the default):
+    /// every suite of rustls's default set.
+    pub cipher_suites: Vec<String>,
 }
 
 impl Default for TlsConfig {
@@ -290,6 +295,7 @@ impl Default for TlsConfig {
             client_key: None,
             verify_hostname: true,
             versions: vec![TlsVersion::Tls12, TlsVersion::Tls13],
+            cipher_suites: Vec::new(),
         }
     }
 }
@@ -304,6 +310,32 @@ pub struct SecurityConfig {
     pub tls: TlsConfig,
     /// SASL, used with SASL_PLAINTEXT and SASL_SSL.
     pub sasl: SaslConfig,
+    /// Values herald cannot honour in a setting that only matters with TLS or
+    /// SASL: refused by [`validate`](SecurityConfig::validate) when it does, so a
+    /// PLAINTEXT config carrying Java's defaults (`sasl.mechanism=GSSAPI`,
+    /// `ssl.truststore.type=JKS`) still builds, as in Java.
+    deferred: Vec<Deferred>,
+}
+
+/// A refused value of a TLS or SASL setting, and when it matters.
+#[derive(Clone, Debug)]
+struct Deferred {
+    property: String,
+    reason: String,
+    when: Needs,
+}
+
+/// When a [`Deferred`] problem matters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Needs {
+    /// With SASL_PLAINTEXT or SASL_SSL.
+    Sasl,
+    /// With SSL or SASL_SSL.
+    Tls,
+    /// With TLS and CA certificates set (a truststore location or certificates).
+    TlsCa,
+    /// With TLS and a client certificate or key set.
+    TlsClientCert,
 }
 
 fn pem_only(kind: &str, v: &str) -> std::result::Result<(), String> {
@@ -331,20 +363,45 @@ impl SecurityConfig {
     pub(crate) fn set(&mut self, name: &str, value: &str) -> Option<std::result::Result<(), String>> {
         let v = value.trim();
         let path = || Pem::File(PathBuf::from(v));
+        // A new value replaces whatever was wrong with the old one.
+        self.deferred.retain(|d| d.property != name);
         let r = match name {
             "security.protocol" => SecurityProtocol::parse(v).map(|p| self.protocol = p),
             "sasl.mechanism" | "sasl.mechanisms" => {
-                SaslMechanism::parse(v).map(|m| self.sasl.mechanism = Some(m))
+                match SaslMechanism::parse(v) {
+                    Ok(m) => self.sasl.mechanism = Some(m),
+                    // Java's default GSSAPI, or a mechanism herald lacks: refused
+                    // only if SASL is used.
+                    Err(why) if !v.is_empty() => {
+                        self.sasl.mechanism = None;
+                        self.defer(name, why, Needs::Sasl);
+                    }
+                    Err(_) => self.sasl.mechanism = None,
+                }
+                Ok(())
             }
-            "sasl.jaas.config" => parse_jaas(v).map(|j| {
-                self.sasl.jaas_mechanism = j.mechanism;
-                if j.username.is_some() {
-                    self.sasl.username = j.username;
+            "sasl.jaas.config" if v.is_empty() => {
+                self.sasl.jaas_mechanism = None;
+                Ok(())
+            }
+            "sasl.jaas.config" => {
+                match parse_jaas(v) {
+                    Ok(j) => {
+                        self.sasl.jaas_mechanism = j.mechanism;
+                        if j.username.is_some() {
+                            self.sasl.username = j.username;
+                        }
+                        if j.password.is_some() {
+                            self.sasl.password = j.password;
+                        }
+                    }
+                    Err(why) => {
+                        self.sasl.jaas_mechanism = None;
+                        self.defer(name, why, Needs::Sasl);
+                    }
                 }
-                if j.password.is_some() {
-                    self.sasl.password = j.password;
-                }
-            }),
+                Ok(())
+            }
             "sasl.username" => {
                 self.sasl.username = Some(v.to_owned());
                 Ok(())
@@ -353,9 +410,22 @@ impl SecurityConfig {
                 self.sasl.password = Some(Secret::new(value));
                 Ok(())
             }
-            "ssl.truststore.type" => pem_only("truststore", v),
-            "ssl.keystore.type" => pem_only("keystore", v),
-            "ssl.truststore.password" | "ssl.keystore.password" | "ssl.key.password" => no_password(v),
+            "ssl.truststore.type" => {
+                self.defer_if(name, pem_only("truststore", v), Needs::TlsCa);
+                Ok(())
+            }
+            "ssl.keystore.type" => {
+                self.defer_if(name, pem_only("keystore", v), Needs::TlsClientCert);
+                Ok(())
+            }
+            "ssl.truststore.password" => {
+                self.defer_if(name, no_password(v), Needs::TlsCa);
+                Ok(())
+            }
+            "ssl.keystore.password" | "ssl.key.password" => {
+                self.defer_if(name, no_password(v), Needs::TlsClientCert);
+                Ok(())
+            }
             "ssl.truststore.location" | "ssl.ca.location" => {
                 if v.is_empty() || v == "probe" {
                     self.tls.ca = None;
@@ -365,69 +435,126 @@ impl SecurityConfig {
                 Ok(())
             }
             "ssl.truststore.certificates" | "ssl.ca.pem" => {
-                self.tls.ca = Some(Pem::Inline(Secret::new(v)));
+                self.tls.ca = if v.is_empty() { None } else { Some(Pem::Inline(Secret::new(v))) };
                 Ok(())
             }
             "ssl.keystore.location" => {
                 // One PEM file with the private key and the certificate chain.
-                self.tls.client_cert = Some(path());
-                self.tls.client_key = Some(path());
+                let pem = if v.is_empty() { None } else { Some(path()) };
+                self.tls.client_cert = pem.clone();
+                self.tls.client_key = pem;
                 Ok(())
             }
             "ssl.keystore.certificate.chain" | "ssl.certificate.pem" => {
-                self.tls.client_cert = Some(Pem::Inline(Secret::new(v)));
+                self.tls.client_cert = if v.is_empty() { None } else { Some(Pem::Inline(Secret::new(v))) };
                 Ok(())
             }
             "ssl.keystore.key" | "ssl.key.pem" => {
-                self.tls.client_key = Some(Pem::Inline(Secret::new(v)));
+                self.tls.client_key = if v.is_empty() { None } else { Some(Pem::Inline(Secret::new(v))) };
                 Ok(())
             }
             "ssl.certificate.location" => {
-                self.tls.client_cert = Some(path());
+                self.tls.client_cert = if v.is_empty() { None } else { Some(path()) };
                 Ok(())
             }
             "ssl.key.location" => {
-                self.tls.client_key = Some(path());
+                self.tls.client_key = if v.is_empty() { None } else { Some(path()) };
                 Ok(())
             }
-            "ssl.endpoint.identification.algorithm" => match v.to_ascii_lowercase().as_str() {
-                "https" => {
-                    self.tls.verify_hostname = true;
-                    Ok(())
+            "ssl.endpoint.identification.algorithm" => {
+                match v.to_ascii_lowercase().as_str() {
+                    "https" => self.tls.verify_hostname = true,
+                    "" | "none" => self.tls.verify_hostname = false,
+                    _ => self.defer(
+                        name,
+                        "herald knows https, or empty to turn hostname verification off".to_owned(),
+                        Needs::Tls,
+                    ),
                 }
-                "" | "none" => {
-                    self.tls.verify_hostname = false;
-                    Ok(())
-                }
-                _ => Err("expected https, or empty to turn hostname verification off".to_owned()),
-            },
+                Ok(())
+            }
             "ssl.enabled.protocols" => {
                 let mut versions = Vec::new();
+                let mut unknown = Vec::new();
                 for p in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                    versions.push(match p {
-                        "TLSv1.2" => TlsVersion::Tls12,
-                        "TLSv1.3" => TlsVersion::Tls13,
-                        _ => return Some(Err(format!("{p} is not supported; use TLSv1.2 and/or TLSv1.3"))),
-                    });
+                    match p {
+                        "TLSv1.2" => versions.push(TlsVersion::Tls12),
+                        "TLSv1.3" => versions.push(TlsVersion::Tls13),
+                        // Older versions are simply not offered, as a JVM that
+                        // disables them does.
+                        "TLSv1" | "TLSv1.1" | "SSLv3" | "SSLv2Hello" => {}
+                        _ => unknown.push(p),
+                    }
                 }
-                if versions.is_empty() {
-                    Err("name at least one of TLSv1.2, TLSv1.3".to_owned())
+                if let Some(p) = unknown.first() {
+                    self.defer(
+                        name,
+                        format!("{p} is not a TLS version; herald speaks TLSv1.2 and TLSv1.3"),
+                        Needs::Tls,
+                    );
+                } else if versions.is_empty() && !v.is_empty() {
+                    self.defer(
+                        name,
+                        "herald speaks TLSv1.2 and TLSv1.3 only; name at least one".to_owned(),
+                        Needs::Tls,
+                    );
+                } else if versions.is_empty() {
+                    // Empty: the defaults, as Java's empty list leaves the JVM's.
+                    self.tls.versions = TlsConfig::default().versions;
                 } else {
                     self.tls.versions = versions;
-                    Ok(())
                 }
+                Ok(())
             }
-            "ssl.protocol" => match v {
-                "TLS" | "TLSv1.2" | "TLSv1.3" => Ok(()),
-                _ => Err("expected TLS, TLSv1.2 or TLSv1.3 (ssl.enabled.protocols chooses)".to_owned()),
-            },
+            "ssl.protocol" => {
+                if !matches!(v.to_ascii_uppercase().as_str(), "TLS" | "TLSV1.2" | "TLSV1.3") {
+                    self.defer(
+                        name,
+                        "herald knows TLS, TLSv1.2 and TLSv1.3 (ssl.enabled.protocols chooses)".to_owned(),
+                        Needs::Tls,
+                    );
+                }
+                Ok(())
+            }
+            "ssl.cipher.suites" => {
+                self.tls.cipher_suites =
+                    v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+                Ok(())
+            }
             _ => return None,
         };
         Some(r)
     }
 
+    fn defer(&mut self, property: &str, reason: String, when: Needs) {
+        self.deferred.push(Deferred { property: property.to_owned(), reason, when });
+    }
+
+    fn defer_if(&mut self, property: &str, check: std::result::Result<(), String>, when: Needs) {
+        if let Err(reason) = check {
+            self.defer(property, reason, when);
+        }
+    }
+
     /// Checks the settings against each other.
     pub(crate) fn validate(&self) -> Result<()> {
+        let tls = self.protocol.uses_tls();
+        for d in &self.deferred {
+            let matters = match d.when {
+                Needs::Sasl => self.protocol.uses_sasl(),
+                Needs::Tls => tls,
+                Needs::TlsCa => tls && self.tls.ca.is_some(),
+                Needs::TlsClientCert => {
+                    tls && (self.tls.client_cert.is_some() || self.tls.client_key.is_some())
+                }
+            };
+            if matters {
+                return Err(Error::config(
+                    &d.property,
+                    format!("{} (security.protocol={})", d.reason, self.protocol),
+                ));
+            }
+        }
         if !self.protocol.uses_sasl() {
             return Ok(());
         }
@@ -632,15 +759,31 @@ mod tests {
     #[test]
     fn mechanisms_and_stores_are_checked() {
         let mut c = SecurityConfig::default();
-        let e = c.set("sasl.mechanism", "GSSAPI").unwrap().unwrap_err();
-        assert!(e.contains("Kerberos") && e.contains("SCRAM-SHA-512"), "{e}");
-        let e = c.set("sasl.mechanism", "FOO").unwrap().unwrap_err();
-        assert!(e.contains("PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER"), "{e}");
-        let e = c.set("ssl.truststore.type", "JKS").unwrap().unwrap_err();
-        assert!(e.contains("PEM"), "{e}");
-        assert!(c.set("ssl.truststore.type", "PEM").unwrap().is_ok());
+        // Java's defaults (and other values only TLS or SASL use) are accepted
+        // while neither is in use, as Java accepts them ...
+        for (k, v) in [
+            ("sasl.mechanism", "GSSAPI"),
+            ("ssl.truststore.type", "JKS"),
+            ("ssl.keystore.type", "JKS"),
+            ("ssl.truststore.password", "changeit"),
+            ("ssl.protocol", "TLSv1.1"),
+            ("ssl.enabled.protocols", "TLSv1.1"),
+            ("ssl.endpoint.identification.algorithm", "ldaps"),
+            ("sasl.jaas.config", "com.sun.security.auth.module.Krb5LoginModule required;"),
+        ] {
+            c.set(k, v).unwrap().unwrap_or_else(|e| panic!("{k}: {e}"));
+        }
+        c.validate().unwrap();
+        // ... and refused once they would be used.
         c.set("security.protocol", "SASL_PLAINTEXT").unwrap().unwrap();
-        assert!(c.validate().unwrap_err().to_string().contains("sasl.mechanism"));
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("sasl.mechanism") && e.contains("Kerberos") && e.contains("SCRAM-SHA-512"), "{e}");
+        c.set("sasl.mechanism", "FOO").unwrap().unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("sasl.jaas.config") && e.contains("Krb5LoginModule"), "{e}");
+        c.set("sasl.jaas.config", "").unwrap().unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER"), "{e}");
         c.set("sasl.mechanism", "PLAIN").unwrap().unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("username and password"));
         c.set("sasl.username", "u").unwrap().unwrap();
@@ -648,9 +791,35 @@ mod tests {
         c.validate().unwrap();
         c.set("sasl.mechanism", "OAUTHBEARER").unwrap().unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("token callback"));
+
+        let mut c = SecurityConfig::default();
+        c.set("security.protocol", "SSL").unwrap().unwrap();
+        c.set("ssl.truststore.type", "JKS").unwrap().unwrap();
+        c.validate().unwrap(); // no truststore: the default roots, as Java's JVM default
+        c.set("ssl.truststore.location", "/tmp/ca.jks").unwrap().unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("ssl.truststore.type") && e.contains("PEM"), "{e}");
+        c.set("ssl.truststore.type", "PEM").unwrap().unwrap();
+        c.validate().unwrap();
+        c.set("ssl.enabled.protocols", "TLSv1.1").unwrap().unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("TLSv1.2 and TLSv1.3"));
+        c.set("ssl.enabled.protocols", "TLSv1.1,TLSv1.3").unwrap().unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.tls.versions, [TlsVersion::Tls13]);
+        c.set("ssl.enabled.protocols", "").unwrap().unwrap();
+        assert_eq!(c.tls.versions, [TlsVersion::Tls12, TlsVersion::Tls13]);
+        c.set("ssl.enabled.protocols", "TLSv9").unwrap().unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("TLSv9"));
+        c.set("ssl.enabled.protocols", "TLSv1.2").unwrap().unwrap();
+        c.set("ssl.key.password", "pw").unwrap().unwrap();
+        c.validate().unwrap(); // no client certificate: the key password is not used
+        c.set("ssl.keystore.location", "/tmp/client.pem").unwrap().unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("ssl.key.password") && !e.contains("pw"), "{e}");
+        c.set("ssl.key.password", "").unwrap().unwrap();
+        c.validate().unwrap();
         assert!(c.set("ssl.endpoint.identification.algorithm", "").unwrap().is_ok());
         assert!(!c.tls.verify_hostname);
-        assert!(c.set("ssl.enabled.protocols", "TLSv1.1").unwrap().is_err());
         assert!(c.set("linger.ms", "5").is_none());
     }
 

@@ -18,7 +18,7 @@ use crate::error::{Error, ErrorKind, Result};
 /// Builds the connector for `tls`: reads the PEM files now, so a missing or bad
 /// file fails `build()` rather than every connection.
 pub(crate) fn connector(tls: &TlsConfig) -> Result<TlsConnector> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(provider(&tls.cipher_suites)?);
     let mut roots = RootCertStore::empty();
     match &tls.ca {
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
@@ -41,7 +41,14 @@ pub(crate) fn connector(tls: &TlsConfig) -> Result<TlsConnector> {
         .collect();
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
-        .map_err(|e| Error::config("ssl.enabled.protocols", e.to_string()))?;
+        .map_err(|e| {
+            let setting =
+                if tls.cipher_suites.is_empty() { "ssl.enabled.protocols" } else { "ssl.cipher.suites" };
+            Error::config(
+                setting,
+                format!("{e} (no cipher suite for the TLS versions of ssl.enabled.protocols)"),
+            )
+        })?;
     let roots = Arc::new(roots);
     let builder = if tls.verify_hostname {
         builder.with_root_certificates(roots)
@@ -82,12 +89,44 @@ pub(crate) fn connector(tls: &TlsConfig) -> Result<TlsConnector> {
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
+/// rustls's ring provider, offering only the cipher suites `names` lists (by
+/// their IANA names, as Java's `ssl.cipher.suites` spells them) when it lists any.
+fn provider(names: &[String]) -> Result<rustls::crypto::CryptoProvider> {
+    let mut provider = rustls::crypto::ring::default_provider();
+    if names.is_empty() {
+        return Ok(provider);
+    }
+    let all: Vec<String> = provider.cipher_suites.iter().map(|s| iana_name(s.suite())).collect();
+    provider.cipher_suites.retain(|s| names.contains(&iana_name(s.suite())));
+    if provider.cipher_suites.is_empty() {
+        return Err(Error::config(
+            "ssl.cipher.suites",
+            format!("names none of the cipher suites herald offers: {}", all.join(", ")),
+        ));
+    }
+    Ok(provider)
+}
+
+/// A suite's IANA name: `TLS_AES_128_GCM_SHA256` for what rustls calls
+/// `TLS13_AES_128_GCM_SHA256`.
+fn iana_name(suite: rustls::CipherSuite) -> String {
+    let name = suite.as_str().unwrap_or_default();
+    match name.strip_prefix("TLS13_") {
+        Some(rest) => format!("TLS_{rest}"),
+        None => name.to_owned(),
+    }
+}
+
 fn certificates(pem: &[u8], setting: &str) -> Result<Vec<CertificateDer<'static>>> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| Error::config(setting, format!("bad PEM: {e}")))?;
     if certs.is_empty() {
-        return Err(Error::config(setting, "no CERTIFICATE in the PEM"));
+        return Err(Error::config(
+            setting,
+            "no CERTIFICATE in the PEM (herald reads PEM only: convert a JKS or PKCS12 store, e.g. with \
+             `keytool -exportcert -rfc`)",
+        ));
     }
     Ok(certs)
 }
@@ -185,5 +224,35 @@ impl ServerCertVerifier for NoHostnameCheck {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The connector's error, if building one fails.
+    fn with_suites(suites: &[&str], versions: &[TlsVersion]) -> std::result::Result<(), Error> {
+        let tls = TlsConfig {
+            cipher_suites: suites.iter().map(|s| s.to_string()).collect(),
+            versions: versions.to_vec(),
+            ..TlsConfig::default()
+        };
+        connector(&tls).map(drop)
+    }
+
+    #[test]
+    fn cipher_suites_are_chosen_by_their_java_names() {
+        let both = [TlsVersion::Tls12, TlsVersion::Tls13];
+        with_suites(&[], &both).unwrap();
+        // Java's names; ones herald does not have (CBC) are left out, not refused.
+        with_suites(&["TLS_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384"], &both).unwrap();
+        let p = provider(&["TLS_AES_256_GCM_SHA384".to_owned()]).unwrap();
+        assert_eq!(p.cipher_suites.len(), 1);
+        let e = with_suites(&["TLS_RSA_WITH_AES_128_CBC_SHA"], &both).unwrap_err().to_string();
+        assert!(e.contains("ssl.cipher.suites") && e.contains("TLS_AES_128_GCM_SHA256"), "{e}");
+        // Only a TLS 1.3 suite with only TLS 1.2 enabled.
+        let e = with_suites(&["TLS_AES_128_GCM_SHA256"], &[TlsVersion::Tls12]).unwrap_err().to_string();
+        assert!(e.contains("ssl.cipher.suites"), "{e}");
     }
 }
