@@ -190,7 +190,19 @@ pub struct ProducerConfig {
     /// Its `Debug` masks passwords, keys and tokens.
     pub security: SecurityConfig,
     pub(crate) builtin_partitioner: BuiltInPartitioner,
+    /// Whether `delivery.timeout.ms` was set as a property: Java raises one left
+    /// unset to `linger.ms + request.timeout.ms`, and refuses one set below it.
+    pub(crate) delivery_timeout_explicit: bool,
+    /// Whether `reconnect.backoff.max.ms` was set as a property: Java makes the
+    /// reconnect backoff constant when only `reconnect.backoff.ms` is set.
+    pub(crate) reconnect_backoff_max_explicit: bool,
+    /// The properties set that have no effect in herald, logged once when the
+    /// producer is built ([`finish`](Self::finish)).
+    pub(crate) no_effect: Vec<&'static str>,
 }
+
+/// Kafka's `delivery.timeout.ms` default.
+const DEFAULT_DELIVERY_TIMEOUT: Duration = Duration::from_millis(120_000);
 
 impl Default for ProducerConfig {
     fn default() -> ProducerConfig {
@@ -202,7 +214,7 @@ impl Default for ProducerConfig {
             batch_size: 16_384,                               // Kafka: batch.size=16384
             max_request_size: 1_048_576,                      // Kafka: max.request.size=1048576
             request_timeout: Duration::from_millis(30_000),   // Kafka: request.timeout.ms=30000
-            delivery_timeout: Duration::from_millis(120_000), // Kafka: delivery.timeout.ms=120000
+            delivery_timeout: DEFAULT_DELIVERY_TIMEOUT,       // Kafka: delivery.timeout.ms=120000
             retries: i32::MAX as u32,                         // Kafka: retries=2147483647
             retry_backoff: Duration::from_millis(100),        // Kafka: retry.backoff.ms=100
             retry_backoff_max: Duration::from_millis(1_000),  // Kafka: retry.backoff.max.ms=1000
@@ -223,6 +235,9 @@ impl Default for ProducerConfig {
             partitioner_ignore_keys: false,                         // Kafka: partitioner.ignore.keys=false
             security: SecurityConfig::default(),                    // Kafka: security.protocol=PLAINTEXT
             builtin_partitioner: BuiltInPartitioner::Default,
+            delivery_timeout_explicit: false,
+            reconnect_backoff_max_explicit: false,
+            no_effect: Vec::new(),
         }
     }
 }
@@ -235,20 +250,24 @@ pub(crate) enum Effect {
     /// A security property, applied by [`SecurityConfig`]; its value is never
     /// echoed (it may be a password or a key).
     Security,
-    /// Accepted with no effect in herald, for this reason (logged at debug level).
-    Ignored(&'static str),
-    /// Refused, for this reason.
-    Unsupported(&'static str),
+    /// Accepted with no effect in herald, for this reason (logged once per
+    /// producer build). The function checks the value as Java does; its error is
+    /// the reason a value is refused.
+    Ignored(fn(&str) -> std::result::Result<(), String>, &'static str),
+    /// Refused, for this reason, unless the function says the value asks for
+    /// nothing herald does not do (an empty list of interceptors, say).
+    Unsupported(fn(&str) -> bool, &'static str),
 }
 
 /// One property, declared once: its Java name, librdkafka's names for it, its
-/// default as herald applies it, what it does, and how a value is applied. `set`,
-/// the "did you mean" suggestions and the table in `docs/properties.md` all read
+/// default, what it does, and how a value is applied. `set`, the "did you mean"
+/// suggestions, [`properties`] and the table in `docs/properties.md` all read
 /// [`PROPERTIES`].
 pub(crate) struct Property {
     pub(crate) name: &'static str,
     pub(crate) aliases: &'static [&'static str],
-    /// The default, as a value `set` accepts ("" for none).
+    /// The default, as a value `set` accepts ("" for none): Java's, except where
+    /// `herald/tests/producer_config_java.rs` lists why herald's differs.
     pub(crate) default: &'static str,
     pub(crate) doc: &'static str,
     pub(crate) effect: Effect,
@@ -268,9 +287,55 @@ const fn aka(
     Property { name, aliases, default, doc, effect }
 }
 
+/// A property accepted without effect, its value checked by `check`.
+const fn ignored(
+    name: &'static str,
+    default: &'static str,
+    check: fn(&str) -> std::result::Result<(), String>,
+    why: &'static str,
+) -> Property {
+    Property { name, aliases: &[], default, doc: "", effect: Effect::Ignored(check, why) }
+}
+
+/// A property refused whatever its value.
+const fn refused(name: &'static str, default: &'static str, why: &'static str) -> Property {
+    Property { name, aliases: &[], default, doc: "", effect: Effect::Unsupported(|_| false, why) }
+}
+
+/// A property refused unless `harmless` accepts the value.
+const fn refused_unless(
+    name: &'static str,
+    default: &'static str,
+    harmless: fn(&str) -> bool,
+    why: &'static str,
+) -> Property {
+    Property { name, aliases: &[], default, doc: "", effect: Effect::Unsupported(harmless, why) }
+}
+
 const SECRET: Effect = Effect::Security;
 
-/// Every property herald knows, Java's names first, in the order of the docs table.
+/// The largest Java `int`.
+const INT_MAX: i64 = i32::MAX as i64;
+
+const SERIALIZERS: &str = "herald records carry bytes (Java's ByteArraySerializer); in code, \
+     herald::serialization's serializers (String, Integer, Long, Uuid, JSON, Avro, Protobuf, \
+     as Java's built-in ones byte for byte) turn typed values into those bytes";
+const METRICS: &str = "herald keeps no Java metrics registry; its outcomes are in each record's \
+     delivery result and its events in tracing logs";
+const KERBEROS: &str = "used by SASL GSSAPI (Kerberos) only, which herald does not support \
+     (sasl.mechanism=GSSAPI is refused when SASL is used)";
+const OAUTH_LOGIN: &str = "used by Java's OAUTHBEARER login (token endpoint, assertions) and token \
+     validation; herald takes tokens from ProducerBuilder::oauthbearer_token_provider";
+const OAUTH_REFRESH: &str = "Java's OAUTHBEARER token refresh timing; herald asks its token \
+     callback again once a cached token is past 80% of its life";
+const JSSE: &str = "a setting of Java's TLS implementation (JSSE); herald's TLS is rustls, which \
+     verifies certificates against ssl.truststore.* as PKIX does";
+const TRANSACTIONS: &str = "transactions are not implemented yet; herald's producer is idempotent \
+     (enable.idempotence, KIP-98) but not transactional";
+const JAVA_CLASS: &str = "herald cannot load Java classes";
+
+/// Every property herald knows, Java's names first, in the order of the docs
+/// table: supported, security, accepted without effect, refused.
 pub(crate) const PROPERTIES: &[Property] = &[
     aka(
         "bootstrap.servers",
@@ -308,7 +373,7 @@ pub(crate) const PROPERTIES: &[Property] = &[
         "5",
         "How long a batch waits for more records before it is sent.",
         Effect::Set(|c, v| {
-            c.linger = parse_ms(v)?;
+            c.linger = ms_long(v)?;
             Ok(())
         }),
     ),
@@ -317,7 +382,7 @@ pub(crate) const PROPERTIES: &[Property] = &[
         "16384",
         "Bytes at which a partition's batch is sent without waiting for `linger.ms`.",
         Effect::Set(|c, v| {
-            c.batch_size = parse_size(v)?;
+            c.batch_size = int(v, 0, INT_MAX)? as usize;
             Ok(())
         }),
     ),
@@ -327,7 +392,7 @@ pub(crate) const PROPERTIES: &[Property] = &[
         "1048576",
         "The largest request, and so the largest record.",
         Effect::Set(|c, v| {
-            c.max_request_size = parse_size(v)?;
+            c.max_request_size = int(v, 0, INT_MAX)? as usize;
             Ok(())
         }),
     ),
@@ -336,7 +401,7 @@ pub(crate) const PROPERTIES: &[Property] = &[
         "30000",
         "How long to wait for a broker's answer before the request is retried.",
         Effect::Set(|c, v| {
-            c.request_timeout = parse_ms(v)?;
+            c.request_timeout = ms_int(v)?;
             Ok(())
         }),
     ),
@@ -344,9 +409,11 @@ pub(crate) const PROPERTIES: &[Property] = &[
         "delivery.timeout.ms",
         &["message.timeout.ms"],
         "120000",
-        "The longest a record may take from `send` to its outcome, retries included.",
+        "The longest a record may take from `send` to its outcome, retries included. Left unset, it is \
+         raised to `linger.ms` + `request.timeout.ms` if below; set below that, it is an error (as in Java).",
         Effect::Set(|c, v| {
-            c.delivery_timeout = parse_ms(v)?;
+            c.delivery_timeout = ms_int(v)?;
+            c.delivery_timeout_explicit = true;
             Ok(())
         }),
     ),
@@ -355,11 +422,7 @@ pub(crate) const PROPERTIES: &[Property] = &[
         "2147483647",
         "Retries of a batch after retriable errors (bounded by `delivery.timeout.ms`).",
         Effect::Set(|c, v| {
-            let n: i64 = v.parse().map_err(|_| "expected a whole number")?;
-            if n < 0 {
-                return Err("must not be negative".into());
-            }
-            c.retries = u32::try_from(n.min(i64::from(i32::MAX))).unwrap_or(u32::MAX);
+            c.retries = int(v, 0, INT_MAX)? as u32;
             Ok(())
         }),
     ),
@@ -368,16 +431,16 @@ pub(crate) const PROPERTIES: &[Property] = &[
         "100",
         "The first wait before a retry; doubled per retry (KIP-580).",
         Effect::Set(|c, v| {
-            c.retry_backoff = parse_ms(v)?;
+            c.retry_backoff = ms_long(v)?;
             Ok(())
         }),
     ),
     prop(
         "retry.backoff.max.ms",
         "1000",
-        "The longest wait between retries.",
+        "The longest wait between retries; below `retry.backoff.ms`, every retry waits this long (as in Java).",
         Effect::Set(|c, v| {
-            c.retry_backoff_max = parse_ms(v)?;
+            c.retry_backoff_max = ms_long(v)?;
             Ok(())
         }),
     ),
@@ -386,7 +449,7 @@ pub(crate) const PROPERTIES: &[Property] = &[
         "300000",
         "How often metadata is refreshed without errors.",
         Effect::Set(|c, v| {
-            c.metadata_max_age = parse_ms(v)?;
+            c.metadata_max_age = ms_long(v)?;
             Ok(())
         }),
     ),
@@ -395,7 +458,7 @@ pub(crate) const PROPERTIES: &[Property] = &[
         "60000",
         "How long `send` waits for metadata and buffer room.",
         Effect::Set(|c, v| {
-            c.max_block = parse_ms(v)?;
+            c.max_block = ms_long(v)?;
             Ok(())
         }),
     ),
@@ -404,7 +467,7 @@ pub(crate) const PROPERTIES: &[Property] = &[
         "5",
         "Requests sent to one broker before waiting for answers.",
         Effect::Set(|c, v| {
-            c.max_in_flight = parse_size(v)?;
+            c.max_in_flight = int(v, 1, INT_MAX)? as usize;
             Ok(())
         }),
     ),
@@ -423,7 +486,7 @@ pub(crate) const PROPERTIES: &[Property] = &[
         "33554432",
         "The most bytes held for records not yet resolved; beyond it `send` waits.",
         Effect::Set(|c, v| {
-            c.buffer_memory = parse_size(v)?;
+            c.buffer_memory = usize::try_from(long(v, 0, i64::MAX)?).unwrap_or(usize::MAX);
             Ok(())
         }),
     ),
@@ -442,7 +505,7 @@ pub(crate) const PROPERTIES: &[Property] = &[
         "-1",
         "1-9, or -1 for zlib's default (6).",
         Effect::Set(|c, v| {
-            c.compression_gzip_level = v.parse().map_err(|_| "expected a whole number")?;
+            c.compression_gzip_level = int(v, i64::from(i32::MIN), INT_MAX)? as i32;
             Ok(())
         }),
     ),
@@ -451,7 +514,7 @@ pub(crate) const PROPERTIES: &[Property] = &[
         "9",
         "1-17; 9 is the fast compressor (as in kafka-clients), others high compression.",
         Effect::Set(|c, v| {
-            c.compression_lz4_level = v.parse().map_err(|_| "expected a whole number")?;
+            c.compression_lz4_level = int(v, i64::from(i32::MIN), INT_MAX)? as i32;
             Ok(())
         }),
     ),
@@ -460,16 +523,20 @@ pub(crate) const PROPERTIES: &[Property] = &[
         "3",
         "-131072 to 22.",
         Effect::Set(|c, v| {
-            c.compression_zstd_level = v.parse().map_err(|_| "expected a whole number")?;
+            c.compression_zstd_level = int(v, i64::from(i32::MIN), INT_MAX)? as i32;
             Ok(())
         }),
     ),
     prop(
         "reconnect.backoff.ms",
         "50",
-        "The first wait before reconnecting to a broker; doubled per failure.",
+        "The first wait before reconnecting to a broker; doubled per failure. Set without \
+         `reconnect.backoff.max.ms`, every reconnect waits this long (as in Java).",
         Effect::Set(|c, v| {
-            c.reconnect_backoff = parse_ms(v)?;
+            c.reconnect_backoff = ms_long(v)?;
+            if !c.reconnect_backoff_max_explicit {
+                c.reconnect_backoff_max = c.reconnect_backoff;
+            }
             Ok(())
         }),
     ),
@@ -478,7 +545,8 @@ pub(crate) const PROPERTIES: &[Property] = &[
         "1000",
         "The longest wait before reconnecting.",
         Effect::Set(|c, v| {
-            c.reconnect_backoff_max = parse_ms(v)?;
+            c.reconnect_backoff_max = ms_long(v)?;
+            c.reconnect_backoff_max_explicit = true;
             Ok(())
         }),
     ),
@@ -487,30 +555,39 @@ pub(crate) const PROPERTIES: &[Property] = &[
         "10000",
         "How long one connection attempt (TCP, TLS, SASL) may take.",
         Effect::Set(|c, v| {
-            c.connection_setup_timeout = parse_ms(v)?;
+            c.connection_setup_timeout = ms_long(v)?;
             Ok(())
         }),
     ),
     prop(
         "partitioner.class",
         "",
-        "Java's built-in partitioners by class name (`DefaultPartitioner`, `RoundRobinPartitioner`, `UniformStickyPartitioner`); `ProducerBuilder::partitioner` plugs in your own.",
+        "Java's built-in partitioners by class name: `org.apache.kafka.clients.producer.RoundRobinPartitioner`, \
+         and Kafka 3.x's `…internals.DefaultPartitioner` and `…UniformStickyPartitioner` (short names too); \
+         `ProducerBuilder::partitioner` plugs in your own.",
         Effect::Set(|c, v| {
-            c.builtin_partitioner = match v.rsplit('.').next().unwrap_or(v) {
-                "" | "DefaultPartitioner" | "BuiltInPartitioner" => BuiltInPartitioner::Default,
-                "RoundRobinPartitioner" => BuiltInPartitioner::RoundRobin,
-                "UniformStickyPartitioner" => BuiltInPartitioner::UniformSticky,
+            let (partitioner, null_keys) = match v {
+                "" => (BuiltInPartitioner::Default, c.null_key_partitioning),
+                "org.apache.kafka.clients.producer.RoundRobinPartitioner" | "RoundRobinPartitioner" => {
+                    (BuiltInPartitioner::RoundRobin, c.null_key_partitioning)
+                }
+                // Kafka 3.x's, removed in 4.0 (KIP-794): keys by murmur2, null keys sticky.
+                "org.apache.kafka.clients.producer.internals.DefaultPartitioner" | "DefaultPartitioner" => {
+                    (BuiltInPartitioner::Default, NullKeyPartitioning::UniformSticky)
+                }
+                "org.apache.kafka.clients.producer.UniformStickyPartitioner" | "UniformStickyPartitioner" => {
+                    (BuiltInPartitioner::UniformSticky, c.null_key_partitioning)
+                }
                 _ => {
-                    return Err("herald cannot load Java classes; the built-in ones are DefaultPartitioner, \
-                            RoundRobinPartitioner and UniformStickyPartitioner, and ProducerBuilder::partitioner \
-                            plugs in your own"
-                    .into());
+                    return Err(format!(
+                        "{JAVA_CLASS}; the built-in ones are org.apache.kafka.clients.producer.RoundRobinPartitioner \
+                         and Kafka 3.x's DefaultPartitioner and UniformStickyPartitioner, and \
+                         ProducerBuilder::partitioner plugs in your own (a herald::Partitioner)"
+                    ));
                 }
             };
-            if v.ends_with("DefaultPartitioner") {
-                // Java's default partitioner sends null keys sticky.
-                c.null_key_partitioning = NullKeyPartitioning::UniformSticky;
-            }
+            c.builtin_partitioner = partitioner;
+            c.null_key_partitioning = null_keys;
             Ok(())
         }),
     ),
@@ -520,16 +597,6 @@ pub(crate) const PROPERTIES: &[Property] = &[
         "Partition keyed records as if they had no key.",
         Effect::Set(|c, v| {
             c.partitioner_ignore_keys = parse_bool(v)?;
-            Ok(())
-        }),
-    ),
-    prop(
-        "partitioner.adaptive.partitioning.enable",
-        "true",
-        "Accepted; herald's sticky choice is uniform, as Java's with adaptive partitioning off.",
-        Effect::Set(|_, v| {
-            parse_bool(v)?;
-            tracing::debug!("adaptive partitioning is not implemented; uniform sticky is used");
             Ok(())
         }),
     ),
@@ -551,18 +618,24 @@ pub(crate) const PROPERTIES: &[Property] = &[
         "sasl.mechanism",
         &["sasl.mechanisms"],
         "",
-        "`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512` or `OAUTHBEARER`.",
+        "`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512` or `OAUTHBEARER`; others (Java's default `GSSAPI`) are \
+         refused when SASL is used.",
         SECRET,
     ),
     prop(
         "sasl.jaas.config",
         "",
-        "The login module line; herald reads its `username` and `password`.",
+        "The login module line; herald reads its `username` and `password` (checked when SASL is used).",
         SECRET,
     ),
     prop("sasl.username", "", "librdkafka's user name for PLAIN and SCRAM.", SECRET),
     prop("sasl.password", "", "librdkafka's password for PLAIN and SCRAM.", SECRET),
-    prop("ssl.truststore.type", "PEM", "PEM only.", SECRET),
+    prop(
+        "ssl.truststore.type",
+        "PEM",
+        "PEM only: another type (Java's default `JKS`) is refused when TLS is used with a truststore.",
+        SECRET,
+    ),
     aka(
         "ssl.truststore.location",
         &["ssl.ca.location"],
@@ -571,8 +644,18 @@ pub(crate) const PROPERTIES: &[Property] = &[
         SECRET,
     ),
     aka("ssl.truststore.certificates", &["ssl.ca.pem"], "", "CA certificates, inline PEM.", SECRET),
-    prop("ssl.truststore.password", "", "Must be empty: stores are unencrypted PEM.", SECRET),
-    prop("ssl.keystore.type", "PEM", "PEM only.", SECRET),
+    prop(
+        "ssl.truststore.password",
+        "",
+        "Must be empty when TLS uses a truststore: stores are unencrypted PEM.",
+        SECRET,
+    ),
+    prop(
+        "ssl.keystore.type",
+        "PEM",
+        "PEM only: another type (Java's default `JKS`) is refused when TLS is used with a keystore.",
+        SECRET,
+    ),
     prop(
         "ssl.keystore.location",
         "",
@@ -587,8 +670,18 @@ pub(crate) const PROPERTIES: &[Property] = &[
         SECRET,
     ),
     aka("ssl.keystore.key", &["ssl.key.pem"], "", "The client's private key, inline PEM.", SECRET),
-    prop("ssl.keystore.password", "", "Must be empty: stores are unencrypted PEM.", SECRET),
-    prop("ssl.key.password", "", "Must be empty: keys are unencrypted PEM.", SECRET),
+    prop(
+        "ssl.keystore.password",
+        "",
+        "Must be empty when TLS uses a keystore: stores are unencrypted PEM.",
+        SECRET,
+    ),
+    prop(
+        "ssl.key.password",
+        "",
+        "Must be empty when TLS uses a client key: keys are unencrypted PEM.",
+        SECRET,
+    ),
     prop("ssl.certificate.location", "", "librdkafka's client certificate chain file (PEM).", SECRET),
     prop("ssl.key.location", "", "librdkafka's client private key file (PEM).", SECRET),
     prop(
@@ -597,74 +690,394 @@ pub(crate) const PROPERTIES: &[Property] = &[
         "`https` checks the broker's certificate names the host; empty turns that off.",
         SECRET,
     ),
-    prop("ssl.enabled.protocols", "TLSv1.2,TLSv1.3", "TLS versions offered.", SECRET),
-    prop("ssl.protocol", "TLS", "`TLS`, `TLSv1.2` or `TLSv1.3`; `ssl.enabled.protocols` chooses.", SECRET),
     prop(
-        "key.serializer",
-        "",
-        "",
-        Effect::Ignored("herald records carry bytes; use herald::serialization serializers in code"),
+        "ssl.enabled.protocols",
+        "TLSv1.2,TLSv1.3",
+        "TLS versions offered (older ones are left out).",
+        SECRET,
     ),
     prop(
-        "value.serializer",
-        "",
-        "",
-        Effect::Ignored("herald records carry bytes; use herald::serialization serializers in code"),
-    ),
-    prop("send.buffer.bytes", "", "", Effect::Ignored("the OS default socket buffer size is used")),
-    prop("receive.buffer.bytes", "", "", Effect::Ignored("the OS default socket buffer size is used")),
-    prop(
-        "connections.max.idle.ms",
-        "",
-        "",
-        Effect::Ignored("connections stay open while the producer lives"),
+        "ssl.protocol",
+        "TLSv1.3",
+        "`TLS`, `TLSv1.2` or `TLSv1.3`; `ssl.enabled.protocols` chooses the versions.",
+        SECRET,
     ),
     prop(
-        "metadata.max.idle.ms",
+        "ssl.cipher.suites",
         "",
-        "",
-        Effect::Ignored("topics stay in the metadata while the producer lives"),
+        "Cipher suites by their IANA names; herald offers the ones of its own (rustls's TLS 1.3 and ECDHE \
+         AEAD suites) that are named. Empty: all of them.",
+        SECRET,
     ),
-    prop(
-        "socket.connection.setup.timeout.max.ms",
-        "",
-        "",
-        Effect::Ignored("socket.connection.setup.timeout.ms is used for every attempt"),
+    // Accepted without effect, checked as Java checks them.
+    ignored("key.serializer", "", serializer, SERIALIZERS),
+    ignored("value.serializer", "", serializer, SERIALIZERS),
+    ignored(
+        "client.dns.lookup",
+        "use_all_dns_ips",
+        |v| one_of(v, &["use_all_dns_ips", "resolve_canonical_bootstrap_servers_only"]),
+        "herald tries every address a name resolves to, in order (use_all_dns_ips), and never replaces \
+         bootstrap names by their canonical names",
     ),
-    prop(
+    ignored(
+        "metadata.recovery.strategy",
+        "rebootstrap",
+        |v| one_of_ignore_case(v, &["rebootstrap", "none"]),
+        "herald always rebootstraps (KIP-899): when none of the brokers it knows can be reached, it asks \
+         bootstrap.servers again, resolving their names anew",
+    ),
+    ignored(
+        "metadata.recovery.rebootstrap.trigger.ms",
+        "300000",
+        |v| long(v, 0, i64::MAX).map(drop),
+        "herald goes back to bootstrap.servers as soon as every broker it knows is unreachable, not after \
+         a time without metadata (KIP-1102)",
+    ),
+    ignored(
+        "enable.metrics.push",
+        "true",
+        |v| parse_bool(v).map(drop),
+        "herald does not push client metrics to brokers (KIP-714)",
+    ),
+    ignored(
+        "metric.reporters",
+        "org.apache.kafka.common.metrics.JmxReporter",
+        |v| list(v).map(drop),
+        METRICS,
+    ),
+    ignored("metrics.num.samples", "2", |v| int(v, 1, INT_MAX).map(drop), METRICS),
+    ignored("metrics.recording.level", "INFO", |v| one_of(v, &["INFO", "DEBUG", "TRACE"]), METRICS),
+    ignored("metrics.sample.window.ms", "30000", |v| long(v, 0, i64::MAX).map(drop), METRICS),
+    ignored(
+        "auto.include.jmx.reporter",
+        "true",
+        |v| parse_bool(v).map(drop),
+        "removed in Kafka 4.0 (KIP-830); JMX is Java's",
+    ),
+    ignored(
+        "client.rack",
+        "",
+        |_| Ok(()),
+        "a consumer setting (fetching from the closest replica, KIP-392); producers do not use it",
+    ),
+    ignored(
+        "partitioner.adaptive.partitioning.enable",
+        "true",
+        |v| parse_bool(v).map(drop),
+        "herald's sticky partitioning is uniform, as Java's with this set to false (KIP-794)",
+    ),
+    ignored(
         "partitioner.availability.timeout.ms",
-        "",
-        "",
-        Effect::Ignored("adaptive partitioning is not implemented"),
+        "0",
+        |v| long(v, 0, i64::MAX).map(drop),
+        "adaptive partitioning (KIP-794) is not implemented: herald skips only partitions without a leader",
     ),
-    prop("client.dns.lookup", "", "", Effect::Ignored("every address a name resolves to is tried in order")),
-    prop("transactional.id", "", "", Effect::Unsupported("transactions are not implemented")),
-    prop("transaction.timeout.ms", "", "", Effect::Unsupported("transactions are not implemented")),
-    prop(
+    ignored(
+        "send.buffer.bytes",
+        "131072",
+        |v| int(v, -1, INT_MAX).map(drop),
+        "herald leaves socket buffer sizes to the operating system (as Java's -1)",
+    ),
+    ignored(
+        "receive.buffer.bytes",
+        "32768",
+        |v| int(v, -1, INT_MAX).map(drop),
+        "herald leaves socket buffer sizes to the operating system (as Java's -1)",
+    ),
+    ignored(
+        "connections.max.idle.ms",
+        "540000",
+        |v| long(v, i64::MIN, i64::MAX).map(drop),
+        "herald keeps its connections open while the producer lives, and reconnects when a broker closes one",
+    ),
+    ignored(
+        "metadata.max.idle.ms",
+        "300000",
+        |v| long(v, 5000, i64::MAX).map(drop),
+        "topics stay in herald's metadata while the producer lives",
+    ),
+    ignored(
+        "socket.connection.setup.timeout.max.ms",
+        "30000",
+        |v| long(v, i64::MIN, i64::MAX).map(drop),
+        "every connection attempt gets socket.connection.setup.timeout.ms; herald does not grow it per failure",
+    ),
+    ignored("sasl.kerberos.kinit.cmd", "/usr/bin/kinit", |_| Ok(()), KERBEROS),
+    ignored(
+        "sasl.kerberos.min.time.before.relogin",
+        "60000",
+        |v| long(v, i64::MIN, i64::MAX).map(drop),
+        KERBEROS,
+    ),
+    ignored("sasl.kerberos.service.name", "", |_| Ok(()), KERBEROS),
+    ignored(
+        "sasl.kerberos.ticket.renew.jitter",
+        "0.05",
+        |v| double(v, f64::MIN, f64::MAX).map(drop),
+        KERBEROS,
+    ),
+    ignored(
+        "sasl.kerberos.ticket.renew.window.factor",
+        "0.8",
+        |v| double(v, f64::MIN, f64::MAX).map(drop),
+        KERBEROS,
+    ),
+    ignored(
+        "sasl.login.connect.timeout.ms",
+        "",
+        |v| int(v, i64::from(i32::MIN), INT_MAX).map(drop),
+        OAUTH_LOGIN,
+    ),
+    ignored(
+        "sasl.login.read.timeout.ms",
+        "",
+        |v| int(v, i64::from(i32::MIN), INT_MAX).map(drop),
+        OAUTH_LOGIN,
+    ),
+    ignored("sasl.login.retry.backoff.ms", "100", |v| long(v, i64::MIN, i64::MAX).map(drop), OAUTH_LOGIN),
+    ignored(
+        "sasl.login.retry.backoff.max.ms",
+        "10000",
+        |v| long(v, i64::MIN, i64::MAX).map(drop),
+        OAUTH_LOGIN,
+    ),
+    ignored("sasl.login.refresh.buffer.seconds", "300", |v| short(v, 0, 3600).map(drop), OAUTH_REFRESH),
+    ignored("sasl.login.refresh.min.period.seconds", "60", |v| short(v, 0, 900).map(drop), OAUTH_REFRESH),
+    ignored("sasl.login.refresh.window.factor", "0.8", |v| double(v, 0.5, 1.0).map(drop), OAUTH_REFRESH),
+    ignored("sasl.login.refresh.window.jitter", "0.05", |v| double(v, 0.0, 0.25).map(drop), OAUTH_REFRESH),
+    ignored(
+        "sasl.oauthbearer.assertion.algorithm",
+        "RS256",
+        |v| one_of_ignore_case(v, &["ES256", "RS256"]),
+        OAUTH_LOGIN,
+    ),
+    ignored("sasl.oauthbearer.assertion.claim.aud", "", |_| Ok(()), OAUTH_LOGIN),
+    ignored(
+        "sasl.oauthbearer.assertion.claim.exp.seconds",
+        "300",
+        |v| int(v, 0, 86_400).map(drop),
+        OAUTH_LOGIN,
+    ),
+    ignored("sasl.oauthbearer.assertion.claim.iss", "", |_| Ok(()), OAUTH_LOGIN),
+    ignored(
+        "sasl.oauthbearer.assertion.claim.jti.include",
+        "false",
+        |v| parse_bool(v).map(drop),
+        OAUTH_LOGIN,
+    ),
+    ignored("sasl.oauthbearer.assertion.claim.nbf.seconds", "60", |v| int(v, 0, 3600).map(drop), OAUTH_LOGIN),
+    ignored("sasl.oauthbearer.assertion.claim.sub", "", |_| Ok(()), OAUTH_LOGIN),
+    ignored("sasl.oauthbearer.assertion.file", "", |_| Ok(()), OAUTH_LOGIN),
+    ignored("sasl.oauthbearer.assertion.private.key.file", "", |_| Ok(()), OAUTH_LOGIN),
+    ignored("sasl.oauthbearer.assertion.private.key.passphrase", "", |_| Ok(()), OAUTH_LOGIN),
+    ignored("sasl.oauthbearer.assertion.template.file", "", |_| Ok(()), OAUTH_LOGIN),
+    ignored("sasl.oauthbearer.client.credentials.client.id", "", |_| Ok(()), OAUTH_LOGIN),
+    ignored("sasl.oauthbearer.client.credentials.client.secret", "", |_| Ok(()), OAUTH_LOGIN),
+    ignored(
+        "sasl.oauthbearer.clock.skew.seconds",
+        "30",
+        |v| int(v, i64::from(i32::MIN), INT_MAX).map(drop),
+        OAUTH_LOGIN,
+    ),
+    ignored("sasl.oauthbearer.expected.audience", "", |v| list(v).map(drop), OAUTH_LOGIN),
+    ignored("sasl.oauthbearer.expected.issuer", "", |_| Ok(()), OAUTH_LOGIN),
+    ignored("sasl.oauthbearer.header.urlencode", "false", |v| parse_bool(v).map(drop), OAUTH_LOGIN),
+    ignored(
+        "sasl.oauthbearer.jwks.endpoint.refresh.ms",
+        "3600000",
+        |v| long(v, i64::MIN, i64::MAX).map(drop),
+        OAUTH_LOGIN,
+    ),
+    ignored(
+        "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms",
+        "10000",
+        |v| long(v, i64::MIN, i64::MAX).map(drop),
+        OAUTH_LOGIN,
+    ),
+    ignored(
+        "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms",
+        "100",
+        |v| long(v, i64::MIN, i64::MAX).map(drop),
+        OAUTH_LOGIN,
+    ),
+    ignored("sasl.oauthbearer.jwks.endpoint.url", "", |_| Ok(()), OAUTH_LOGIN),
+    ignored(
+        "sasl.oauthbearer.jwt.retriever.class",
+        "org.apache.kafka.common.security.oauthbearer.DefaultJwtRetriever",
+        java_class_name,
+        OAUTH_LOGIN,
+    ),
+    ignored(
+        "sasl.oauthbearer.jwt.validator.class",
+        "org.apache.kafka.common.security.oauthbearer.DefaultJwtValidator",
+        java_class_name,
+        OAUTH_LOGIN,
+    ),
+    ignored("sasl.oauthbearer.scope", "", |_| Ok(()), OAUTH_LOGIN),
+    ignored("sasl.oauthbearer.scope.claim.name", "scope", |_| Ok(()), OAUTH_LOGIN),
+    ignored("sasl.oauthbearer.sub.claim.name", "sub", |_| Ok(()), OAUTH_LOGIN),
+    ignored("sasl.oauthbearer.token.endpoint.url", "", |_| Ok(()), OAUTH_LOGIN),
+    ignored(
+        "ssl.keymanager.algorithm",
+        "SunX509",
+        |v| {
+            if v.is_empty() { Ok(()) } else { one_of_ignore_case(v, &["SunX509", "NewSunX509", "PKIX"]) }
+                .map_err(|e| format!("{e}: a JSSE key manager herald cannot use"))
+        },
+        JSSE,
+    ),
+    ignored(
+        "ssl.trustmanager.algorithm",
+        "PKIX",
+        |v| {
+            if v.is_empty() { Ok(()) } else { one_of_ignore_case(v, &["PKIX", "SunX509", "X509", "X.509"]) }
+                .map_err(|e| {
+                    format!(
+                        "{e}: a JSSE trust manager herald cannot use; it checks certificates as PKIX does"
+                    )
+                })
+        },
+        JSSE,
+    ),
+    ignored("ssl.provider", "", |_| Ok(()), JSSE),
+    ignored(
+        "ssl.secure.random.implementation",
+        "",
+        |_| Ok(()),
+        "herald's TLS takes its randomness from the operating system",
+    ),
+    ignored(
+        "security.providers",
+        "",
+        |_| Ok(()),
+        "Java security provider classes; herald's TLS and SASL mechanisms are its own",
+    ),
+    // Refused: what herald cannot honour, and what to use instead.
+    refused("transactional.id", "", TRANSACTIONS),
+    refused("transaction.timeout.ms", "60000", TRANSACTIONS),
+    refused_unless(
+        "transaction.two.phase.commit.enable",
+        "false",
+        |v| parse_bool(v) == Ok(false),
+        "two-phase commit (KIP-939) needs transactions, which are not implemented yet (false is accepted)",
+    ),
+    refused_unless(
         "interceptor.classes",
         "",
-        "",
-        Effect::Unsupported("interceptors are Java classes; wrap the Producer instead"),
+        |v| list(v).is_ok_and(|l| l.is_empty()),
+        "interceptors are Java classes: wrap Producer::send in a function of your own to change records, \
+         and use Producer::send_with_callback to see each outcome (empty is accepted)",
     ),
-    prop("metric.reporters", "", "", Effect::Unsupported("metrics reporters are Java classes")),
-    prop(
+    refused_unless(
+        "config.providers",
+        "",
+        |v| list(v).is_ok_and(|l| l.is_empty()),
+        "herald does not resolve ${provider:path:key} references (KIP-297): put the values in the file, or \
+         read them in your code and pass them to ProducerBuilder::set (empty is accepted)",
+    ),
+    refused(
         "sasl.client.callback.handler.class",
         "",
-        "",
-        Effect::Unsupported("callbacks are Java classes; see ProducerBuilder::oauthbearer_token_provider"),
+        "SASL callback handlers are Java classes: PLAIN and SCRAM take their credentials from \
+         sasl.jaas.config, OAUTHBEARER its tokens from ProducerBuilder::oauthbearer_token_provider",
     ),
-    prop(
+    refused(
         "sasl.login.callback.handler.class",
         "",
-        "",
-        Effect::Unsupported("callbacks are Java classes; see ProducerBuilder::oauthbearer_token_provider"),
+        "SASL login callback handlers are Java classes: OAUTHBEARER takes its tokens from \
+         ProducerBuilder::oauthbearer_token_provider",
     ),
-    prop("sasl.kerberos.service.name", "", "", Effect::Unsupported("GSSAPI (Kerberos) is not supported")),
+    refused(
+        "sasl.login.class",
+        "",
+        "SASL login classes are Java classes: PLAIN and SCRAM take their credentials from sasl.jaas.config, \
+         OAUTHBEARER its tokens from ProducerBuilder::oauthbearer_token_provider",
+    ),
+    refused(
+        "ssl.engine.factory.class",
+        "",
+        "SSL engine factories are Java classes: herald's TLS is rustls, set up by the ssl.* PEM properties",
+    ),
 ];
 
 /// The declaration of `name`, by its Java name or a librdkafka alias.
 pub(crate) fn property(name: &str) -> Option<&'static Property> {
     PROPERTIES.iter().find(|p| p.name == name || p.aliases.contains(&name))
+}
+
+/// What herald does with a property: see [`PropertyInfo`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PropertyStatus {
+    /// herald implements it.
+    Supported,
+    /// Accepted, its value checked as Java checks it, with no effect in herald;
+    /// setting it logs why, once per producer build.
+    NoEffect,
+    /// Refused (perhaps except values that ask for nothing herald does not do,
+    /// such as an empty `interceptor.classes`), saying what to use instead.
+    Refused,
+}
+
+/// One property herald knows, as listed in `docs/properties.md`.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct PropertyInfo {
+    /// Java's name (or herald's own, `herald.*`).
+    pub name: &'static str,
+    /// librdkafka's names for it.
+    pub aliases: &'static [&'static str],
+    /// The default as a property value, empty for none: Java's default, except
+    /// where herald's differs (docs/properties.md says how).
+    pub default: &'static str,
+    /// Whether herald implements it.
+    pub status: PropertyStatus,
+    /// What it does in herald, or why it has no effect, or why it is refused.
+    pub note: &'static str,
+}
+
+impl PropertyInfo {
+    fn of(p: &'static Property) -> PropertyInfo {
+        let (status, note) = match p.effect {
+            Effect::Set(_) | Effect::Security => (PropertyStatus::Supported, p.doc),
+            Effect::Ignored(_, why) => (PropertyStatus::NoEffect, why),
+            Effect::Unsupported(_, why) => (PropertyStatus::Refused, why),
+        };
+        PropertyInfo { name: p.name, aliases: p.aliases, default: p.default, status, note }
+    }
+}
+
+/// Every property herald knows, in the order of `docs/properties.md`: Java's
+/// producer properties (each one of kafka-clients' `ProducerConfig.configNames()`,
+/// checked by a test against kafka-clients itself), librdkafka's names as
+/// aliases, and herald's own.
+pub fn properties() -> impl Iterator<Item = PropertyInfo> {
+    PROPERTIES.iter().map(PropertyInfo::of)
+}
+
+/// The property `name` (Java's name or a librdkafka alias), if herald knows it.
+pub fn property_info(name: &str) -> Option<PropertyInfo> {
+    property(name.trim()).map(PropertyInfo::of)
+}
+
+/// Whether the value of `name` may be a secret (a password, key, token or JAAS
+/// line): herald never echoes it in an error or a log.
+pub(crate) fn is_secret(name: &str) -> bool {
+    if property(name).is_some_and(|p| matches!(p.effect, Effect::Security)) {
+        return true;
+    }
+    let n = name.to_ascii_lowercase();
+    ["password", "secret", "jaas", "passphrase", "credentials", "user.info"].iter().any(|s| n.contains(s))
+        || n.ends_with(".key")
+        || n.ends_with("key.pem")
+}
+
+/// Families of properties outside `ProducerConfig.configNames()` that herald
+/// refuses with a reason rather than as unknown.
+fn refused_family(name: &str) -> Option<&'static str> {
+    name.starts_with("config.providers.").then_some(
+        "config providers (KIP-297) are Java classes: herald does not resolve ${provider:path:key} references",
+    )
 }
 
 /// Every property herald knows as a Markdown table — Java name, librdkafka name,
@@ -675,6 +1088,11 @@ pub fn properties_markdown() -> String {
         "# Producer properties\n\n\
          Generated from `herald/src/config.rs` (`PROPERTIES`); a test keeps this file in step \
          (`HERALD_BLESS=1 cargo test -p herald --lib properties_doc` rewrites it).\n\n\
+         Every property of the Java producer (kafka-clients' `ProducerConfig`) is here: supported, \
+         accepted with no effect (its value checked as Java checks it, and a log line once per \
+         producer build says why), or refused with what to use instead. \
+         `herald/tests/producer_config_java.rs` checks the list and the defaults against kafka-clients \
+         itself. Values of security properties are never echoed in errors or logs.\n\n\
          | property | librdkafka name | default | in herald |\n|---|---|---|---|\n",
     );
     let cell = |s: &str| if s.is_empty() { "—".to_owned() } else { format!("`{s}`") };
@@ -686,8 +1104,8 @@ pub fn properties_markdown() -> String {
         };
         let what = match p.effect {
             Effect::Set(_) | Effect::Security => p.doc.to_owned(),
-            Effect::Ignored(why) => format!("accepted, no effect: {why}"),
-            Effect::Unsupported(why) => format!("refused: {why}"),
+            Effect::Ignored(_, why) => format!("accepted, no effect: {why}"),
+            Effect::Unsupported(_, why) => format!("refused: {why}"),
         };
         out.push_str(&format!("| `{}` | {aliases} | {} | {what} |\n", p.name, cell(p.default)));
     }
@@ -698,27 +1116,46 @@ impl ProducerConfig {
     /// Sets one setting by its Kafka property name (Java's, or librdkafka's alias).
     ///
     /// Unknown names, malformed values and settings herald does not implement are
-    /// errors naming the property. Every property is listed in
-    /// `docs/properties.md`.
+    /// errors naming the property; values of secret properties (passwords, keys,
+    /// `sasl.jaas.config`) are never echoed. Every property is listed in
+    /// `docs/properties.md` (and by [`properties`]).
     pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
         let name = name.trim();
         let Some(p) = property(name) else {
+            if let Some(why) = refused_family(name) {
+                return Err(Error::config(name, format!("not supported: {why}")));
+            }
             let hint = suggest(name).map(|s| format!("; did you mean {s}?")).unwrap_or_default();
             return Err(Error::config(name, format!("unknown producer property{hint}")));
         };
+        let refused = |reason: String| {
+            if is_secret(name) {
+                Error::config(name, reason)
+            } else {
+                Error::config(name, format!("{reason} (got {value:?})"))
+            }
+        };
         match p.effect {
-            Effect::Set(apply) => apply(self, value.trim())
-                .map_err(|reason| Error::config(name, format!("{reason} (got {value:?})"))),
+            Effect::Set(apply) => apply(self, value.trim()).map_err(refused),
             // Never echo the value: it may be a password or a key.
             Effect::Security => match self.security.set(p.name, value) {
                 Some(r) => r.map_err(|reason| Error::config(name, reason)),
                 None => Err(Error::config(name, "declared but not handled by the security settings")),
             },
-            Effect::Ignored(why) => {
-                tracing::debug!(property = name, reason = why, "ignoring property");
+            Effect::Ignored(check, _) => {
+                check(value.trim()).map_err(refused)?;
+                if !self.no_effect.contains(&p.name) {
+                    self.no_effect.push(p.name);
+                }
                 Ok(())
             }
-            Effect::Unsupported(why) => Err(Error::config(name, format!("not supported: {why}"))),
+            Effect::Unsupported(harmless, why) => {
+                if harmless(value.trim()) {
+                    Ok(())
+                } else {
+                    Err(Error::config(name, format!("not supported: {why}")))
+                }
+            }
         }
     }
 
@@ -738,17 +1175,17 @@ impl ProducerConfig {
         if self.request_timeout.is_zero() {
             return Err(Error::config("request.timeout.ms", "must be positive"));
         }
-        if self.delivery_timeout < self.linger + self.request_timeout {
+        // Java's KafkaProducer refuses a delivery.timeout.ms that was set below
+        // linger.ms + request.timeout.ms, and raises one left at its default.
+        let defaulted = !self.delivery_timeout_explicit && self.delivery_timeout == DEFAULT_DELIVERY_TIMEOUT;
+        if self.delivery_timeout < self.linger.saturating_add(self.request_timeout) && !defaulted {
             return Err(Error::config(
                 "delivery.timeout.ms",
                 format!(
                     "must be at least linger.ms + request.timeout.ms ({} ms), as in the Java client",
-                    (self.linger + self.request_timeout).as_millis()
+                    self.linger.saturating_add(self.request_timeout).as_millis()
                 ),
             ));
-        }
-        if self.retry_backoff_max < self.retry_backoff {
-            return Err(Error::config("retry.backoff.max.ms", "must be at least retry.backoff.ms"));
         }
         if !(self.compression_gzip_level == -1 || (1..=9).contains(&self.compression_gzip_level)) {
             return Err(Error::config("compression.gzip.level", "must be -1 or between 1 and 9"));
@@ -803,13 +1240,34 @@ impl ProducerConfig {
         }
     }
 
-    /// Fills in derived defaults: the client id, and idempotence turned off when it
-    /// was only the default and another setting rules it out (as Java does).
+    /// Fills in derived defaults, as Java's `KafkaProducer` does: the client id,
+    /// idempotence turned off when it was only the default and another setting
+    /// rules it out, a default `delivery.timeout.ms` raised to `linger.ms +
+    /// request.timeout.ms`. Logs, once, each property set that has no effect.
     pub(crate) fn finish(&mut self) {
         if self.enable_idempotence && !self.idempotence_explicit {
             if let Some((name, _)) = self.idempotence_conflict() {
                 tracing::debug!(setting = name, "idempotence disabled by a conflicting setting");
                 self.enable_idempotence = false;
+            }
+        }
+        let least = self.linger.saturating_add(self.request_timeout);
+        if self.delivery_timeout < least {
+            tracing::info!(
+                delivery_timeout_ms = least.as_millis() as u64,
+                "delivery.timeout.ms raised to linger.ms + request.timeout.ms, as Java does when it is not set"
+            );
+            self.delivery_timeout = least;
+        }
+        if self.retry_backoff > self.retry_backoff_max {
+            tracing::info!(
+                backoff_ms = self.retry_backoff_max.as_millis() as u64,
+                "retry.backoff.ms is above retry.backoff.max.ms: every retry waits retry.backoff.max.ms, as in Java"
+            );
+        }
+        for name in &self.no_effect {
+            if let Some(Effect::Ignored(_, why)) = property(name).map(|p| p.effect) {
+                tracing::info!(property = *name, "{name} has no effect in herald: {why}");
             }
         }
         if self.client_id.is_empty() {
@@ -843,20 +1301,144 @@ pub(crate) fn parse_host_port(s: &str) -> std::result::Result<(String, u16), Str
     Ok((host.to_owned(), port))
 }
 
-fn parse_ms(v: &str) -> std::result::Result<Duration, String> {
-    let v = v.trim();
-    let n: i64 = v.parse().map_err(|_| "expected milliseconds as a whole number".to_owned())?;
-    if n < 0 {
-        return Err("must not be negative".to_owned());
+/// A whole number as Java's `ConfigDef` parses an INT (`Integer.parseInt` of the
+/// trimmed value), checked against the inclusive range of its validator.
+fn int(v: &str, min: i64, max: i64) -> std::result::Result<i64, String> {
+    let n =
+        v.parse::<i32>().map_err(|_| "expected a whole number from -2147483648 to 2147483647".to_owned())?;
+    in_range(i64::from(n), min, max)
+}
+
+/// A whole number as Java parses a LONG, checked against a range.
+fn long(v: &str, min: i64, max: i64) -> std::result::Result<i64, String> {
+    let n = v.parse::<i64>().map_err(|_| "expected a whole number (a Java long)".to_owned())?;
+    in_range(n, min, max)
+}
+
+/// A whole number as Java parses a SHORT, checked against a range.
+fn short(v: &str, min: i64, max: i64) -> std::result::Result<i64, String> {
+    let n = v.parse::<i16>().map_err(|_| "expected a whole number from -32768 to 32767".to_owned())?;
+    in_range(i64::from(n), min, max)
+}
+
+fn in_range(n: i64, min: i64, max: i64) -> std::result::Result<i64, String> {
+    let type_bounds = [i64::MIN, i64::from(i32::MIN), i64::from(i16::MIN)];
+    let type_tops = [i64::MAX, INT_MAX, i64::from(i16::MAX)];
+    if n >= min && n <= max {
+        Ok(n)
+    } else if type_tops.contains(&max) {
+        Err(format!("must be at least {min}"))
+    } else if type_bounds.contains(&min) {
+        Err(format!("must be at most {max}"))
+    } else {
+        Err(format!("must be between {min} and {max}"))
     }
-    Ok(Duration::from_millis(n as u64))
 }
 
-fn parse_size(v: &str) -> std::result::Result<usize, String> {
-    let n: i64 = v.parse().map_err(|_| "expected a whole number".to_owned())?;
-    usize::try_from(n).map_err(|_| "must not be negative".to_owned())
+/// Milliseconds as a Java INT of at least 0.
+fn ms_int(v: &str) -> std::result::Result<Duration, String> {
+    Ok(Duration::from_millis(int(v, 0, INT_MAX)? as u64))
 }
 
+/// Milliseconds as a Java LONG of at least 0.
+fn ms_long(v: &str) -> std::result::Result<Duration, String> {
+    Ok(Duration::from_millis(long(v, 0, i64::MAX)? as u64))
+}
+
+/// A number as Java parses a DOUBLE (`Double.parseDouble`, which takes a
+/// trailing `d` or `f`), checked against a range.
+fn double(v: &str, min: f64, max: f64) -> std::result::Result<f64, String> {
+    let digits = v.strip_suffix(['d', 'D', 'f', 'F']).unwrap_or(v);
+    let n: f64 = digits.parse().map_err(|_| "expected a number".to_owned())?;
+    if n < min || n > max {
+        return Err(format!("must be between {min} and {max}"));
+    }
+    Ok(n)
+}
+
+/// One of `values`, exactly (Java's `ValidString`).
+fn one_of(v: &str, values: &[&str]) -> std::result::Result<(), String> {
+    if values.contains(&v) { Ok(()) } else { Err(format!("expected one of {}", values.join(", "))) }
+}
+
+/// One of `values`, in any case (Java's `CaseInsensitiveValidString`).
+fn one_of_ignore_case(v: &str, values: &[&str]) -> std::result::Result<(), String> {
+    if values.iter().any(|x| x.eq_ignore_ascii_case(v)) {
+        Ok(())
+    } else {
+        Err(format!("expected one of {} (in any case)", values.join(", ")))
+    }
+}
+
+/// A comma-separated list as Java parses a LIST: empty for an empty value, items
+/// trimmed, trailing empty items dropped (`String.split`), and an empty item
+/// in between refused (Kafka 4's list validators).
+fn list(v: &str) -> std::result::Result<Vec<&str>, String> {
+    if v.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut items: Vec<&str> = v.split(',').map(str::trim).collect();
+    while items.last() == Some(&"") {
+        items.pop();
+    }
+    if items.contains(&"") {
+        return Err("an empty item in the list".to_owned());
+    }
+    Ok(items)
+}
+
+/// A Java class name, for a setting with no effect: herald cannot tell whether
+/// the class exists, only that one is named.
+fn java_class_name(v: &str) -> std::result::Result<(), String> {
+    if v.is_empty() || v.contains(char::is_whitespace) {
+        return Err("expected a Java class name".to_owned());
+    }
+    Ok(())
+}
+
+/// `key.serializer` / `value.serializer`: one of Java's built-in serializers,
+/// which have no effect in herald (records carry bytes). Others are refused,
+/// naming herald's equivalent where there is one.
+fn serializer(v: &str) -> std::result::Result<(), String> {
+    const BUILT_IN: &[&str] = &[
+        "ByteArraySerializer",
+        "ByteBufferSerializer",
+        "BytesSerializer",
+        "StringSerializer",
+        "ShortSerializer",
+        "IntegerSerializer",
+        "LongSerializer",
+        "FloatSerializer",
+        "DoubleSerializer",
+        "UUIDSerializer",
+        "BooleanSerializer",
+        "VoidSerializer",
+    ];
+    if v.strip_prefix("org.apache.kafka.common.serialization.").is_some_and(|n| BUILT_IN.contains(&n)) {
+        return Ok(());
+    }
+    let instead = match v.rsplit('.').next().unwrap_or(v) {
+        "KafkaAvroSerializer" => {
+            "herald::serialization::avro::AvroSerializer with a SchemaRegistryClient writes the same \
+             Confluent wire format (the CLI: --value-format avro)"
+        }
+        "KafkaProtobufSerializer" => {
+            "herald::serialization::protobuf::ProtobufSerializer with a SchemaRegistryClient writes the same \
+             Confluent wire format (the CLI: --value-format protobuf)"
+        }
+        _ => {
+            "herald records carry bytes: serialize in code with herald::serialization (TypedProducer), and \
+             name Java's ByteArraySerializer here or leave the setting out"
+        }
+    };
+    Err(format!(
+        "{JAVA_CLASS}; Java's built-in serializers (org.apache.kafka.common.serialization.{}) are accepted \
+         with no effect; for this one, {instead}",
+        BUILT_IN.join(", ")
+    ))
+}
+
+/// A boolean as Java parses a BOOLEAN: `true` or `false` in any case.
 fn parse_bool(v: &str) -> std::result::Result<bool, String> {
     match v.to_ascii_lowercase().as_str() {
         "true" => Ok(true),
@@ -1043,6 +1625,208 @@ mod tests {
     }
 
     #[test]
+    fn java_types_and_ranges() {
+        for (k, v) in [
+            ("request.timeout.ms", "2147483648"), // a Java int
+            ("retries", "2147483648"),
+            ("batch.size", "-1"),
+            ("max.in.flight.requests.per.connection", "0"),
+            ("linger.ms", "5.0"),
+            ("linger.ms", "-1"),
+            ("metadata.max.idle.ms", "4999"),
+            ("sasl.login.refresh.window.factor", "0.4"),
+            ("sasl.login.refresh.buffer.seconds", "3601"),
+            ("sasl.login.refresh.buffer.seconds", "40000"), // a Java short
+            ("send.buffer.bytes", "-2"),
+            ("client.dns.lookup", "USE_ALL_DNS_IPS"), // case-sensitive in Java
+            ("client.dns.lookup", "default"),         // removed in Kafka 3.0
+            ("metadata.recovery.strategy", "sometimes"),
+            ("metrics.recording.level", "debug"),
+            ("enable.metrics.push", "yes"),
+            ("interceptor.classes", "a,,b"),
+        ] {
+            let e = with(&[(k, v)]).unwrap_err();
+            assert!(e.to_string().contains(k), "{k}={v}: {e}");
+        }
+        for (k, v) in [
+            ("linger.ms", "+7"),
+            ("linger.ms", "9223372036854775807"),
+            ("metadata.recovery.strategy", "NONE"), // case-insensitive in Java
+            ("metadata.recovery.strategy", "rebootstrap"),
+            ("client.dns.lookup", "resolve_canonical_bootstrap_servers_only"),
+            ("sasl.login.refresh.window.factor", "1.0"),
+            ("sasl.kerberos.ticket.renew.jitter", "5e-2"),
+            ("send.buffer.bytes", "-1"),
+            ("enable.metrics.push", "FALSE"),
+            ("metric.reporters", ""),
+            ("interceptor.classes", ""),
+            ("transaction.two.phase.commit.enable", "false"),
+            ("client.rack", "eu-west-1a"),
+            ("auto.include.jmx.reporter", "true"),
+        ] {
+            with(&[(k, v)]).unwrap_or_else(|e| panic!("{k}={v}: {e}"));
+        }
+    }
+
+    #[test]
+    fn java_serializers_are_accepted_others_refused_with_herald_s_way() {
+        for s in [
+            "StringSerializer",
+            "ByteArraySerializer",
+            "ByteBufferSerializer",
+            "BytesSerializer",
+            "LongSerializer",
+        ] {
+            with(&[("key.serializer", &format!("org.apache.kafka.common.serialization.{s}"))]).unwrap();
+        }
+        let e =
+            with(&[("value.serializer", "io.confluent.kafka.serializers.KafkaAvroSerializer")]).unwrap_err();
+        assert!(e.to_string().contains("AvroSerializer with a SchemaRegistryClient"), "{e}");
+        let e = with(&[("value.serializer", "com.example.MySerializer")]).unwrap_err();
+        assert!(e.to_string().contains("value.serializer") && e.to_string().contains("TypedProducer"), "{e}");
+        // A deserializer (a common slip) is not a serializer.
+        assert!(
+            with(&[("key.serializer", "org.apache.kafka.common.serialization.StringDeserializer")]).is_err()
+        );
+    }
+
+    #[test]
+    fn refused_properties_say_what_to_use_instead() {
+        for (k, v, hint) in [
+            ("transactional.id", "tx-1", "not implemented yet"),
+            ("transaction.timeout.ms", "60000", "not implemented yet"),
+            ("transaction.two.phase.commit.enable", "true", "KIP-939"),
+            ("interceptor.classes", "com.example.Audit", "Producer::send_with_callback"),
+            ("config.providers", "file", "KIP-297"),
+            (
+                "config.providers.file.class",
+                "org.apache.kafka.common.config.provider.FileConfigProvider",
+                "KIP-297",
+            ),
+            ("sasl.login.callback.handler.class", "x.Y", "oauthbearer_token_provider"),
+            ("ssl.engine.factory.class", "x.Y", "rustls"),
+            ("partitioner.class", "com.example.RoundRobinPartitioner", "ProducerBuilder::partitioner"),
+        ] {
+            let e = with(&[(k, v)]).unwrap_err().to_string();
+            assert!(e.contains(k) && e.contains(hint), "{k}: {e}");
+            assert!(!e.contains("unknown"), "{k}: {e}");
+        }
+    }
+
+    #[test]
+    fn partitioner_class_names() {
+        let c = with(&[("partitioner.class", "org.apache.kafka.clients.producer.RoundRobinPartitioner")])
+            .unwrap();
+        assert_eq!(c.builtin_partitioner, BuiltInPartitioner::RoundRobin);
+        let c =
+            with(&[("partitioner.class", "org.apache.kafka.clients.producer.internals.DefaultPartitioner")])
+                .unwrap();
+        assert_eq!(
+            (c.builtin_partitioner, c.null_key_partitioning),
+            (BuiltInPartitioner::Default, NullKeyPartitioning::UniformSticky)
+        );
+        let c = with(&[("partitioner.class", "UniformStickyPartitioner")]).unwrap();
+        assert_eq!(c.builtin_partitioner, BuiltInPartitioner::UniformSticky);
+    }
+
+    #[test]
+    fn delivery_timeout_follows_java() {
+        // Left unset, it is raised to linger.ms + request.timeout.ms ...
+        let mut c = with(&[("linger.ms", "100000")]).unwrap();
+        c.finish();
+        assert_eq!(c.delivery_timeout, Duration::from_millis(130_000));
+        // ... set below that, it is an error.
+        let e = with(&[("linger.ms", "100000"), ("delivery.timeout.ms", "120000")]).unwrap_err();
+        assert!(e.to_string().contains("delivery.timeout.ms"), "{e}");
+    }
+
+    #[test]
+    fn backoffs_follow_java() {
+        // retry.backoff.ms above the max is a constant backoff, not an error.
+        let c = with(&[("retry.backoff.ms", "2000")]).unwrap();
+        assert_eq!(c.retry_backoff_max, Duration::from_millis(1000));
+        // reconnect.backoff.ms alone makes the reconnect backoff constant.
+        let c = with(&[("reconnect.backoff.ms", "200")]).unwrap();
+        assert_eq!(c.reconnect_backoff_max, Duration::from_millis(200));
+        let c = with(&[("reconnect.backoff.max.ms", "5000"), ("reconnect.backoff.ms", "200")]).unwrap();
+        assert_eq!(c.reconnect_backoff_max, Duration::from_millis(5000));
+        let c = with(&[("reconnect.backoff.ms", "200"), ("reconnect.backoff.max.ms", "5000")]).unwrap();
+        assert_eq!(c.reconnect_backoff_max, Duration::from_millis(5000));
+    }
+
+    #[test]
+    fn properties_with_no_effect_are_logged_once_per_build() {
+        let mut c = with(&[
+            ("key.serializer", "org.apache.kafka.common.serialization.StringSerializer"),
+            ("client.rack", "a"),
+            ("client.rack", "b"),
+            ("enable.metrics.push", "false"),
+            ("linger.ms", "5"),
+        ])
+        .unwrap();
+        let logs = capture_logs(|| c.finish());
+        let count = |needle: &str| logs.iter().filter(|l| l.contains(needle)).count();
+        assert_eq!(count("client.rack has no effect in herald: a consumer setting"), 1, "{logs:?}");
+        assert_eq!(
+            count("key.serializer has no effect in herald: herald records carry bytes"),
+            1,
+            "{logs:?}"
+        );
+        assert_eq!(count("enable.metrics.push has no effect in herald"), 1, "{logs:?}");
+        assert_eq!(count("has no effect"), 3, "{logs:?}");
+    }
+
+    #[test]
+    fn secrets_are_never_echoed() {
+        assert!(is_secret("sasl.jaas.config") && is_secret("ssl.key.password"));
+        assert!(is_secret("sasl.oauthbearer.client.credentials.client.secret"));
+        assert!(is_secret("sasl.oauthbearer.assertion.private.key.passphrase"));
+        assert!(!is_secret("linger.ms") && !is_secret("client.id"));
+        let e = with(&[
+            ("ssl.keystore.password", "pw-42-secret"),
+            ("ssl.keystore.location", "/k.pem"),
+            ("security.protocol", "SSL"),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("ssl.keystore.password") && !e.to_string().contains("pw-42"), "{e}");
+    }
+
+    /// The messages of the events `f` logs.
+    fn capture_logs(f: impl FnOnce()) -> Vec<String> {
+        use std::sync::{Arc, Mutex};
+        use tracing::field::{Field, Visit};
+        struct Collect(Arc<Mutex<Vec<String>>>);
+        struct Message(String);
+        impl Visit for Message {
+            fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        impl tracing::Subscriber for Collect {
+            fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+                true
+            }
+            fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+                tracing::span::Id::from_u64(1)
+            }
+            fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+            fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+            fn event(&self, event: &tracing::Event<'_>) {
+                let mut m = Message(String::new());
+                event.record(&mut m);
+                self.0.lock().unwrap().push(m.0);
+            }
+            fn enter(&self, _: &tracing::span::Id) {}
+            fn exit(&self, _: &tracing::span::Id) {}
+        }
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        tracing::subscriber::with_default(Collect(logs.clone()), f);
+        logs.lock().unwrap().clone()
+    }
+
+    #[test]
     fn properties_doc() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/properties.md");
         let table = properties_markdown();
@@ -1060,12 +1844,21 @@ mod tests {
     fn declared_defaults_are_the_defaults() {
         let base = format!("{:?}", ProducerConfig::default());
         for p in PROPERTIES {
-            if p.default.is_empty() || !matches!(p.effect, Effect::Set(_)) {
+            if p.default.is_empty() {
+                continue;
+            }
+            if matches!(p.effect, Effect::Unsupported(..)) {
                 continue;
             }
             let mut c = ProducerConfig::default();
             c.set(p.name, p.default).unwrap_or_else(|e| panic!("{}: {e}", p.name));
+            if !matches!(p.effect, Effect::Set(_)) || p.name == "reconnect.backoff.ms" {
+                // Setting reconnect.backoff.ms alone makes the backoff constant, as in Java.
+                continue;
+            }
             c.idempotence_explicit = false;
+            c.delivery_timeout_explicit = false;
+            c.reconnect_backoff_max_explicit = false;
             assert_eq!(
                 format!("{c:?}"),
                 base,
