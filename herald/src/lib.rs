@@ -43,6 +43,7 @@ pub mod mock;
 pub mod partitioner;
 mod parts;
 pub mod producer;
+pub mod properties;
 mod protocol;
 pub mod reader;
 pub mod record;

@@ -621,6 +621,32 @@ impl ProducerBuilder {
         self
     }
 
+    /// Sets every property of a Java `.properties` file — a Java producer's
+    /// `producer.properties`, say — in file order, as [`set`](Self::set) would
+    /// (see [`PropertiesFile`](crate::properties::PropertiesFile) for the syntax).
+    /// Setters and `set` called after this override the file. An unreadable file,
+    /// a malformed line or a refused property makes [`build`](Self::build) fail,
+    /// naming the property, the file and the line; values are never shown.
+    ///
+    /// ```no_run
+    /// # fn demo() -> Result<(), herald::Error> {
+    /// # let _rt = tokio::runtime::Runtime::new().unwrap(); let _g = _rt.enter();
+    /// let producer = herald::Producer::builder()
+    ///     .properties_file("producer.properties")
+    ///     .set("client.id", "herald-demo") // overrides the file
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn properties_file(mut self, path: impl AsRef<std::path::Path>) -> Self {
+        if self.error.is_none() {
+            let file = crate::properties::PropertiesFile::read(path);
+            if let Err(e) = file.and_then(|f| self.config.set_properties_file(&f)) {
+                self.error = Some(e);
+            }
+        }
+        self
+    }
+
     /// The brokers to learn the cluster from, as `host:port[,host:port…]`.
     /// `bootstrap.servers`; required, no default.
     pub fn bootstrap_servers(self, servers: impl AsRef<str>) -> Self {
