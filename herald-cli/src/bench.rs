@@ -72,6 +72,11 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0)]
     pub warmup_records: u64,
 
+    /// Producer properties from a Java .properties file (as `herald produce -F`);
+    /// --bootstrap-server and -X override it.
+    #[arg(short = 'F', long = "producer.config", value_name = "FILE")]
+    pub producer_config: Option<PathBuf>,
+
     /// Set any producer property (repeatable).
     #[arg(short = 'X', long = "property", value_name = "NAME=VALUE")]
     pub properties: Vec<String>,
@@ -243,7 +248,9 @@ fn paced(
     run
 }
 
-pub async fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
+pub async fn run(mut args: BenchArgs) -> Result<ExitCode, CliError> {
+    let config_file =
+        crate::produce::config_file(&mut args.bootstrap_server, args.producer_config.as_deref())?;
     // 'static payloads: cloning one for a record is then a copy of a pointer, not a
     // reference count touched twice per record (as Java's perf test reuses its
     // byte arrays). This process ends with the run, so leaking them is fine.
@@ -265,7 +272,8 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     };
     // The -X security settings (security.protocol, ssl.*, sasl.*) apply to the
     // admin client that creates the topic too.
-    let mut props = vec![("bootstrap.servers", bootstrap.as_str())];
+    let mut props: Vec<(&str, &str)> = config_file.iter().flat_map(|f| f.iter()).collect();
+    props.push(("bootstrap.servers", bootstrap.as_str()));
     for p in &args.properties {
         props.push(split_property(p).map_err(|e| CliError::usage(format!("-X {e}")))?);
     }
@@ -273,7 +281,10 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     if admin.describe_topic(&args.topic).await.is_err() {
         admin.create_topic(NewTopic::new(args.topic.clone(), args.partitions, 1)).await?;
     }
-    let mut builder = Producer::builder().bootstrap_servers(&bootstrap).client_id("herald-bench");
+    let mut builder = Producer::builder()
+        .client_id("herald-bench")
+        .properties(config_file.iter().flat_map(|f| f.iter()))
+        .bootstrap_servers(&bootstrap);
     for p in &args.properties {
         let (k, v) = split_property(p).map_err(|e| CliError::usage(format!("-X {e}")))?;
         builder = builder.set(k, v);

@@ -60,6 +60,12 @@ pub struct ProduceArgs {
     #[arg(short = 'p', long)]
     pub partition: Option<i32>,
 
+    /// Producer properties from a Java .properties file (Kafka's console producer's
+    /// --producer.config, kcat's -F). Its bootstrap.servers is used without
+    /// --bootstrap-server; --bootstrap-server, -X and --acks override the file.
+    #[arg(short = 'F', long = "producer.config", value_name = "FILE")]
+    pub producer_config: Option<PathBuf>,
+
     /// Set any producer property: -X linger.ms=20 (repeatable; Java and librdkafka names).
     #[arg(short = 'X', long = "property", value_name = "NAME=VALUE")]
     pub properties: Vec<String>,
@@ -85,6 +91,22 @@ pub struct ProduceArgs {
     pub formats: crate::formats::FormatArgs,
 }
 
+/// Reads --producer.config / -F: each refused property is an error naming its line
+/// now, and the file's bootstrap.servers stands in for a missing --bootstrap-server.
+pub fn config_file(
+    bootstrap_server: &mut Option<String>,
+    path: Option<&std::path::Path>,
+) -> Result<Option<herald::properties::PropertiesFile>, CliError> {
+    let Some(path) = path else { return Ok(None) };
+    let file = herald::properties::PropertiesFile::read(path)?;
+    herald::ProducerConfig::default().set_properties_file(&file)?;
+    if bootstrap_server.is_none() {
+        *bootstrap_server =
+            file.get("bootstrap.servers").or(file.get("metadata.broker.list")).map(str::to_owned);
+    }
+    Ok(Some(file))
+}
+
 /// Splits `NAME=VALUE`.
 pub fn split_property(s: &str) -> Result<(&str, &str), String> {
     s.split_once('=').ok_or_else(|| format!("{s:?} is not NAME=VALUE"))
@@ -101,6 +123,7 @@ fn header_of(s: &str) -> Header {
 const EMBEDDED_BROKERS: usize = 3;
 
 pub async fn run(mut args: ProduceArgs) -> Result<ExitCode, CliError> {
+    let config_file = config_file(&mut args.bootstrap_server, args.producer_config.as_deref())?;
     // Without a broker: an embedded cluster, gone when the command ends.
     let embedded = match &args.bootstrap_server {
         Some(_) => {
@@ -129,7 +152,9 @@ pub async fn run(mut args: ProduceArgs) -> Result<ExitCode, CliError> {
         Some(c) => c.bootstrap(),
         None => args.bootstrap_server.clone().unwrap_or_default(),
     };
-    let mut builder = Producer::builder().bootstrap_servers(&bootstrap);
+    let mut builder = Producer::builder()
+        .properties(config_file.iter().flat_map(|f| f.iter()))
+        .bootstrap_servers(&bootstrap);
     for p in &args.properties {
         let (k, v) = split_property(p).map_err(|e| CliError::usage(format!("-X {e}")))?;
         builder = builder.set(k, v);
