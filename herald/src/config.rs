@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::partitioner::NullKeyPartitioning;
-use crate::properties::PropertiesFile;
 use crate::security::SecurityConfig;
 
 /// How many replicas must have a record before the broker acknowledges it.
@@ -1160,16 +1159,6 @@ impl ProducerConfig {
         }
     }
 
-    /// Sets every property of a Java `.properties` file, in file order (a key
-    /// repeated later wins, as in `java.util.Properties`). An error names the
-    /// property, the file and the line.
-    pub fn set_properties_file(&mut self, file: &PropertiesFile) -> Result<()> {
-        for (line, key, value) in file.lines() {
-            self.set(key, value).map_err(|e| file.error_at(line, e))?;
-        }
-        Ok(())
-    }
-
     /// Checks settings against each other. Called by
     /// [`ProducerBuilder::build`](crate::ProducerBuilder::build).
     pub fn validate(&self) -> Result<()> {
@@ -1800,34 +1789,6 @@ mod tests {
         ])
         .unwrap_err();
         assert!(e.to_string().contains("ssl.keystore.password") && !e.to_string().contains("pw-42"), "{e}");
-    }
-
-    #[test]
-    fn properties_files_apply_in_order_and_errors_name_the_line() {
-        let file = PropertiesFile::parse(
-            "producer.properties",
-            "bootstrap.servers=127.0.0.1:9092,\\\n   127.0.0.1:9093\nacks=1\nacks=all\nlinger.ms=20\n",
-        )
-        .unwrap();
-        let mut c = ProducerConfig::default();
-        c.set_properties_file(&file).unwrap();
-        c.validate().unwrap();
-        assert_eq!(c.bootstrap_servers, ["127.0.0.1:9092", "127.0.0.1:9093"]);
-        assert_eq!((c.acks, c.linger), (Acks::All, Duration::from_millis(20)));
-
-        let file = PropertiesFile::parse("p.properties", "acks=all\\\n  \n# x\nlinger.ms = soon\n").unwrap();
-        let e = ProducerConfig::default().set_properties_file(&file).unwrap_err().to_string();
-        assert!(e.contains("linger.ms") && e.contains("p.properties line 4") && e.contains("soon"), "{e}");
-
-        let file = PropertiesFile::parse("p", "sasl.mechanism=SCRAM-SHA-256\nlinger.msx=5\n").unwrap();
-        let e = ProducerConfig::default().set_properties_file(&file).unwrap_err().to_string();
-        assert!(e.contains("did you mean linger.ms") && e.contains("p line 2"), "{e}");
-
-        // A key that may be part of a value (a password split from its line) is not shown.
-        let file =
-            PropertiesFile::parse("p", "sasl.jaas.config=x required\n  password=\"hunter2\";\n").unwrap();
-        let e = ProducerConfig::default().set_properties_file(&file).unwrap_err().to_string();
-        assert!(e.contains("p line 2") && !e.contains("hunter2"), "{e}");
     }
 
     /// The messages of the events `f` logs.
