@@ -195,6 +195,7 @@ impl Run {
     }
 
     /// Record `i` was handed to `send`, with this outcome.
+    #[inline]
     fn sent(&mut self, i: u64, sent: herald::Result<()>, progress: &ProgressBar) {
         if let Err(e) = sent {
             self.refused += 1;

@@ -304,6 +304,7 @@ pub(crate) fn stamp_producer(batch: &mut [u8], producer_id: i64, epoch: i16, bas
     batch[OFF_CRC..OFF_CRC + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
+#[inline]
 fn push_bytes_field(b: &mut Vec<u8>, v: Option<&[u8]>) {
     match v {
         None => push_varint(b, -1),
