@@ -7,6 +7,10 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value;
 
 /// Runs `herald` with `args`, feeding it `stdin`; waits for it to exit.
+///
+/// The input is written from a thread of its own while the output is read, as a
+/// shell pipeline does: `herald produce` reads no faster than it can report, so
+/// writing a large input before reading any output would block both sides.
 pub fn herald(args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
         .args(args)
@@ -15,8 +19,15 @@ pub fn herald(args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run herald");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
+    let mut input = child.stdin.take().unwrap();
+    let bytes = stdin.as_bytes().to_vec();
+    let writer = std::thread::spawn(move || {
+        // herald may exit before reading everything (a usage error): not ours to judge here.
+        let _ = input.write_all(&bytes);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
 }
 
 /// The JSON objects `herald` printed to stdout, one per line (`--report json`).
