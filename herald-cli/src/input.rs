@@ -1,8 +1,15 @@
 //! `herald produce`'s input: read in large chunks on a thread of its own, each
 //! chunk ending at a line end, so the send loop can cut records out of it as
 //! `Bytes` slices without a copy or an allocation per line.
+//!
+//! A regular file (`--file`) is read into buffers the send loop hands back once
+//! no record holds a slice of them ([`Chunks::done_with`]): the same memory over
+//! and over, never zeroed. Anything else (stdin: a pipe, a terminal) is read as
+//! it comes, a chunk per read that brings a line end, so that lines typed or
+//! piped in slowly go at once.
 
 use std::io::{self, Read};
+use std::sync::mpsc as std_mpsc;
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
@@ -14,7 +21,91 @@ pub const CHUNK: usize = 1 << 20;
 /// Chunks read ahead of the send loop.
 const READ_AHEAD: usize = 2;
 
-/// Reads `input` into chunks of whole lines.
+/// Where the lines come from.
+pub enum Input {
+    /// A regular file.
+    File(std::fs::File),
+    /// Stdin, or a file that is not a regular one (a named pipe, say).
+    Stream(Box<dyn Read + Send>),
+}
+
+/// The input's chunks, as the reader thread hands them over.
+pub struct Chunks {
+    rx: mpsc::Receiver<Bytes>,
+    /// Buffers going back to the reader (regular files only).
+    recycle: Option<std_mpsc::SyncSender<Vec<u8>>>,
+}
+
+impl Chunks {
+    /// The next chunk; `None` at the end of the input.
+    pub async fn next(&mut self) -> Option<Bytes> {
+        self.rx.recv().await
+    }
+
+    /// The send loop is done with `chunk`: its buffer goes back to the reader
+    /// when nothing else holds a slice of it (a key kept for the report does).
+    pub fn done_with(&self, chunk: Bytes) {
+        let Some(recycle) = &self.recycle else { return };
+        if let Ok(mut buf) = chunk.try_into_mut() {
+            buf.clear();
+            let _ = recycle.try_send(Vec::from(buf));
+        }
+    }
+}
+
+/// Reads a regular file into chunks of whole lines, in buffers that come back
+/// for reuse.
+pub struct FileReader<R> {
+    input: R,
+    chunk: usize,
+    /// The start of a line the last chunk ended in the middle of.
+    carry: Vec<u8>,
+    recycled: Option<std_mpsc::Receiver<Vec<u8>>>,
+    done: bool,
+}
+
+impl<R: Read> FileReader<R> {
+    pub fn new(input: R, chunk: usize, recycled: Option<std_mpsc::Receiver<Vec<u8>>>) -> FileReader<R> {
+        FileReader { input, chunk: chunk.max(2), carry: Vec::new(), recycled, done: false }
+    }
+
+    /// The next chunk: whole lines, each ending in `\n`, except that the file's
+    /// last line may lack it. `None` at the end.
+    pub fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
+        if self.done {
+            return Ok(None);
+        }
+        let want = self.chunk.max(self.carry.len() * 2);
+        let mut buf = match self.recycled.as_ref().and_then(|r| r.try_recv().ok()) {
+            Some(b) if b.capacity() >= want => b,
+            _ => Vec::with_capacity(want),
+        };
+        buf.extend_from_slice(&self.carry);
+        self.carry.clear();
+        loop {
+            let start = buf.len();
+            if buf.capacity() == start {
+                buf.reserve(start); // a line longer than the buffer
+            }
+            let room = (buf.capacity() - start) as u64;
+            // Until the buffer is full or the file ends; read_to_end reads a file
+            // straight into the buffer's spare room, without zeroing it first.
+            if (&mut self.input).take(room).read_to_end(&mut buf)? == 0 {
+                self.done = true;
+                return Ok((!buf.is_empty()).then(|| Bytes::from(buf)));
+            }
+            if let Some(i) = memchr::memrchr(b'\n', &buf[start..]) {
+                let end = start + i + 1;
+                self.carry.extend_from_slice(&buf[end..]);
+                buf.truncate(end);
+                return Ok(Some(Bytes::from(buf)));
+            }
+        }
+    }
+}
+
+/// Reads a stream into chunks of whole lines, a chunk as soon as a read brings a
+/// line end.
 pub struct ChunkReader<R> {
     input: R,
     /// What was read and not yet handed out: at most the start of one line.
@@ -76,26 +167,44 @@ impl<R: Read> ChunkReader<R> {
 /// Reads `input` on a thread of its own (a plain thread: one blocked on a
 /// terminal must not keep the process from exiting) and hands its chunks over;
 /// a read error ends the input, with the reason on stderr.
-pub fn spawn_reader(input: Box<dyn Read + Send>) -> io::Result<mpsc::Receiver<Bytes>> {
+pub fn spawn_reader(input: Input) -> io::Result<Chunks> {
     let (tx, rx) = mpsc::channel(READ_AHEAD);
-    std::thread::Builder::new().name("herald-input".into()).spawn(move || {
-        let mut reader = ChunkReader::new(input, CHUNK);
-        loop {
-            match reader.next_chunk() {
-                Ok(Some(chunk)) => {
-                    if tx.blocking_send(chunk).is_err() {
-                        return; // the send loop stopped (interrupted)
-                    }
-                }
-                Ok(None) => return,
-                Err(e) => {
-                    eprintln!("herald: reading input: {e}");
-                    return;
+    let (recycle, read) = match input {
+        Input::File(f) => {
+            // Room for every buffer there can be: the ones read ahead, the one the
+            // send loop is on, and the one being filled.
+            let (recycle, recycled) = std_mpsc::sync_channel(READ_AHEAD + 2);
+            let mut reader = FileReader::new(f, CHUNK, Some(recycled));
+            let read: Box<dyn FnMut() -> io::Result<Option<Bytes>> + Send> =
+                Box::new(move || reader.next_chunk());
+            (Some(recycle), read)
+        }
+        Input::Stream(s) => {
+            let mut reader = ChunkReader::new(s, CHUNK);
+            let read: Box<dyn FnMut() -> io::Result<Option<Bytes>> + Send> =
+                Box::new(move || reader.next_chunk());
+            (None, read)
+        }
+    };
+    std::thread::Builder::new().name("herald-input".into()).spawn(move || send_chunks(read, tx))?;
+    Ok(Chunks { rx, recycle })
+}
+
+fn send_chunks(mut read: Box<dyn FnMut() -> io::Result<Option<Bytes>> + Send>, tx: mpsc::Sender<Bytes>) {
+    loop {
+        match read() {
+            Ok(Some(chunk)) => {
+                if tx.blocking_send(chunk).is_err() {
+                    return; // the send loop stopped (interrupted)
                 }
             }
+            Ok(None) => return,
+            Err(e) => {
+                eprintln!("herald: reading input: {e}");
+                return;
+            }
         }
-    })?;
-    Ok(rx)
+    }
 }
 
 /// The lines of a chunk: (start, end) of each line's text, without its `\n` (or
@@ -141,6 +250,9 @@ mod tests {
         }
     }
 
+    /// Every line, through both readers (the file reader reusing its buffers as
+    /// the send loop would hand them back), and how many chunks the stream
+    /// reader made.
     fn all_lines(data: &[u8], step: usize, chunk: usize) -> (Vec<Vec<u8>>, usize) {
         let mut r = ChunkReader::new(Trickle { data, step }, chunk);
         let (mut out, mut chunks) = (Vec::new(), 0);
@@ -149,6 +261,16 @@ mod tests {
             assert!(c.ends_with(b"\n") || !data.ends_with(b"\n"), "chunks end at a line end");
             out.extend(lines(&c).map(|(s, e)| c[s..e].to_vec()));
         }
+        let (recycle, recycled) = std_mpsc::sync_channel(4);
+        let chunks_back = Chunks { rx: mpsc::channel(1).1, recycle: Some(recycle) };
+        let mut f = FileReader::new(Trickle { data, step }, chunk, Some(recycled));
+        let mut from_file = Vec::new();
+        while let Some(c) = f.next_chunk().unwrap() {
+            assert!(c.ends_with(b"\n") || !data.ends_with(b"\n"), "chunks end at a line end");
+            from_file.extend(lines(&c).map(|(s, e)| c[s..e].to_vec()));
+            chunks_back.done_with(c);
+        }
+        assert_eq!(from_file, out, "both readers see the same lines");
         (out, chunks)
     }
 

@@ -1,6 +1,6 @@
 //! `herald produce`: one record per input line.
 
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,11 +12,12 @@ use bytes::Bytes;
 use herald::mock::MockCluster;
 use herald::{Header, Producer, Record, SendFuture, Topic};
 use memchr::memmem;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
+use crate::CliError;
 use crate::formats::{Encoders, LineError};
+use crate::input::{self, Chunks, Input};
 use crate::report::{Outcomes, ReportFormat};
-use crate::{CliError, input};
 
 /// Arguments of `herald produce`.
 #[derive(clap::Args, Debug)]
@@ -164,12 +165,16 @@ pub async fn run(mut args: ProduceArgs) -> Result<ExitCode, CliError> {
     }
     let encoders = args.formats.encoders()?;
     let producer = builder.build()?;
-    let input: Box<dyn Read + Send> = match &args.file {
-        Some(path) => Box::new(
-            std::fs::File::open(path)
-                .map_err(|e| CliError::usage(format!("--file {}: {e}", path.display())))?,
-        ),
-        None => Box::new(std::io::stdin()),
+    let input = match &args.file {
+        Some(path) => {
+            let file = std::fs::File::open(path)
+                .map_err(|e| CliError::usage(format!("--file {}: {e}", path.display())))?;
+            match file.metadata() {
+                Ok(m) if m.is_file() => Input::File(file),
+                _ => Input::Stream(Box::new(file)),
+            }
+        }
+        None => Input::Stream(Box::new(std::io::stdin())),
     };
     let progress = args.progress || (!args.no_progress && std::io::stderr().is_terminal());
     let thread_error = |e: std::io::Error| CliError::usage(format!("cannot start a thread: {e}"));
@@ -199,7 +204,7 @@ pub async fn produce_lines(
     producer: &Producer,
     args: &ProduceArgs,
     encoders: &Encoders,
-    mut chunks: mpsc::Receiver<Bytes>,
+    mut chunks: Chunks,
     outcomes: &'static Outcomes,
 ) -> u64 {
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -219,7 +224,7 @@ pub async fn produce_lines(
         let chunk = tokio::select! {
             biased;
             _ = wake.notified() => None,
-            c = chunks.recv() => c,
+            c = chunks.next() => c,
         };
         let Some(chunk) = chunk else { break };
         for (start, end) in input::lines(&chunk) {
@@ -247,6 +252,7 @@ pub async fn produce_lines(
                 }
             }
         }
+        chunks.done_with(chunk);
     }
     if interrupted.load(Ordering::Relaxed) {
         eprintln!("herald: interrupted; delivering the records already read");
