@@ -65,13 +65,23 @@ pub struct Outcomes {
     caught_up: Notify,
 }
 
-/// How many lines the send loop may be ahead of the reporter.
-const MAX_AHEAD: u64 = 65_536;
+/// How many lines the send loop may be ahead of the reporter (as many as the
+/// channel to the reporter held before).
+const MAX_AHEAD: u64 = 100_000;
 
 impl Outcomes {
     /// Starts counting (and with text or json, the reporter thread). Each call
     /// leaks one small struct: `herald produce` calls it once per process.
     pub fn start(format: ReportFormat, progress: bool) -> std::io::Result<(&'static Outcomes, Reporter)> {
+        Outcomes::start_to(format, progress, Box::new(std::io::stdout()))
+    }
+
+    /// [`start`](Self::start), printing to `out`.
+    fn start_to(
+        format: ReportFormat,
+        progress: bool,
+        out: Box<dyn Write + Send>,
+    ) -> std::io::Result<(&'static Outcomes, Reporter)> {
         let bar = if progress {
             let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             b.set_style(
@@ -101,7 +111,7 @@ impl Outcomes {
             ReportFormat::Text | ReportFormat::Json => {
                 let t = std::thread::Builder::new()
                     .name("herald-report".into())
-                    .spawn(move || report_in_order(outcomes))?;
+                    .spawn(move || report_in_order(outcomes, out))?;
                 let _ = outcomes.reporter.set(t.thread().clone());
                 Some(t)
             }
@@ -236,8 +246,8 @@ impl Reporter {
 
 /// The reporter thread: takes outcomes as they come, holds back those that
 /// overtook earlier lines, and prints each line's in input order.
-fn report_in_order(o: &'static Outcomes) {
-    let mut out = Printer::new(o.format);
+fn report_in_order(o: &'static Outcomes, out: Box<dyn Write + Send>) {
+    let mut out = Printer::new(o.format, out);
     let mut taken: Vec<Done> = Vec::new();
     // held[i] is line next + i's outcome, if it is in.
     let mut held: VecDeque<Option<Done>> = VecDeque::new();
@@ -296,17 +306,19 @@ fn report_in_order(o: &'static Outcomes) {
 struct Printer {
     format: ReportFormat,
     buf: Vec<u8>,
+    out: Box<dyn Write + Send>,
     /// The last topic seen, and it as a JSON string.
     topic: (String, Vec<u8>),
-    /// stdout failed (closed, say): print nothing more, but keep going.
+    /// `out` failed (a closed stdout, say): print nothing more, but keep going.
     broken: bool,
 }
 
 impl Printer {
-    fn new(format: ReportFormat) -> Printer {
+    fn new(format: ReportFormat, out: Box<dyn Write + Send>) -> Printer {
         Printer {
             format,
             buf: Vec::with_capacity(128 * 1024),
+            out,
             topic: (String::new(), Vec::new()),
             broken: false,
         }
@@ -374,8 +386,7 @@ impl Printer {
     /// not stop delivery: failures still go to stderr, and the counts are right.
     fn flush(&mut self) {
         if !self.buf.is_empty() && !self.broken {
-            let mut out = std::io::stdout().lock();
-            self.broken = out.write_all(&self.buf).and_then(|()| out.flush()).is_err();
+            self.broken = self.out.write_all(&self.buf).and_then(|()| self.out.flush()).is_err();
         }
         self.buf.clear();
     }
@@ -423,7 +434,7 @@ mod tests {
 
     #[test]
     fn json_errors_escape_and_keep_the_old_field_order() {
-        let mut p = Printer::new(ReportFormat::Json);
+        let mut p = Printer::new(ReportFormat::Json, Box::new(std::io::sink()));
         let d = Done { line: 7, key: Some(Bytes::from_static(b"k\"\xff")), result: Err("no \"sep\"".into()) };
         p.print(&d);
         let d = Done { line: 1, key: None, result: Err("x".into()) };
@@ -433,6 +444,60 @@ mod tests {
             s,
             "{\"error\":\"no \\\"sep\\\"\",\"key\":\"k\\\"\u{fffd}\",\"line\":7}\n{\"error\":\"x\",\"key\":null,\"line\":1}\n"
         );
+    }
+
+    /// What the reporter printed, shared with the test.
+    #[derive(Clone, Default)]
+    struct Shared(std::sync::Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn outcomes_print_in_input_order_and_the_sender_waits_for_the_reporter() {
+        let printed = Shared::default();
+        let (o, reporter) = Outcomes::start_to(ReportFormat::Json, false, Box::new(printed.clone())).unwrap();
+        // Line 1's outcome comes last: nothing can be printed before it, so the
+        // send loop must stop and wait once it is MAX_AHEAD lines ahead.
+        let lines = 2 * MAX_AHEAD + 7; // odd: the last pair is whole
+        let mut waited = 0;
+        for line in 2..=lines {
+            if o.too_far_ahead(line) {
+                if waited == 0 {
+                    o.resolve(1, None, Err("late".into()));
+                }
+                waited += 1;
+                o.wait_for_reporter(line).await;
+                assert!(line - o.printed.load(Ordering::SeqCst) <= MAX_AHEAD / 2);
+            }
+            // Pairs of lines (2 and 3, 4 and 5, ...) resolve the wrong way round,
+            // as outcomes from different partitions do.
+            let l = line ^ 1;
+            o.resolve(l, Some(Bytes::from(format!("k{l}"))), Err(format!("e{l}")));
+        }
+        assert!(waited > 0, "the send loop waited for the reporter");
+        let totals = reporter.finish(lines);
+        assert_eq!((totals.delivered, totals.failed), (0, lines));
+        let out = String::from_utf8(printed.0.lock().clone()).unwrap();
+        let mut n = 0;
+        for (i, l) in out.lines().enumerate() {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let line = i as u64 + 1;
+            assert_eq!(v["line"], line, "{l}");
+            n += 1;
+            if line > 1 {
+                assert_eq!(v["key"], format!("k{line}"));
+                assert_eq!(v["error"], format!("e{line}"));
+            }
+        }
+        assert_eq!(n, lines);
     }
 
     #[test]

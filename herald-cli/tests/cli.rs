@@ -127,17 +127,33 @@ async fn file_input_and_producer_properties() {
 async fn a_long_input_reports_every_line_once_in_input_order() {
     // More lines than the send loop may run ahead of the reporter, keyed over six
     // partitions so outcomes arrive out of input order; CRLF and a last line
-    // without a newline as well.
+    // without a newline as well. From a file: fed through stdin, the whole input
+    // would have to be taken before stdout is read.
     let topic = create_topic("cli-order", 6, &[]).await;
-    let n = 100_000;
+    let n = 150_000;
+    let mut f = tempfile::NamedTempFile::new().unwrap();
     let mut input = String::new();
     for i in 1..=n {
         input.push_str(&format!("k{}:v{i}{}", i % 97, if i % 10 == 0 { "\r\n" } else { "\n" }));
     }
     input.pop();
+    f.write_all(input.as_bytes()).unwrap();
+    let path = f.path().to_str().unwrap().to_owned();
     let out = herald(
-        &["produce", "-b", &bootstrap(), "-t", &topic, "--key-separator", ":", "--report", "json"],
-        &input,
+        &[
+            "produce",
+            "-b",
+            &bootstrap(),
+            "-t",
+            &topic,
+            "-f",
+            &path,
+            "--key-separator",
+            ":",
+            "--report",
+            "json",
+        ],
+        "",
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report = json_lines(&out);
