@@ -27,6 +27,14 @@ pub(crate) struct Job {
 }
 
 impl Job {
+    /// The jobs for what `QueueState::take_for_compression` took from `queue`.
+    pub(crate) fn all_of(
+        queue: &Arc<PartitionQueue>,
+        taken: Vec<(Instant, u64, BytesMut)>,
+    ) -> impl Iterator<Item = Job> + '_ {
+        taken.into_iter().map(|(created, order, raw)| Job { created, order, queue: queue.clone(), raw })
+    }
+
     fn key(&self) -> (Instant, u64, usize) {
         (self.created, self.order, Arc::as_ptr(&self.queue) as usize)
     }

@@ -397,12 +397,7 @@ impl Sender {
                 for b in expired {
                     expire(b, cfg.delivery_timeout);
                 }
-                compress.extend(jobs.into_iter().map(|(created, order, raw)| Job {
-                    created,
-                    order,
-                    queue: q.clone(),
-                    raw,
-                }));
+                compress.extend(Job::all_of(q, jobs));
                 if leader < 0 {
                     if route {
                         self.metadata.request();
@@ -435,13 +430,7 @@ impl Sender {
                     let mut st = q.state.lock();
                     st.seal_if_lingered(now, Duration::ZERO, true);
                     if compressing {
-                        let jobs = st.take_for_compression();
-                        compress.extend(jobs.into_iter().map(|(created, order, raw)| Job {
-                            created,
-                            order,
-                            queue: q.clone(),
-                            raw,
-                        }));
+                        compress.extend(Job::all_of(&q, st.take_for_compression()));
                     } else if st.front(now) == Front::Due {
                         drop(st);
                         w.due.push(q);
