@@ -108,14 +108,14 @@ fn a_refused_property_names_the_file_and_line_and_never_a_secret() {
          sasl.mechanism=SCRAM-SHA-256\n\
          sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required \\\n\
          \x20   username=\"alice\" password=\"hunter2-secret\";\n\
-         transactional.id=orders-tx\n",
+         interceptor.classes=com.example.Audit\n",
     );
     let file = path.to_str().unwrap();
     let out = herald(&["produce", "-F", file, "-t", "t"], "a\n");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("transactional.id") && stderr.contains("transactions are not implemented"),
+        stderr.contains("interceptor.classes") && stderr.contains("interceptors are Java classes"),
         "{stderr}"
     );
     assert!(stderr.contains(&format!("{file} line 5")), "{stderr}");

@@ -164,6 +164,12 @@ pub struct ProducerConfig {
     pub enable_idempotence: bool,
     /// Whether `enable.idempotence` was set by the user (see above).
     pub(crate) idempotence_explicit: bool,
+    /// `transactional.id`: set, the producer is transactional (KIP-98) and
+    /// idempotent; default unset.
+    pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms`: how long the transaction coordinator lets a
+    /// transaction stay open before aborting it; default 60 s.
+    pub transaction_timeout: Duration,
     /// `buffer.memory` in bytes: the most the producer holds for records not yet
     /// resolved; default 33554432 (32 MiB).
     pub buffer_memory: usize,
@@ -222,6 +228,8 @@ impl Default for ProducerConfig {
             max_block: Duration::from_millis(60_000),         // Kafka: max.block.ms=60000
             max_in_flight: 5,         // Kafka: max.in.flight.requests.per.connection=5
             enable_idempotence: true, // Kafka: enable.idempotence=true
+            transactional_id: None,
+            transaction_timeout: Duration::from_secs(60),
             idempotence_explicit: false,
             buffer_memory: 33_554_432,      // Kafka: buffer.memory=33554432
             compression: Compression::None, // Kafka: compression.type=none
@@ -330,8 +338,6 @@ const OAUTH_REFRESH: &str = "Java's OAUTHBEARER token refresh timing; herald ask
      callback again once a cached token is past 80% of its life";
 const JSSE: &str = "a setting of Java's TLS implementation (JSSE); herald's TLS is rustls, which \
      verifies certificates against ssl.truststore.* as PKIX does";
-const TRANSACTIONS: &str = "transactions are not implemented yet; herald's producer is idempotent \
-     (enable.idempotence, KIP-98) but not transactional";
 const JAVA_CLASS: &str = "herald cannot load Java classes";
 
 /// Every property herald knows, Java's names first, in the order of the docs
@@ -478,6 +484,31 @@ pub(crate) const PROPERTIES: &[Property] = &[
         Effect::Set(|c, v| {
             c.enable_idempotence = parse_bool(v)?;
             c.idempotence_explicit = true;
+            Ok(())
+        }),
+    ),
+    prop(
+        "transactional.id",
+        "",
+        "Makes the producer transactional (KIP-98): `init_transactions`, then `begin_transaction`, sends, \
+         `commit_transaction` or `abort_transaction`; implies idempotence. A newer producer with the same id \
+         fences this one.",
+        Effect::Set(|c, v| {
+            if v.is_empty() {
+                return Err(
+                    "must be non-empty (leave it unset for a producer that is not transactional)".into()
+                );
+            }
+            c.transactional_id = Some(v.to_owned());
+            Ok(())
+        }),
+    ),
+    prop(
+        "transaction.timeout.ms",
+        "60000",
+        "How long the transaction coordinator lets a transaction stay open before aborting it.",
+        Effect::Set(|c, v| {
+            c.transaction_timeout = ms_int(v)?;
             Ok(())
         }),
     ),
@@ -953,13 +984,13 @@ pub(crate) const PROPERTIES: &[Property] = &[
         "Java security provider classes; herald's TLS and SASL mechanisms are its own",
     ),
     // Refused: what herald cannot honour, and what to use instead.
-    refused("transactional.id", "", TRANSACTIONS),
-    refused("transaction.timeout.ms", "60000", TRANSACTIONS),
     refused_unless(
         "transaction.two.phase.commit.enable",
         "false",
         |v| parse_bool(v) == Ok(false),
-        "two-phase commit (KIP-939) needs transactions, which are not implemented yet (false is accepted)",
+        "two-phase commit (KIP-939: a transaction prepared by one producer and completed by another, \
+         with an external transaction manager) is not supported; herald's transactions commit or abort \
+         within the producer that began them (false is accepted)",
     ),
     refused_unless(
         "interceptor.classes",
@@ -1203,6 +1234,22 @@ impl ProducerConfig {
         if self.enable_idempotence && self.idempotence_explicit {
             if let Some((name, why)) = self.idempotence_conflict() {
                 return Err(Error::config(name, format!("{why} (enable.idempotence=true was set)")));
+            }
+        }
+        if self.transactional_id.is_some() {
+            // As Java's ProducerConfig: a transactional producer is idempotent.
+            if self.idempotence_explicit && !self.enable_idempotence {
+                return Err(Error::config(
+                    "enable.idempotence",
+                    "a transactional producer (transactional.id) must be idempotent; \
+                     leave enable.idempotence unset or true",
+                ));
+            }
+            if let Some((name, why)) = self.idempotence_conflict() {
+                return Err(Error::config(name, format!("{why} (transactional.id was set)")));
+            }
+            if self.transaction_timeout.is_zero() {
+                return Err(Error::config("transaction.timeout.ms", "must be positive"));
             }
         }
         Ok(())
@@ -1691,10 +1738,28 @@ mod tests {
     }
 
     #[test]
+    fn a_transactional_producer_is_idempotent() {
+        let mut c = ProducerConfig::default();
+        c.set("bootstrap.servers", "127.0.0.1:9092").unwrap();
+        c.set("transactional.id", "tx-1").unwrap();
+        c.set("transaction.timeout.ms", "30000").unwrap();
+        assert_eq!(c.transactional_id.as_deref(), Some("tx-1"));
+        assert_eq!(c.transaction_timeout, Duration::from_secs(30));
+        c.validate().unwrap();
+        c.set("enable.idempotence", "false").unwrap();
+        let e = c.validate().unwrap_err();
+        assert!(e.to_string().contains("must be idempotent"), "{e}");
+        let mut c = ProducerConfig::default();
+        c.set("bootstrap.servers", "127.0.0.1:9092").unwrap();
+        c.set("transactional.id", "tx-1").unwrap();
+        c.set("acks", "1").unwrap();
+        let e = c.validate().unwrap_err();
+        assert!(e.to_string().contains("acks=all") && e.to_string().contains("transactional.id"), "{e}");
+    }
+
+    #[test]
     fn refused_properties_say_what_to_use_instead() {
         for (k, v, hint) in [
-            ("transactional.id", "tx-1", "not implemented yet"),
-            ("transaction.timeout.ms", "60000", "not implemented yet"),
             ("transaction.two.phase.commit.enable", "true", "KIP-939"),
             ("interceptor.classes", "com.example.Audit", "Producer::send_with_callback"),
             ("config.providers", "file", "KIP-297"),

@@ -84,6 +84,36 @@ impl ErrorCode {
     pub const INVALID_RECORD: ErrorCode = ErrorCode(87);
     /// `UNKNOWN_TOPIC_ID` (100).
     pub const UNKNOWN_TOPIC_ID: ErrorCode = ErrorCode(100);
+    /// The coordinator is loading its state; retriable.
+    pub const COORDINATOR_LOAD_IN_PROGRESS: ErrorCode = ErrorCode(14);
+    /// No coordinator is available; retriable.
+    pub const COORDINATOR_NOT_AVAILABLE: ErrorCode = ErrorCode(15);
+    /// The broker is not the coordinator for this key; find it again.
+    pub const NOT_COORDINATOR: ErrorCode = ErrorCode(16);
+    /// The generation of the consumer group is not current.
+    pub const ILLEGAL_GENERATION: ErrorCode = ErrorCode(22);
+    /// The member id is not in the consumer group.
+    pub const UNKNOWN_MEMBER_ID: ErrorCode = ErrorCode(25);
+    /// Not authorised for the consumer group.
+    pub const GROUP_AUTHORIZATION_FAILED: ErrorCode = ErrorCode(30);
+    /// Not authorised for a cluster action (e.g. IdempotentWrite).
+    pub const CLUSTER_AUTHORIZATION_FAILED: ErrorCode = ErrorCode(31);
+    /// The transaction is not in a state that allows the request.
+    pub const INVALID_TXN_STATE: ErrorCode = ErrorCode(48);
+    /// The coordinator has no producer id for this transactional id.
+    pub const INVALID_PRODUCER_ID_MAPPING: ErrorCode = ErrorCode(49);
+    /// `transaction.timeout.ms` is above the broker's `transaction.max.timeout.ms`.
+    pub const INVALID_TRANSACTION_TIMEOUT: ErrorCode = ErrorCode(50);
+    /// The previous transaction of this producer is still being completed; retriable.
+    pub const CONCURRENT_TRANSACTIONS: ErrorCode = ErrorCode(51);
+    /// Not authorised for the transactional id.
+    pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: ErrorCode = ErrorCode(53);
+    /// A static member with the same instance id replaced this one.
+    pub const FENCED_INSTANCE_ID: ErrorCode = ErrorCode(82);
+    /// A newer producer with the same transactional id exists.
+    pub const PRODUCER_FENCED: ErrorCode = ErrorCode(90);
+    /// The transaction must be aborted (KIP-890).
+    pub const TRANSACTION_ABORTABLE: ErrorCode = ErrorCode(120);
 
     /// The code for a raw `i16`.
     pub const fn new(code: i16) -> ErrorCode {
@@ -286,6 +316,46 @@ pub enum ErrorKind {
         /// What went wrong.
         message: String,
     },
+    /// A transactional call made in a state that does not allow it: `send` or
+    /// `commit_transaction` before `begin_transaction`, `begin_transaction` twice,
+    /// anything before `init_transactions`, or a call on a producer that is not
+    /// transactional. Nothing was changed; the transaction (if any) goes on.
+    TransactionState {
+        /// The call.
+        operation: &'static str,
+        /// Why it is refused now.
+        reason: String,
+    },
+    /// The current transaction cannot commit: a record of it failed, or a
+    /// transactional request failed in a way that leaves the transaction
+    /// incomplete. Call `abort_transaction`, then begin a new transaction and send
+    /// its records again (Java's abortable errors, `TransactionAbortableException`).
+    /// The cause is the error's source.
+    TransactionAbortable {
+        /// What happened.
+        reason: String,
+    },
+    /// The transaction was aborted: a record of it was never written, or a
+    /// committed-looking write was rolled back by the abort. Records that fail with
+    /// this are not visible to `read_committed` consumers.
+    TransactionAborted,
+    /// A newer producer with the same `transactional.id` has initialised
+    /// transactions (or the coordinator bumped the epoch past this producer's):
+    /// this producer is fenced and every later transactional call fails. Close it;
+    /// the newer one carries on (Java's `ProducerFencedException`).
+    Fenced {
+        /// The `transactional.id`.
+        transactional_id: String,
+    },
+    /// The transactional producer hit an error it cannot recover from (not
+    /// authorised for its `transactional.id`, a broker without transactions, a
+    /// transaction whose outcome the coordinator lost): every later transactional
+    /// call fails; close the producer and build a new one. The cause is the error's
+    /// source.
+    TransactionFatal {
+        /// What happened.
+        reason: String,
+    },
 }
 
 /// What a [`ErrorKind::Timeout`] was waiting for.
@@ -305,6 +375,10 @@ pub enum TimeoutKind {
     /// Room in the producer's buffer (`buffer.memory`, waited for up to
     /// `max.block.ms`).
     BufferMemory,
+    /// A transactional call (`init_transactions`, `send_offsets_to_transaction`,
+    /// `commit_transaction`, `abort_transaction`; `max.block.ms`). Calling it again
+    /// resumes it.
+    Transaction,
 }
 
 impl fmt::Display for TimeoutKind {
@@ -316,6 +390,7 @@ impl fmt::Display for TimeoutKind {
             TimeoutKind::Close => "delivery before close",
             TimeoutKind::Connect => "a connection (socket.connection.setup.timeout.ms)",
             TimeoutKind::BufferMemory => "room in the buffer (buffer.memory full for max.block.ms)",
+            TimeoutKind::Transaction => "the transaction coordinator (max.block.ms); call again to resume",
         })
     }
 }
@@ -470,6 +545,19 @@ impl Error {
         matches!(self.inner.kind, ErrorKind::Timeout { .. })
     }
 
+    /// Whether the current transaction must be aborted (and may then be tried
+    /// again): [`ErrorKind::TransactionAbortable`], and a record's
+    /// [`ErrorKind::TransactionAborted`].
+    pub fn is_transaction_abortable(&self) -> bool {
+        matches!(self.inner.kind, ErrorKind::TransactionAbortable { .. } | ErrorKind::TransactionAborted)
+    }
+
+    /// Whether the transactional producer can no longer be used:
+    /// [`ErrorKind::Fenced`] or [`ErrorKind::TransactionFatal`].
+    pub fn is_transaction_fatal(&self) -> bool {
+        matches!(self.inner.kind, ErrorKind::Fenced { .. } | ErrorKind::TransactionFatal { .. })
+    }
+
     /// Whether this is a configuration error, raised when the producer is built.
     pub fn is_config(&self) -> bool {
         matches!(self.inner.kind, ErrorKind::Config { .. })
@@ -524,6 +612,23 @@ impl fmt::Display for Error {
             )?,
             ErrorKind::Serialization { is_key, reason } => {
                 write!(f, "could not serialize the {}: {reason}", if *is_key { "key" } else { "value" })?
+            }
+            ErrorKind::TransactionState { operation, reason } => {
+                write!(f, "{operation} refused: {reason}")?
+            }
+            ErrorKind::TransactionAbortable { reason } => write!(
+                f,
+                "transaction must be aborted: {reason}; call abort_transaction, then send its records again \
+                 in a new transaction"
+            )?,
+            ErrorKind::TransactionAborted => f.write_str("the record's transaction was aborted")?,
+            ErrorKind::Fenced { transactional_id } => write!(
+                f,
+                "producer fenced: a newer producer with transactional.id {transactional_id:?} has taken over; \
+                 close this one"
+            )?,
+            ErrorKind::TransactionFatal { reason } => {
+                write!(f, "transactional producer failed for good: {reason}; close it and build a new one")?
             }
             ErrorKind::SchemaRegistry { url, status, code, message } => {
                 write!(f, "schema registry {url}")?;

@@ -54,7 +54,9 @@ pub use crate::admin::{Admin, NewTopic, TopicDescription};
 pub use crate::config::{Acks, Compression, ProducerConfig};
 pub use crate::error::{Error, ErrorCode, ErrorKind, Result, TimeoutKind};
 pub use crate::partitioner::{NullKeyPartitioning, Partitioner, Partitions};
-pub use crate::producer::{DeliveryFuture, Producer, ProducerBuilder, SendFuture, Topic};
+pub use crate::producer::{
+    ConsumerGroupMetadata, DeliveryFuture, Producer, ProducerBuilder, SendFuture, Topic, TxnOffset,
+};
 pub use crate::reader::{ConsumedRecord, TopicReader};
 pub use crate::record::{Header, Record, RecordMetadata, TimestampType};
 pub use crate::security::{OAuthBearerToken, SaslMechanism, Secret, SecurityProtocol, TokenProvider};

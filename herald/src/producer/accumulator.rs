@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 use arc_swap::ArcSwapOption;
 use bytes::BytesMut;
@@ -227,6 +227,15 @@ impl QueueState {
         }
     }
 
+    /// Transactions: takes on the transaction's producer id and epoch (no
+    /// partition-local bumps: only the coordinator moves the epoch). Returns
+    /// whether the sequence is unresolved with nothing left in flight — the
+    /// transaction must then abort, and the epoch bump after it starts over.
+    pub(crate) fn prepare_transactional(&mut self, producer_id: i64, epoch: i16) -> bool {
+        self.seq.adopt_exact(producer_id, epoch);
+        self.seq.unresolved && self.in_flight == 0
+    }
+
     /// Idempotence: takes on the producer's id and epoch, and bumps this
     /// partition's epoch if its sequence is unresolved and nothing is in doubt.
     pub(crate) fn prepare_sequence(&mut self, producer_id: i64, epoch: i16) -> Bump {
@@ -334,6 +343,9 @@ pub(crate) struct PartitionQueue {
     /// The leader's node id, or [`NO_LEADER`]; kept current by metadata.
     pub(crate) leader: AtomicI32,
     pub(crate) state: Mutex<QueueState>,
+    /// Transactions v1: the serial of the last transaction this partition was
+    /// added to (AddPartitionsToTxn), 0 for none.
+    pub(crate) txn_added: AtomicU64,
 }
 
 impl PartitionQueue {
@@ -343,6 +355,7 @@ impl PartitionQueue {
             partition,
             leader: AtomicI32::new(NO_LEADER),
             state: Mutex::new(QueueState::new(compress)),
+            txn_added: AtomicU64::new(0),
         }
     }
 

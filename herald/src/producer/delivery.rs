@@ -21,12 +21,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 use tokio::sync::Semaphore;
 
-#[cfg(test)]
 use crate::error::Error;
 use crate::error::Result;
 use crate::parts::{RecordMetadata, TimestampType};
@@ -53,6 +52,10 @@ pub(crate) struct Deliveries {
     /// Callbacks of resolved batches, waiting for [`run_pending`](Self::run_pending).
     /// Held only to push or to take the whole list, never while user code runs.
     pending: Mutex<Vec<Job>>,
+    /// A transactional producer's: whether failures are being recorded (since
+    /// the current transaction began), and the first one.
+    tracking: AtomicBool,
+    first_failure: Mutex<Option<Error>>,
 }
 
 impl fmt::Debug for Deliveries {
@@ -77,7 +80,31 @@ thread_local! {
 impl Deliveries {
     /// `memory` is the producer's `buffer.memory` pool.
     pub(crate) fn new(memory: Arc<Semaphore>) -> Arc<Deliveries> {
-        Arc::new(Deliveries { memory, pending: Mutex::new(Vec::new()) })
+        Arc::new(Deliveries {
+            memory,
+            pending: Mutex::new(Vec::new()),
+            tracking: AtomicBool::new(false),
+            first_failure: Mutex::new(None),
+        })
+    }
+
+    /// Transactions: from now on, remembers the first batch that fails (a new
+    /// transaction begins).
+    pub(crate) fn track_failures(&self) {
+        *self.first_failure.lock() = None;
+        self.tracking.store(true, Ordering::Release);
+    }
+
+    /// The first failure since [`track_failures`](Self::track_failures).
+    pub(crate) fn first_failure(&self) -> Option<Error> {
+        self.first_failure.lock().clone()
+    }
+
+    /// Records `e` as a failure of the current transaction, unless one is known.
+    pub(crate) fn note_failure(&self, e: &Error) {
+        if self.tracking.load(Ordering::Acquire) {
+            self.first_failure.lock().get_or_insert_with(|| e.clone());
+        }
     }
 
     /// Whether the caller is a delivery callback.
@@ -200,6 +227,9 @@ impl BatchCompletion {
             // and then asks the sender to run callbacks finds these among them.
             if !callbacks.is_empty() {
                 self.deliveries.queue(Job { batch: self.clone(), result: result.clone(), callbacks });
+            }
+            if let Err(e) = &result {
+                self.deliveries.note_failure(e);
             }
             *s = State::Done(result);
             w

@@ -83,6 +83,15 @@ impl SeqState {
         }
     }
 
+    /// Transactions: takes on exactly the producer's id and epoch, starting over
+    /// whenever either changed (a transactional producer's epoch moves only through
+    /// its coordinator: InitProducerId, and every EndTxn with transactions v2).
+    pub(crate) fn adopt_exact(&mut self, producer_id: i64, epoch: i16) {
+        if self.producer_id != producer_id || self.epoch != epoch {
+            *self = SeqState { producer_id, epoch, ..SeqState::default() };
+        }
+    }
+
     /// Whether another batch may go out while `in_flight` are unanswered. Until the
     /// broker has acknowledged a batch under this producer id and epoch it holds no
     /// state for us, and a broker without state accepts *any* first sequence: a
@@ -303,6 +312,17 @@ mod tests {
         s.stamp_for(&mut a);
         s.adopt(8, 0);
         assert_eq!(s.stamp_for(&mut a).unwrap(), Stamp { producer_id: 8, epoch: 0, base_sequence: 0 });
+    }
+
+    #[test]
+    fn a_transactional_epoch_change_starts_the_sequence_over() {
+        let mut s = state();
+        s.next = 9;
+        s.last_acked = 8;
+        s.adopt_exact(s.producer_id, s.epoch);
+        assert_eq!(s.next, 9, "the same id and epoch keep the sequence");
+        s.adopt_exact(s.producer_id, s.epoch + 1);
+        assert_eq!((s.next, s.last_acked), (0, -1));
     }
 
     #[test]

@@ -26,6 +26,8 @@ mod response;
 #[cfg(test)]
 mod scripted;
 pub(crate) mod sender;
+mod transaction;
+mod transactional;
 mod transport;
 
 use std::borrow::Cow;
@@ -44,6 +46,8 @@ use self::accumulator::{Accumulator, TopicEntry, TopicMeta};
 pub use self::delivery::DeliveryFuture;
 use self::delivery::{Callback, Deliveries};
 use self::sender::{Command, Sender};
+use self::transaction::{Caller, Transactions};
+pub use self::transaction::{ConsumerGroupMetadata, TxnOffset};
 use crate::client::ClientConfig;
 use crate::config::{Acks, BuiltInPartitioner, ProducerConfig};
 use crate::error::{Error, ErrorKind, Result, TimeoutKind};
@@ -144,6 +148,8 @@ pub(crate) struct Shared {
     pub(crate) closing: AtomicBool,
     /// The last metadata failure, to explain a metadata timeout.
     pub(crate) last_metadata_error: Mutex<Option<Error>>,
+    /// With `transactional.id`: the transaction state machine.
+    pub(crate) txn: Option<Arc<Transactions>>,
 }
 
 /// Sends a close to the sender when the last handle goes.
@@ -216,12 +222,23 @@ impl Producer {
     /// exactly once, to where the record was written or why it was not.
     pub fn send(&self, record: Record) -> SendFuture<DeliveryFuture> {
         match self.fast(record, None) {
-            Fast::Done(r) => SendFuture::ready(r.and_then(expect_future)),
+            Fast::Done(r) => SendFuture::ready(r.and_then(expect_future).map_err(|e| self.refused(e))),
             Fast::Slow(pending, _) => {
                 let p = self.clone();
-                SendFuture::waiting(async move { p.send_slow(pending).await.and_then(expect_future) })
+                SendFuture::waiting(async move {
+                    p.send_slow(pending).await.and_then(expect_future).map_err(|e| p.refused(e))
+                })
             }
         }
+    }
+
+    /// A record was refused: in a transaction, that transaction can no longer
+    /// commit (as Java's `KafkaProducer.send`).
+    fn refused(&self, e: Error) -> Error {
+        if let Some(t) = &self.shared().txn {
+            t.record_refused(&e);
+        }
+        e
     }
 
     /// The one enqueue path's first step, taken by nearly every record: metadata
@@ -292,7 +309,7 @@ impl Producer {
     pub fn try_send(&self, record: Record) -> Result<DeliveryFuture> {
         let shared = self.shared();
         match self.fast(record, None) {
-            Fast::Done(r) => r.and_then(expect_future),
+            Fast::Done(r) => r.and_then(expect_future).map_err(|e| self.refused(e)),
             Fast::Slow(Pending { record, .. }, Blocked::Metadata) => {
                 shared.wake.notify_one();
                 let (entry, _) = shared.accumulator.topic(record.topic());
@@ -346,10 +363,12 @@ impl Producer {
         F: FnOnce(Result<RecordMetadata>) + Send + 'static,
     {
         match self.fast(record, Some(Box::new(callback))) {
-            Fast::Done(r) => SendFuture::ready(r.map(|_| ())),
+            Fast::Done(r) => SendFuture::ready(r.map(|_| ()).map_err(|e| self.refused(e))),
             Fast::Slow(pending, _) => {
                 let p = self.clone();
-                SendFuture::waiting(async move { p.send_slow(pending).await.map(|_| ()) })
+                SendFuture::waiting(async move {
+                    p.send_slow(pending).await.map(|_| ()).map_err(|e| p.refused(e))
+                })
             }
         }
     }
@@ -367,6 +386,9 @@ impl Producer {
             return Err(
                 Error::new(ErrorKind::Closed).for_partition(&Arc::from(record.topic()), record.partition)
             );
+        }
+        if let Some(t) = &shared.txn {
+            t.check_send().map_err(|e| e.for_partition(&Arc::from(record.topic()), record.partition))?;
         }
         let fields = fields_len(record.key.as_deref(), record.value.as_deref(), &record.headers);
         let size = BATCH_HEADER_LEN + record_size_upper_bound_of(fields);
@@ -869,6 +891,7 @@ impl ProducerBuilder {
         let pool = transport(&config)?;
         let config = Arc::new(config);
         let accumulator = Accumulator::new(config.batch_size, config.max_request_size, config.buffer_memory);
+        let (caller, calls) = Caller::new();
         let shared = Arc::new(Shared {
             accumulator,
             config: config.clone(),
@@ -876,9 +899,13 @@ impl ProducerBuilder {
             wake: Notify::new(),
             closing: AtomicBool::new(false),
             last_metadata_error: Mutex::new(None),
+            txn: config.transactional_id.clone().map(|id| {
+                let backoff = crate::backoff::Backoff::new(config.retry_backoff, config.retry_backoff_max);
+                Arc::new(Transactions::new(id, config.transaction_timeout, config.max_block, backoff, caller))
+            }),
         });
         let (tx, rx) = mpsc::unbounded_channel();
-        let sender = Sender::new(shared.clone(), pool, rx);
+        let sender = Sender::new(shared.clone(), pool, rx, calls);
         runtime.spawn(sender.run());
         tracing::info!(
             client_id = %config.client_id,

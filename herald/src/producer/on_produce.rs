@@ -69,7 +69,7 @@ impl Sender {
                 // KIP-951: go to the new leader without waiting for metadata.
                 q.leader.store(leader, std::sync::atomic::Ordering::Release);
             }
-            let idempotent = self.producer_id.is_some();
+            let idempotent = self.idempotent;
             let decision = classify(a, &mut b, |b, code| {
                 if idempotent { q.state.lock().judge(b, code) } else { plain_verdict(code) }
             });

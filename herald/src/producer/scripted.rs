@@ -14,7 +14,7 @@ use kafka_protocol::protocol::StrBytes;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
-use super::transport::{Answer, Transport};
+use super::transport::{Answer, Target, Transport, TxnRequest, TxnResponse};
 use super::{Producer, ProducerBuilder};
 use crate::connection::BrokerAddr;
 use crate::error::{Error, ErrorCode, ErrorKind, TimeoutKind};
@@ -194,6 +194,15 @@ impl Transport for Scripted {
     fn init_producer_id(&mut self) -> Option<Answer<(i64, i16)>> {
         let id = self.0.lock().producer_id;
         Some(Box::pin(async move { Ok(id) }))
+    }
+
+    fn call(
+        &mut self,
+        _target: &Target,
+        req: TxnRequest,
+        _max_version: Option<i16>,
+    ) -> Result<Answer<TxnResponse>, Error> {
+        Err(Error::protocol("scripted", format!("no script for {}", req.name())))
     }
 }
 

@@ -19,7 +19,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName, TransactionalId};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -32,12 +32,15 @@ use super::delivery::BatchCompletion;
 use super::idempotence::Bump;
 use super::producer_id::{IdOutcome, ProducerIdManager};
 use super::refresh::MetadataState;
+use super::transaction::{Call, Gate, Transactions};
 use super::transport::Transport;
 use crate::backoff::Backoff;
 use crate::config::Acks;
 use crate::error::{Error, ErrorKind, TimeoutKind};
 use crate::metadata;
-use crate::protocol::batch::{NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, stamp_producer};
+use crate::protocol::batch::{
+    NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, stamp_producer, stamp_transactional,
+};
 
 /// Commands from producer handles.
 pub(crate) enum Command {
@@ -55,6 +58,8 @@ pub(crate) enum Event {
     Produce(u64, Result<Option<ProduceResponse>, Error>),
     Metadata(Result<metadata::Snapshot, Error>),
     ProducerId(Result<(i64, i16), Error>),
+    /// A round of AddPartitionsToTxn ended (transactions v1).
+    TxnAdded,
 }
 
 /// A Produce request awaiting its answer.
@@ -83,8 +88,15 @@ pub(crate) struct Sender {
     pub(crate) in_flight_per_node: HashMap<i32, usize>,
     next_request_id: u64,
     pub(crate) metadata: MetadataState,
-    /// `Some` with `enable.idempotence`.
+    /// `Some` with `enable.idempotence`, unless transactional (the transaction
+    /// coordinator hands out the id then).
     pub(crate) producer_id: Option<ProducerIdManager>,
+    /// Batches carry sequences (idempotence, transactions included).
+    pub(crate) idempotent: bool,
+    /// With `transactional.id`.
+    txn: Option<Arc<Transactions>>,
+    /// Transactional requests to hand to the transport.
+    calls: mpsc::UnboundedReceiver<Call>,
     closing: Option<Closing>,
     /// With `compression.type`: the compression workers, and their results.
     compressor: Option<Compressor>,
@@ -117,8 +129,11 @@ impl Sender {
         shared: Arc<Shared>,
         transport: Box<dyn Transport>,
         commands: mpsc::UnboundedReceiver<Command>,
+        calls: mpsc::UnboundedReceiver<Call>,
     ) -> Sender {
-        let producer_id = shared.config.enable_idempotence.then(|| ProducerIdManager::new(Instant::now()));
+        let txn = shared.txn.clone();
+        let idempotent = shared.config.enable_idempotence;
+        let producer_id = (idempotent && txn.is_none()).then(|| ProducerIdManager::new(Instant::now()));
         let backoff = Backoff::new(shared.config.retry_backoff, shared.config.retry_backoff_max);
         let (compressor, compressed) = match shared.config.codec() {
             Some(codec) => {
@@ -138,6 +153,9 @@ impl Sender {
             next_request_id: 0,
             metadata: MetadataState::new(),
             producer_id,
+            idempotent,
+            txn,
+            calls,
             closing: None,
             compressor,
             compressed,
@@ -166,6 +184,10 @@ impl Sender {
                 _ = self.shared.wake.notified() => {}
                 Some(ev) = self.events.next(), if !self.events.is_empty() => self.handle_event(ev),
                 Some(c) = self.compressed.recv(), if self.compressor.is_some() => self.handle_compressed(c),
+                Some(call) = self.calls.recv(), if self.txn.is_some() => {
+                    let answer = self.transport.call(&call.target, call.req, call.max_version);
+                    let _ = call.reply.send(answer);
+                }
                 cmd = self.commands.recv() => match cmd {
                     Some(cmd) => self.handle_command(cmd),
                     None => {
@@ -344,11 +366,14 @@ impl Sender {
         let cfg = self.shared.config.clone();
         let compressing = self.compressor.is_some();
         let force = self.closing.is_some();
-        let id = match &self.producer_id {
-            None => Some((NO_PRODUCER_ID, NO_PRODUCER_EPOCH)),
+        let id = match (&self.producer_id, &self.txn) {
+            (_, Some(t)) => t.producer(),
+            (None, None) => Some((NO_PRODUCER_ID, NO_PRODUCER_EPOCH)),
             // None while waiting for a producer id: nothing can be stamped.
-            Some(p) => p.current(),
+            (Some(p), None) => p.current(),
         };
+        let mut unresolved = Vec::new();
+        let mut add_partitions = false;
         let mut needs_new_id = false;
         let mut nodes: HashMap<i32, NodeWork> = HashMap::new();
         let mut compress = Vec::new();
@@ -371,7 +396,11 @@ impl Sender {
                 let mut route = false;
                 let mut open = 0;
                 if let Some((pid, epoch)) = id {
-                    if self.producer_id.is_some() {
+                    if self.txn.is_some() {
+                        if st.prepare_transactional(pid, epoch) {
+                            unresolved.push(q.clone());
+                        }
+                    } else if self.producer_id.is_some() {
                         match st.prepare_sequence(pid, epoch) {
                             Bump::Bumped => tracing::info!(
                                 topic = %q.topic, partition = q.partition, epoch = st.epoch(),
@@ -393,7 +422,30 @@ impl Sender {
                         st.wake_at(cfg.batch_size / share);
                     }
                 }
+                // A transaction decides whether this partition may send: with
+                // transactions v1 once it is added; while aborting, never.
+                let mut aborted = Vec::new();
+                if let Some(t) = &self.txn {
+                    if route || open > 0 || !st.is_empty() {
+                        match t.gate(q) {
+                            Gate::Send => {}
+                            Gate::Wait => {
+                                route = false;
+                                open = 0;
+                                add_partitions = true;
+                            }
+                            Gate::Fail(e) => {
+                                route = false;
+                                open = 0;
+                                aborted = st.drain_all().into_iter().map(|b| (b, e.clone())).collect();
+                            }
+                        }
+                    }
+                }
                 drop(st);
+                for (b, e) in aborted {
+                    b.fail_honestly(e.for_partition(&q.topic, Some(q.partition)));
+                }
                 for b in expired {
                     expire(b, cfg.delivery_timeout);
                 }
@@ -449,6 +501,18 @@ impl Sender {
                 p.renew();
             }
         }
+        if let Some(t) = &self.txn {
+            for q in unresolved {
+                t.sequence_unresolved(&q);
+            }
+            if add_partitions && t.start_adding() {
+                let t = t.clone();
+                self.events.push(Box::pin(async move {
+                    t.add_partitions().await;
+                    Event::TxnAdded
+                }));
+            }
+        }
         for (node, queues) in sends {
             self.send_to_node(node, queues, now, next);
         }
@@ -462,7 +526,7 @@ impl Sender {
         next: &mut Instant,
     ) {
         let cfg = self.shared.config.clone();
-        let idempotent = self.producer_id.is_some();
+        let idempotent = self.idempotent;
         // Start at a different partition each time so none is always last.
         if !queues.is_empty() {
             let k = fastrand::usize(0..queues.len());
@@ -500,6 +564,11 @@ impl Sender {
         let mut req = ProduceRequest::default();
         req.acks = cfg.acks.wire();
         req.timeout_ms = i32::try_from(cfg.request_timeout.as_millis()).unwrap_or(i32::MAX);
+        let mut max_version = None;
+        if let Some(t) = &self.txn {
+            req.transactional_id = Some(TransactionalId(StrBytes::from_string(t.id().to_owned())));
+            max_version = t.max_produce_version();
+        }
         let mut any_without_id = false;
         let mut topics: Vec<TopicProduceData> = Vec::new();
         let mut topic_ids = Vec::new();
@@ -513,7 +582,7 @@ impl Sender {
             });
             let mut pd = PartitionProduceData::default();
             pd.index = q.partition;
-            pd.records = Some(stamped(&mut b.payload, stamp));
+            pd.records = Some(stamped(&mut b.payload, stamp, self.txn.is_some()));
             match topics.iter_mut().find(|t| *t.name.0 == *q.topic) {
                 Some(t) => t.partition_data.push(pd),
                 None => {
@@ -536,7 +605,9 @@ impl Sender {
         req.topic_data = topics;
         let expect_response = cfg.acks != Acks::None;
         // Produce v13 names topics only by id; without ids, stay at v12.
-        let max_version = if any_without_id { Some(12) } else { None };
+        if any_without_id {
+            max_version = Some(max_version.map_or(12, |v: i16| v.min(12)));
+        }
         let (broker, answer) = match self.transport.produce(node, req, expect_response, max_version) {
             Ok(sent) => sent,
             Err(e) => {
@@ -561,6 +632,8 @@ impl Sender {
             Event::Metadata(r) => self.handle_metadata(r),
             Event::Produce(id, r) => self.handle_produce(id, r),
             Event::ProducerId(r) => self.handle_producer_id(r),
+            // Woken to send what the added partitions hold.
+            Event::TxnAdded => {}
         }
     }
 
@@ -601,7 +674,7 @@ impl Drop for Sender {
 /// The bytes to send for a batch with `stamp`: stamped (producer fields and CRC)
 /// the first time; the same bytes on every retry with the same stamp; restamped
 /// when the stamp changed (a new epoch after an unresolved sequence).
-fn stamped(payload: &mut Payload, stamp: Stamp) -> Bytes {
+fn stamped(payload: &mut Payload, stamp: Stamp, transactional: bool) -> Bytes {
     let mut buf = match std::mem::replace(payload, Payload::Compressing) {
         Payload::Ready(b) => b,
         Payload::Stamped(b, s) if s == stamp => {
@@ -615,7 +688,11 @@ fn stamped(payload: &mut Payload, stamp: Stamp) -> Bytes {
             return Bytes::new();
         }
     };
-    stamp_producer(&mut buf, stamp.producer_id, stamp.epoch, stamp.base_sequence);
+    if transactional {
+        stamp_transactional(&mut buf, stamp.producer_id, stamp.epoch, stamp.base_sequence);
+    } else {
+        stamp_producer(&mut buf, stamp.producer_id, stamp.epoch, stamp.base_sequence);
+    }
     let bytes = buf.freeze();
     *payload = Payload::Stamped(bytes.clone(), stamp);
     bytes
@@ -653,6 +730,7 @@ mod tests {
             wake: Notify::new(),
             closing: std::sync::atomic::AtomicBool::new(false),
             last_metadata_error: Mutex::new(None),
+            txn: None,
         });
         let conn = ConnectionConfig::new(
             StrBytes::from_static_str("test"),
@@ -671,7 +749,7 @@ mod tests {
         entry.update(uuid::Uuid::nil(), &[1], config.codec().is_some());
         let queue = entry.meta.load_full().unwrap().partitions[0].clone();
         let (_tx, rx) = mpsc::unbounded_channel();
-        (Sender::new(shared, Box::new(pool), rx), queue)
+        (Sender::new(shared, Box::new(pool), rx, mpsc::unbounded_channel().1), queue)
     }
 
     /// Counts callback runs; on failure the callback appends a record to the same

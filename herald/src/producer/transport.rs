@@ -11,17 +11,78 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{
+    AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest, AddPartitionsToTxnResponse,
+    ApiVersionsRequest, ApiVersionsResponse, EndTxnRequest, EndTxnResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse,
+    TxnOffsetCommitRequest, TxnOffsetCommitResponse,
+};
 use tokio::time::Instant;
 
 use crate::connection::BrokerAddr;
 use crate::connection::pool::Pool;
-use crate::error::{Error, ErrorCode};
+use crate::error::{Error, ErrorCode, ErrorKind};
 use crate::metadata;
 use crate::protocol::batch::{NO_PRODUCER_EPOCH, NO_PRODUCER_ID};
 
 /// A request's answer, to be awaited off the sender's state.
 pub(crate) type Answer<T> = BoxFuture<'static, Result<T, Error>>;
+
+/// Where a coordinator request goes.
+#[derive(Clone, Debug)]
+pub(crate) enum Target {
+    /// Any broker (FindCoordinator).
+    Any,
+    /// A coordinator, as FindCoordinator named it.
+    Broker(BrokerAddr),
+}
+
+/// Declares the requests of the transaction protocol, carried by
+/// [`Transport::call`] without the sender knowing what they mean.
+macro_rules! coordinator_calls {
+    ($($name:ident($req:ty => $resp:ty)),* $(,)?) => {
+        /// A request of the transaction protocol.
+        #[derive(Debug)]
+        pub(crate) enum TxnRequest { $($name($req)),* }
+
+        /// Its answer.
+        #[derive(Debug)]
+        pub(crate) enum TxnResponse { $($name($resp)),* }
+
+        impl TxnRequest {
+            /// Kafka's name of the request, for errors.
+            pub(crate) fn name(&self) -> &'static str {
+                match self { $(TxnRequest::$name(_) => stringify!($name)),* }
+            }
+
+            /// Queues the request on `conn`.
+            fn send(self, conn: &crate::connection::Connection, max_version: Option<i16>) -> Answer<TxnResponse> {
+                match self {
+                    $(TxnRequest::$name(r) => {
+                        let name = conn.name().clone();
+                        let fut = conn.call_with_max(r, true, max_version);
+                        Box::pin(async move {
+                            match fut.await? {
+                                (_, Some(resp)) => Ok(TxnResponse::$name(resp)),
+                                (_, None) => Err(Error::protocol(&*name, concat!("no ", stringify!($name), " response"))),
+                            }
+                        })
+                    })*
+                }
+            }
+        }
+    };
+}
+
+coordinator_calls! {
+    ApiVersions(ApiVersionsRequest => ApiVersionsResponse),
+    FindCoordinator(FindCoordinatorRequest => FindCoordinatorResponse),
+    InitProducerId(InitProducerIdRequest => InitProducerIdResponse),
+    AddPartitionsToTxn(AddPartitionsToTxnRequest => AddPartitionsToTxnResponse),
+    AddOffsetsToTxn(AddOffsetsToTxnRequest => AddOffsetsToTxnResponse),
+    TxnOffsetCommit(TxnOffsetCommitRequest => TxnOffsetCommitResponse),
+    EndTxn(EndTxnRequest => EndTxnResponse),
+}
 
 /// What the sender needs of the network.
 pub(crate) trait Transport: Send {
@@ -66,6 +127,15 @@ pub(crate) trait Transport: Send {
     /// Asks any reachable broker for an idempotent producer id and epoch. `None`
     /// when every broker is backing off.
     fn init_producer_id(&mut self) -> Option<Answer<(i64, i16)>>;
+
+    /// Hands a request of the transaction protocol to `target` (at most at
+    /// `max_version`). Fails at once when no connection can be had now.
+    fn call(
+        &mut self,
+        target: &Target,
+        req: TxnRequest,
+        max_version: Option<i16>,
+    ) -> Result<Answer<TxnResponse>, Error>;
 }
 
 impl Transport for Pool {
@@ -119,6 +189,30 @@ impl Transport for Pool {
                 None => Err(Error::protocol(&*broker, "no Metadata response")),
             })
         }))
+    }
+
+    fn call(
+        &mut self,
+        target: &Target,
+        req: TxnRequest,
+        max_version: Option<i16>,
+    ) -> Result<Answer<TxnResponse>, Error> {
+        let conn = match target {
+            Target::Any => self.any().ok_or_else(|| {
+                Error::new(ErrorKind::Connection { broker: "any broker".into() }).with_source(
+                    std::io::Error::new(std::io::ErrorKind::WouldBlock, "every broker is backing off"),
+                )
+            })?,
+            Target::Broker(addr) => {
+                let Some(id) = addr.node_id else {
+                    return Err(Error::protocol(addr.to_string(), "a coordinator without a node id"));
+                };
+                self.add_broker(addr.clone());
+                self.node(id)?
+            }
+        };
+        tracing::trace!(request = req.name(), broker = %conn.name(), "transactional request");
+        Ok(req.send(&conn, max_version))
     }
 
     fn init_producer_id(&mut self) -> Option<Answer<(i64, i16)>> {

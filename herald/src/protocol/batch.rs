@@ -304,6 +304,20 @@ pub(crate) fn stamp_producer(batch: &mut [u8], producer_id: i64, epoch: i16, bas
     batch[OFF_CRC..OFF_CRC + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// [`stamp_producer`] for a transactional producer: also sets the batch's
+/// transactional attribute (bit 4), which makes its records part of the
+/// producer's open transaction (KIP-98).
+pub(crate) fn stamp_transactional(batch: &mut [u8], producer_id: i64, epoch: i16, base_sequence: i32) {
+    if batch.len() < BATCH_HEADER_LEN {
+        return;
+    }
+    batch[OFF_ATTRIBUTES + 1] |= ATTR_TRANSACTIONAL;
+    stamp_producer(batch, producer_id, epoch, base_sequence);
+}
+
+/// The transactional bit of a batch's attributes (low byte).
+const ATTR_TRANSACTIONAL: u8 = 0x10;
+
 #[inline]
 fn push_bytes_field(b: &mut Vec<u8>, v: Option<&[u8]>) {
     match v {

@@ -34,6 +34,15 @@ pub(crate) fn herald_versions(api: ApiKey) -> Option<VersionRange> {
         ApiKey::ListOffsets => r(1, 9),
         ApiKey::Fetch => r(4, 16),
         ApiKey::DescribeConfigs => r(1, 4),
+        // Transactions (KIP-98). FindCoordinator v4+ batches keys (KIP-699): herald
+        // asks one key at a time. AddPartitionsToTxn v4+ is for brokers only.
+        // TxnOffsetCommit from v3 carries the group member (KIP-447); v5 and EndTxn
+        // v5 are transactions v2 (KIP-890).
+        ApiKey::FindCoordinator => r(1, 3),
+        ApiKey::AddPartitionsToTxn => r(0, 3),
+        ApiKey::AddOffsetsToTxn => r(0, 4),
+        ApiKey::TxnOffsetCommit => r(3, 5),
+        ApiKey::EndTxn => r(0, 5),
         _ => None,
     }
 }

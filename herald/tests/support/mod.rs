@@ -177,12 +177,18 @@ pub async fn java(main_class: &str, args: &[&str], stdin: Option<Vec<u8>>) -> St
 /// Reads every record of `topic` with the Java `KafkaConsumer`, sorted by
 /// (partition, offset).
 pub async fn consume_with_java(topic: &str) -> Vec<Consumed> {
-    let out = java(
-        "dev.herald.tools.VerifyConsumer",
-        &["--bootstrap", &bootstrap(), "--topic", topic, "--timeout-ms", "60000"],
-        None,
-    )
-    .await;
+    consume_with_java_properties(topic, &[]).await
+}
+
+/// [`consume_with_java`] with extra consumer properties (`NAME=VALUE`), e.g.
+/// `isolation.level=read_committed`.
+pub async fn consume_with_java_properties(topic: &str, properties: &[&str]) -> Vec<Consumed> {
+    let bootstrap = bootstrap();
+    let mut args = vec!["--bootstrap", &bootstrap, "--topic", topic, "--timeout-ms", "60000"];
+    for p in properties {
+        args.extend(["--property", p]);
+    }
+    let out = java("dev.herald.tools.VerifyConsumer", &args, None).await;
     out.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad VerifyConsumer line {l:?}: {e}")))
