@@ -18,6 +18,7 @@ use crate::CliError;
 use crate::formats::{Encoders, LineError};
 use crate::input::{self, Chunks, Input};
 use crate::report::{Outcomes, ReportFormat};
+use crate::transactions::{Ended, TxnLines, line_error};
 
 /// Arguments of `herald produce`.
 #[derive(clap::Args, Debug)]
@@ -75,6 +76,19 @@ pub struct ProduceArgs {
     /// text on the embedded cluster).
     #[arg(long, value_enum)]
     pub report: Option<ReportFormat>,
+
+    /// Write the input in transactions (exactly-once, KIP-98) as this
+    /// transactional.id: a transaction commits every --transaction-records lines
+    /// and at the end of the input; a transaction in which any line failed (or was
+    /// refused, e.g. larger than max.request.size) is aborted and every line of it
+    /// reported as failed, not written. Consumers with
+    /// isolation.level=read_committed see committed transactions only.
+    #[arg(long, value_name = "ID")]
+    pub transactional_id: Option<String>,
+
+    /// Lines per transaction (with --transactional-id).
+    #[arg(long, value_name = "N", requires = "transactional_id", default_value_t = 1000)]
+    pub transaction_records: u64,
 
     /// How long to wait at the end for records still in flight, in seconds.
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
@@ -163,8 +177,18 @@ pub async fn run(mut args: ProduceArgs) -> Result<ExitCode, CliError> {
     if let Some(acks) = &args.acks {
         builder = builder.set("acks", acks);
     }
+    if let Some(id) = &args.transactional_id {
+        builder = builder.set("transactional.id", id);
+    }
     let encoders = args.formats.encoders()?;
     let producer = builder.build()?;
+    let txn = match &args.transactional_id {
+        Some(_) => {
+            producer.init_transactions().await?;
+            Some(TxnLines::start(args.transaction_records))
+        }
+        None => None,
+    };
     let input = match &args.file {
         Some(path) => {
             let file = std::fs::File::open(path)
@@ -181,7 +205,7 @@ pub async fn run(mut args: ProduceArgs) -> Result<ExitCode, CliError> {
     let chunks = input::spawn_reader(input).map_err(thread_error)?;
     let (outcomes, reporter) =
         Outcomes::start(args.report.unwrap_or(ReportFormat::None), progress).map_err(thread_error)?;
-    let lines = produce_lines(&producer, &args, &encoders, chunks, outcomes).await;
+    let lines = produce_lines(&producer, &args, &encoders, chunks, outcomes, txn).await;
     // Every record sent has its callback run by the time close returns (the ones
     // still pending at the timeout fail), so each line has its outcome then.
     let closed = producer.close(Duration::from_secs(args.close_timeout)).await;
@@ -206,6 +230,7 @@ pub async fn produce_lines(
     encoders: &Encoders,
     mut chunks: Chunks,
     outcomes: &'static Outcomes,
+    txn: Option<&'static TxnLines>,
 ) -> u64 {
     let interrupted = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(Notify::new());
@@ -218,8 +243,12 @@ pub async fn produce_lines(
             }
         })
     };
-    let sender = LineSender::new(producer, args, encoders, outcomes);
+    let sender = LineSender::new(producer, args, encoders, outcomes, txn);
     let mut line: u64 = 0;
+    let mut stopped = false;
+    if txn.is_some() && begin(producer, &mut stopped) {
+        stopped = true;
+    }
     'input: loop {
         let chunk = tokio::select! {
             biased;
@@ -231,8 +260,12 @@ pub async fn produce_lines(
             if interrupted.load(Ordering::Relaxed) {
                 break 'input;
             }
+            if stopped {
+                break 'input;
+            }
             line += 1;
-            if outcomes.too_far_ahead(line) {
+            // In a transaction, lines get their outcomes when it ends (below).
+            if txn.is_none() && outcomes.too_far_ahead(line) {
                 // The reporter is behind: what is queued goes now, so that every
                 // line sent gets its outcome soon, and the reporter can catch up.
                 let _ = producer.flush().await;
@@ -248,7 +281,17 @@ pub async fn produce_lines(
             };
             if let Some((sent, key)) = sent {
                 if let Err(e) = sent.await {
-                    outcomes.resolve(line, key, Err(e.to_string()));
+                    let reason = if txn.is_some() { line_error(&e) } else { e.to_string() };
+                    sender.fail(line, key, reason);
+                }
+            }
+            if let Some(t) = txn {
+                if t.ends_at(line) {
+                    stopped = matches!(t.end(producer, outcomes).await, Ended::Stop)
+                        || begin(producer, &mut stopped);
+                    if outcomes.too_far_ahead(line) {
+                        outcomes.wait_for_reporter(line).await;
+                    }
                 }
             }
         }
@@ -257,8 +300,23 @@ pub async fn produce_lines(
     if interrupted.load(Ordering::Relaxed) {
         eprintln!("herald: interrupted; delivering the records already read");
     }
+    if let Some(t) = txn {
+        if !stopped {
+            // The last, partial transaction (or an empty one).
+            t.end(producer, outcomes).await;
+        }
+    }
     ctrl_c.abort();
     line
+}
+
+/// Begins the next transaction; on failure says why and returns true (stop).
+fn begin(producer: &Producer, stopped: &mut bool) -> bool {
+    if let Err(e) = producer.begin_transaction() {
+        eprintln!("herald: cannot begin a transaction: {e}");
+        *stopped = true;
+    }
+    *stopped
 }
 
 /// Makes records of lines and sends them; each line's outcome goes to `outcomes`
@@ -274,6 +332,8 @@ struct LineSender<'a> {
     /// Key and value go as they are: a record's bytes are slices of the chunk read.
     plain: bool,
     outcomes: &'static Outcomes,
+    /// In transactional mode: outcomes wait for their transaction's end.
+    txn: Option<&'static TxnLines>,
 }
 
 impl<'a> LineSender<'a> {
@@ -282,6 +342,7 @@ impl<'a> LineSender<'a> {
         args: &'a ProduceArgs,
         encoders: &'a Encoders,
         outcomes: &'static Outcomes,
+        txn: Option<&'static TxnLines>,
     ) -> LineSender<'a> {
         LineSender {
             producer,
@@ -291,8 +352,17 @@ impl<'a> LineSender<'a> {
             partition: args.partition,
             separator: args.key_separator.as_deref().map(|s| memmem::Finder::new(s.as_bytes()).into_owned()),
             encoders,
-            plain: encoders.are_plain(),
+            plain: encoders.are_plain() && txn.is_none(),
             outcomes,
+            txn,
+        }
+    }
+
+    /// A line that could not be sent fails (in a transaction, with it).
+    fn fail(&self, line: u64, key: Option<Bytes>, reason: String) {
+        match self.txn {
+            Some(t) => t.hold(line, key, Err(reason)),
+            None => self.outcomes.resolve(line, key, Err(reason)),
         }
     }
 
@@ -312,11 +382,7 @@ impl<'a> LineSender<'a> {
             )),
             None => {
                 let sep = String::from_utf8_lossy(sep.needle());
-                self.outcomes.resolve(
-                    line,
-                    None,
-                    Err(format!("no key separator {sep:?} in the line; not sent")),
-                );
+                self.fail(line, None, format!("no key separator {sep:?} in the line; not sent"));
                 None
             }
         }
@@ -376,7 +442,7 @@ impl<'a> LineSender<'a> {
                     LineError::BadInput(msg) => msg,
                     LineError::Failed(e) => e.to_string(),
                 };
-                self.outcomes.resolve(line, report_key, Err(msg));
+                self.fail(line, report_key, msg);
                 None
             }
         }
@@ -389,6 +455,13 @@ impl<'a> LineSender<'a> {
     #[inline(always)]
     fn send(&self, line: u64, record: Record, key: Option<Bytes>) -> (SendFuture<()>, Option<Bytes>) {
         let o = self.outcomes;
+        if let Some(t) = self.txn {
+            let k = key.clone();
+            let sent = self
+                .producer
+                .send_with_callback(record, move |r| t.hold(line, k, r.map_err(|e| line_error(&e))));
+            return (sent, key);
+        }
         if o.ordered() {
             let k = key.clone();
             let sent = self

@@ -296,3 +296,52 @@ fn herald_mock_serves_any_client_and_consume_reads_it_back() {
     mock.kill().unwrap();
     let _ = mock.wait();
 }
+
+#[tokio::test]
+async fn transactions_commit_every_n_lines_and_one_with_a_refused_line_is_aborted_whole() {
+    let topic = create_topic("cli-txn", 2, &[]).await;
+    let id = support::topic_name("cli-tx");
+    // Lines 1-4 commit; line 6 is larger than max.request.size, so lines 5-8 abort;
+    // lines 9-10 (the end of the input) commit.
+    let big = "x".repeat(3000);
+    let input = format!("l1\nl2\nl3\nl4\nl5\n{big}\nl7\nl8\nl9\nl10\n");
+    let out = herald(
+        &[
+            "produce",
+            "-b",
+            &bootstrap(),
+            "-t",
+            &topic,
+            "--transactional-id",
+            &id,
+            "--transaction-records",
+            "4",
+            "-X",
+            "max.request.size=2000",
+            "--report",
+            "json",
+        ],
+        &input,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "an aborted transaction makes the exit status non-zero: {stderr}");
+    assert!(stderr.contains("transaction of lines 5-8 aborted"), "{stderr}");
+    let report = json_lines(&out);
+    assert_eq!(report.len(), 10, "every line reported once");
+    for (i, r) in report.iter().enumerate() {
+        let line = i as u64 + 1;
+        assert_eq!(r["line"], line, "input order");
+        if (5..=8).contains(&line) {
+            let e = r["error"].as_str().unwrap_or_else(|| panic!("line {line} must fail: {r}"));
+            assert!(e.contains("aborted") && e.contains("not written"), "line {line}: {e}");
+        } else {
+            assert!(r["offset"].is_i64(), "line {line} committed: {r}");
+        }
+    }
+    assert!(report[5]["error"].as_str().unwrap().contains("max.request.size"), "the refused line says why");
+    let committed = support::consume_with_java_properties(&topic, &["isolation.level=read_committed"]).await;
+    let mut values: Vec<String> =
+        committed.iter().map(|c| String::from_utf8(c.value.clone().unwrap()).unwrap()).collect();
+    values.sort();
+    assert_eq!(values, ["l1", "l10", "l2", "l3", "l4", "l9"]);
+}

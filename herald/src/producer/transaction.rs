@@ -665,12 +665,8 @@ impl Transactions {
         match &st.phase {
             p if allowed(p) => Ok(()),
             Phase::Fatal(e) => Err(e.clone()),
-            Phase::Abortable(e) if operation != "abort_transaction" => {
-                Err(Error::new(ErrorKind::TransactionAbortable {
-                    reason: format!("{operation} is not allowed until the transaction is aborted"),
-                })
-                .caused_by(e.clone()))
-            }
+            // What made the transaction abortable says what to do.
+            Phase::Abortable(e) => Err(e.clone()),
             p => Err(Error::new(ErrorKind::TransactionState {
                 operation,
                 reason: format!("the producer is {}", p.name()),
