@@ -5,6 +5,8 @@
 #
 #   scripts/chaos.sh [SECONDS]     default 1800 (30 minutes) with idempotence,
 #                                  then half as long without it
+#   scripts/chaos.sh [SECONDS] --transactions
+#                                  transactions instead (herald/tests/chaos_transactions.rs)
 #
 # Prints the reports; they are also kept in target/chaos/.
 set -euo pipefail
@@ -16,5 +18,8 @@ trap 'harness/kafka stop --name "$name" >/dev/null 2>&1 || true' EXIT
 harness/kafka fetch
 b=$(harness/kafka start --name "$name" --nodes 3)
 echo "chaos: ${secs}s against $b"
+test=chaos
+[[ "${2:-}" == "--transactions" ]] && test=chaos_transactions
 HERALD_TEST_BOOTSTRAP=$b HERALD_TEST_CLUSTER=$name HERALD_CHAOS_SECS=$secs \
-  cargo test --locked -p herald --test chaos -- --nocapture 2>&1 | grep -E "^chaos|test result|panicked|assert"
+  cargo test --locked -p herald --test "$test" -- --nocapture 2>&1 |
+  grep -E "^chaos|^transactional chaos|test result|panicked|assert"

@@ -18,9 +18,9 @@
 #                  Schema Registry ones against a real registry (Apicurio, started
 #                  by harness/registry/run; the other phases use herald's fake)
 #   5. kafka-3.9   the same suites against Kafka 3.9
-#   6. cluster     the cluster suite and the chaos test (brokers killed, frozen
-#                  and cut off while herald produces; nothing lost or duplicated)
-#                  against a 3-node KRaft cluster
+#   6. cluster     the cluster suite and the chaos tests (brokers killed, frozen
+#                  and cut off while herald produces; nothing lost or duplicated;
+#                  transactions all or nothing) against a 3-node KRaft cluster
 #   7. security    TLS and SASL (herald/tests/security.rs) against a single Kafka
 #                  4.x broker with SSL, mTLS, SASL_PLAINTEXT and SASL_SSL
 #                  listeners (harness/kafka start --secure)
@@ -112,6 +112,10 @@ cluster() {
   # it for longer).
   HERALD_TEST_BOOTSTRAP=$b HERALD_TEST_CLUSTER=$name HERALD_CHAOS_SECS=80 \
     cargo test --locked -p herald --test chaos -- --nocapture
+  # A minute of transactions while the coordinator and leaders are killed
+  # (scripts/chaos.sh SECONDS --transactions runs it for longer).
+  HERALD_TEST_BOOTSTRAP=$b HERALD_TEST_CLUSTER=$name HERALD_CHAOS_SECS=60 \
+    cargo test --locked -p herald --test chaos_transactions -- --nocapture
   harness/kafka stop --name "$name"
 }
 

@@ -27,22 +27,15 @@ use std::time::{Duration, Instant};
 
 use herald::{Acks, NewTopic, Producer, Record};
 use parking_lot::Mutex;
+use support::faults::{FaultKind, inject};
 use support::proxy::KafkaProxy;
 use support::{
-    Backend, admin, backend, bootstrap, consume_with_java, harness, harness_cluster, repo_root, topic_name,
+    Backend, admin, backend, bootstrap, consume_with_java, harness_cluster, repo_root, topic_name,
 };
 
 const PARTITIONS: i32 = 6;
 const KEYS: usize = 60;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum FaultKind {
-    KillLeader,
-    PauseBroker,
-    Blackhole,
-    ResetConnections,
-}
 
 /// Where an acknowledged record went, and when.
 #[derive(Clone, Copy)]
@@ -115,99 +108,6 @@ impl Report {
     }
 }
 
-/// Injects one fault and waits until it is over. Returns, for a leader kill, the
-/// node and the instant it died.
-async fn inject(kind: FaultKind, topic: &str, proxy: &KafkaProxy) -> Option<(i32, Instant)> {
-    let hold = REQUEST_TIMEOUT + Duration::from_secs(3);
-    match kind {
-        FaultKind::KillLeader => {
-            let p = fastrand::i32(0..PARTITIONS);
-            let leader = admin().describe_topic(topic).await.ok()?.partitions[p as usize].leader?;
-            // Taken once the node is certainly dead (kill-node returns after the
-            // process is gone): a record sent before that may still be acknowledged
-            // by the old leader, which is not a recovery.
-            let killed_at;
-            match backend() {
-                Backend::Kafka(_) => {
-                    let name = harness_cluster();
-                    let n = leader.to_string();
-                    let (a, b) = (name.clone(), n.clone());
-                    tokio::task::spawn_blocking(move || {
-                        harness(&[
-                            "kill-node".into(),
-                            "--name".into(),
-                            a,
-                            "--node".into(),
-                            b,
-                            "--signal".into(),
-                            "KILL".into(),
-                        ])
-                    })
-                    .await
-                    .ok()?;
-                    killed_at = Instant::now();
-                    tokio::time::sleep(Duration::from_secs(10)).await;
-                    tokio::task::spawn_blocking(move || {
-                        harness(&["start-node".into(), "--name".into(), name, "--node".into(), n])
-                    })
-                    .await
-                    .ok()?;
-                }
-                Backend::Embedded(c) => {
-                    c.stop_broker(leader);
-                    killed_at = Instant::now();
-                    tokio::time::sleep(Duration::from_secs(3)).await;
-                    c.start_broker(leader).ok()?;
-                }
-            }
-            Some((leader, killed_at))
-        }
-        FaultKind::PauseBroker => {
-            let brokers = admin().brokers().await.ok()?;
-            let node = brokers[fastrand::usize(0..brokers.len())].node_id;
-            match backend() {
-                Backend::Kafka(_) => {
-                    let name = harness_cluster();
-                    let signal = |sig: &'static str, name: String| {
-                        let n = node.to_string();
-                        tokio::task::spawn_blocking(move || {
-                            harness(&[
-                                "kill-node".into(),
-                                "--name".into(),
-                                name,
-                                "--node".into(),
-                                n,
-                                "--signal".into(),
-                                sig.into(),
-                            ])
-                        })
-                    };
-                    signal("STOP", name.clone()).await.ok()?;
-                    tokio::time::sleep(hold).await;
-                    signal("CONT", name).await.ok()?;
-                }
-                Backend::Embedded(c) => {
-                    // A broker too slow to answer within request.timeout.ms.
-                    c.set_broker_latency(node, hold);
-                    tokio::time::sleep(hold).await;
-                    c.set_broker_latency(node, Duration::ZERO);
-                }
-            }
-            None
-        }
-        FaultKind::Blackhole => {
-            proxy.blackhole(true);
-            tokio::time::sleep(hold).await;
-            proxy.blackhole(false);
-            None
-        }
-        FaultKind::ResetConnections => {
-            proxy.reset();
-            None
-        }
-    }
-}
-
 async fn run(idempotence: bool, seconds: u64) -> Report {
     let topic = topic_name(if idempotence { "chaos" } else { "chaos-noidem" });
     admin()
@@ -255,7 +155,7 @@ async fn run(idempotence: bool, seconds: u64) -> Report {
                     .map(|t| t.partitions.iter().map(|p| p.leader.unwrap_or(-1)).collect())
                     .unwrap_or_default();
                 eprintln!("chaos: injecting {kind:?}");
-                if let Some((node, at)) = inject(kind, &topic, &proxy).await {
+                if let Some((node, at)) = inject(kind, &topic, PARTITIONS, REQUEST_TIMEOUT, &proxy).await {
                     let parts: Vec<i32> =
                         led.iter().enumerate().filter(|(_, l)| **l == node).map(|(p, _)| p as i32).collect();
                     eprintln!(

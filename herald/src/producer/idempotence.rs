@@ -141,6 +141,13 @@ impl SeqState {
         let ours = stamp.producer_id == self.producer_id && stamp.epoch == self.epoch;
         match code {
             ErrorCode::DUPLICATE_SEQUENCE_NUMBER => Verdict::Written,
+            // Transactions (KIP-890): the partition's previous transaction is
+            // still being completed, so the broker refused the batch before
+            // appending it; it goes again with the same sequence, as Java retries.
+            ErrorCode::CONCURRENT_TRANSACTIONS => {
+                b.maybe_written = false;
+                Verdict::Retry
+            }
             ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
             | ErrorCode::UNKNOWN_PRODUCER_ID
             | ErrorCode::INVALID_PRODUCER_EPOCH => {
@@ -312,6 +319,18 @@ mod tests {
         s.stamp_for(&mut a);
         s.adopt(8, 0);
         assert_eq!(s.stamp_for(&mut a).unwrap(), Stamp { producer_id: 8, epoch: 0, base_sequence: 0 });
+    }
+
+    #[test]
+    fn a_batch_refused_while_the_previous_transaction_completes_goes_again_as_it_was() {
+        let mut s = state();
+        let mut b = batch(3);
+        let stamp = s.stamp_for(&mut b).unwrap();
+        b.maybe_written = true;
+        assert_eq!(s.on_error(&mut b, ErrorCode::CONCURRENT_TRANSACTIONS), Verdict::Retry);
+        assert!(!b.maybe_written, "refused before the append");
+        assert_eq!(s.stamp_for(&mut b), Some(stamp), "the same sequence");
+        assert!(!s.unresolved);
     }
 
     #[test]

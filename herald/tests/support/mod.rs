@@ -3,6 +3,7 @@
 //! what herald wrote.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod faults;
 pub mod proxy;
 
 use std::path::{Path, PathBuf};
