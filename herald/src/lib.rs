@@ -55,6 +55,6 @@ pub use crate::config::{Acks, Compression, ProducerConfig};
 pub use crate::error::{Error, ErrorCode, ErrorKind, Result, TimeoutKind};
 pub use crate::partitioner::{NullKeyPartitioning, Partitioner, Partitions};
 pub use crate::producer::{DeliveryFuture, Producer, ProducerBuilder, SendFuture, Topic};
-pub use crate::reader::{ConsumedRecord, TopicReader};
+pub use crate::reader::{ConsumedRecord, IsolationLevel, TopicReader};
 pub use crate::record::{Header, Record, RecordMetadata, TimestampType};
 pub use crate::security::{OAuthBearerToken, SaslMechanism, Secret, SecurityProtocol, TokenProvider};
