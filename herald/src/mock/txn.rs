@@ -480,3 +480,7 @@ impl State {
         !expired.is_empty()
     }
 }
+
+#[cfg(test)]
+#[path = "txn_tests.rs"]
+mod tests;
