@@ -27,9 +27,30 @@
 //! One file per API: `api_versions.rs` (ApiVersions v0–4), `metadata.rs` (Metadata
 //! v0–12), `produce.rs` (Produce v3–13), `fetch.rs` (Fetch v4–16), `list_offsets.rs`
 //! (ListOffsets v1–9), `create_topics.rs` (CreateTopics v2–7), `delete_topics.rs`
-//! (DeleteTopics v1–6), `init_producer_id.rs` (InitProducerId v0–5). A request of any
-//! other API, or of a version outside these ranges, closes the connection, as Kafka
-//! does.
+//! (DeleteTopics v1–6), `init_producer_id.rs` (InitProducerId v0–5),
+//! `find_coordinator.rs` (FindCoordinator v1–6), `add_partitions_to_txn.rs`
+//! (AddPartitionsToTxn v0–3), `add_offsets_to_txn.rs` (AddOffsetsToTxn v0–4),
+//! `txn_offset_commit.rs` (TxnOffsetCommit v0–5), `end_txn.rs` (EndTxn v0–5),
+//! `offset_fetch.rs` (OffsetFetch v1–9). A request of any other API, or of a
+//! version outside these ranges, closes the connection, as Kafka does.
+//!
+//! # Transactions
+//! A transaction coordinator (`txn.rs`) behaves as Kafka 4.x's
+//! `TransactionCoordinator` (KIP-98, KIP-447, KIP-890). Transactional ids and
+//! groups are coordinated by a live broker chosen by the key's hash
+//! ([`MockCluster::coordinator`]); other brokers answer `NOT_COORDINATOR`.
+//! InitProducerId bumps the epoch of a known transactional id, fencing the
+//! producer that held it and aborting its open transaction. EndTxn writes commit or
+//! abort markers (control batches) to every partition of the transaction before it
+//! answers; Fetch and ListOffsets honour `read_committed` (last stable offset,
+//! aborted transactions); offsets committed with TxnOffsetCommit become the
+//! group's when the transaction commits ([`MockCluster::group_offsets`], OffsetFetch).
+//! Transactions open past their `transaction.timeout.ms` are aborted, fencing their
+//! producer, within about 100 ms. With `transaction.version` 2 (the default,
+//! [`MockClusterBuilder::transaction_version`]) Produce v12+ and TxnOffsetCommit v5
+//! add to the transaction themselves and EndTxn v5 bumps the epoch (KIP-890 part
+//! 2); with 1, a transactional Produce to a partition not added first is
+//! `INVALID_TXN_STATE` (part 1).
 //!
 //! Produce validates what a broker validates and answers with the same codes:
 //! exactly one RecordBatch v2 per partition (`INVALID_RECORD`), its CRC and lengths
@@ -45,8 +66,14 @@
 //! - No replication and no disk: one copy of each partition, in memory, lost when
 //!   the cluster stops. `acks=all` is acknowledged as soon as the leader appends;
 //!   `min.insync.replicas` is accepted but not enforced.
-//! - No consumer groups, transactions, ACLs, quotas, or SASL/TLS; no fetch sessions
-//!   (every fetch is a full fetch, which clients accept).
+//! - No consumer groups (offsets come only from transactions, committed from
+//!   outside the group protocol, generation -1), ACLs, quotas, or SASL/TLS; no
+//!   fetch sessions (every fetch is a full fetch, which clients accept).
+//! - Transaction and offset state is kept in memory, not in `__transaction_state`
+//!   or `__consumer_offsets`. Markers are written before EndTxn answers, so the
+//!   `Prepare*` states never show and `CONCURRENT_TRANSACTIONS` comes only from
+//!   fault rules. An epoch that runs out stays at its maximum (Kafka moves to a new
+//!   producer id).
 //! - Compressed batches (gzip, snappy, lz4, zstd) are decompressed to validate their
 //!   records and stored as sent, or recompressed when the topic's own
 //!   `compression.type` differs from the producer's, as Kafka does; recompression
