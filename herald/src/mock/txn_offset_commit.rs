@@ -1,7 +1,10 @@
 //! TxnOffsetCommit (key 28), versions 0–5, on the group coordinator: offsets a
 //! transaction commits for a consumer group, applied when it commits (KIP-98,
-//! KIP-447). Errors apply to every partition of the request. `PRODUCER_FENCED` is
-//! `INVALID_PRODUCER_EPOCH` below v3.
+//! KIP-447). Errors apply to every partition of the request. A stale epoch is
+//! `INVALID_PRODUCER_EPOCH` at every version: the group coordinator learns it
+//! from the transaction's verification (KIP-890), which turns the transaction
+//! coordinator's `PRODUCER_FENCED` into it, as Kafka's `AddPartitionsToTxnManager`
+//! does.
 
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
@@ -52,7 +55,7 @@ pub(super) fn handle(
                 now_ms(),
             ) {
                 Ok(()) => ErrorCode::NONE,
-                Err(code) => fenced_for(code, version, 3),
+                Err(code) => fenced_for(code, version, i16::MAX),
             }
         }
     };

@@ -228,6 +228,10 @@ fn offsets_committed_in_a_transaction_count_once_it_commits() {
     assert_eq!(s.txn_offset_commit(1, "tx", "g", id.0, id.1, -1, 3, offset(5), NOW), Err(INVALID_TXN_STATE));
     s.add_offsets_to_txn(1, "tx", id.0, id.1, "g", NOW).unwrap();
     assert_eq!(s.txn_offset_commit(1, "tx", "g", id.0, id.1, 3, 3, offset(5), NOW), Err(UNKNOWN_MEMBER_ID));
+    assert_eq!(
+        s.txn_offset_commit(1, "tx", "g", id.0, id.1 + 1, -1, 3, offset(5), NOW),
+        Err(PRODUCER_FENCED)
+    );
     s.txn_offset_commit(1, "tx", "g", id.0, id.1, -1, 3, offset(5), NOW).unwrap();
     assert!(s.txn.has_pending_offset("g", "t", 0));
     assert!(s.txn.offsets_of("g").is_none());
