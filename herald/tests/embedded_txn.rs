@@ -1,6 +1,9 @@
 //! The embedded cluster's transaction coordinator, driven with raw Kafka requests
 //! (built with kafka-protocol) as a transactional producer sends them, and read
-//! back with `TopicReader` and Fetch in both isolation levels.
+//! back with `TopicReader` and Fetch in both isolation levels; and Kafka's own
+//! producer and consumer running transactions against it.
+
+mod support;
 
 use std::time::Duration;
 
@@ -392,5 +395,45 @@ async fn api_versions_advertise_the_transaction_version() {
         for key in [10, 24, 25, 26, 28] {
             assert!(resp.api_keys.iter().any(|k| k.api_key == key), "API {key} advertised");
         }
+    }
+}
+
+/// Kafka's own producer (kafka-clients, through `harness/java-tools`) runs
+/// transactions against the embedded cluster, with either transaction protocol,
+/// and Kafka's own consumer reads them back read_committed.
+#[tokio::test]
+async fn the_java_producer_runs_transactions_against_the_embedded_cluster() {
+    for level in [2, 1] {
+        let c = cluster(3, level).await;
+        let out = support::java(
+            "dev.herald.tools.JavaTransactions",
+            &[
+                "--bootstrap",
+                &c.bootstrap(),
+                "--topic",
+                "t",
+                "--transactional-id",
+                "java-tx",
+                "--plan",
+                "commit:3,abort:2,commit:1",
+                "--group",
+                "g",
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(out, "0 committed\n1 aborted\n2 committed\n", "transaction.version {level}");
+        let mut committed = read(&c, IsolationLevel::ReadCommitted).await;
+        committed.sort();
+        assert_eq!(committed, ["commit-0-0", "commit-0-1", "commit-0-2", "commit-2-0"], "tv {level}");
+        assert_eq!(read(&c, IsolationLevel::ReadUncommitted).await.len(), 6);
+        assert_eq!(c.group_offsets("g").get(&("t".to_owned(), 0)), Some(&3), "the last committed step's");
+        let java = support::java(
+            "dev.herald.tools.VerifyConsumer",
+            &["--bootstrap", &c.bootstrap(), "--topic", "t", "--property", "isolation.level=read_committed"],
+            None,
+        )
+        .await;
+        assert_eq!(java.lines().count(), 4, "tv {level}: {java}");
     }
 }
