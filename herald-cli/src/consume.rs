@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use base64::Engine;
-use herald::{ConsumedRecord, TimestampType, TopicReader};
+use herald::{ConsumedRecord, IsolationLevel, TimestampType, TopicReader};
 use serde_json::json;
 
 use crate::CliError;
@@ -18,6 +18,18 @@ pub enum ConsumeFormat {
     /// One JSON object per record; keys, values and header values as strings when
     /// they are UTF-8, else as `{"base64": "…"}`.
     Json,
+}
+
+/// Which records of transactions are printed (the consumer's `isolation.level`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Isolation {
+    /// Every record, including those of open and aborted transactions.
+    #[value(name = "read_uncommitted")]
+    ReadUncommitted,
+    /// Records outside transactions and of committed ones, up to each partition's
+    /// last stable offset (the first offset of a transaction still open).
+    #[value(name = "read_committed")]
+    ReadCommitted,
 }
 
 /// Arguments of `herald consume`.
@@ -34,6 +46,12 @@ pub struct ConsumeArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ConsumeFormat::Text)]
     pub format: ConsumeFormat,
+
+    /// Which records of transactions to print: read_committed skips those of
+    /// aborted transactions and stops at a transaction still open, as a Kafka
+    /// consumer with isolation.level=read_committed does.
+    #[arg(long, value_enum, default_value_t = Isolation::ReadUncommitted)]
+    pub isolation: Isolation,
 
     /// Set a client property, e.g. -X security.protocol=SASL_SSL (repeatable;
     /// the security.protocol, ssl.* and sasl.* ones apply to reading).
@@ -52,7 +70,11 @@ pub async fn run(args: ConsumeArgs) -> Result<ExitCode, CliError> {
     for p in &args.properties {
         props.push(split_property(p).map_err(|e| CliError::usage(format!("-X {e}")))?);
     }
-    let records = TopicReader::from_properties(props)?.read_to_end(&args.topic).await?;
+    let level = match args.isolation {
+        Isolation::ReadUncommitted => IsolationLevel::ReadUncommitted,
+        Isolation::ReadCommitted => IsolationLevel::ReadCommitted,
+    };
+    let records = TopicReader::from_properties(props)?.isolation(level).read_to_end(&args.topic).await?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for r in &records {
         let line = match args.format {

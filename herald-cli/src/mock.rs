@@ -35,13 +35,21 @@ pub struct MockArgs {
     /// measuring a producer's own ceiling with `herald bench`.
     #[arg(long)]
     pub discard: bool,
+
+    /// The transaction protocol the cluster finalizes (the `transaction.version`
+    /// feature, KIP-890): 2 as Kafka 4.x (producers add partitions by producing
+    /// to them, and each commit or abort bumps the producer epoch), 1 as Kafka 3.9
+    /// (partitions are added with AddPartitionsToTxn first).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i16).range(0..=2))]
+    pub transaction_version: i16,
 }
 
 pub async fn run(args: MockArgs) -> Result<ExitCode, CliError> {
     let mut b = MockCluster::builder()
         .brokers(args.brokers)
         .default_partitions(args.partitions)
-        .auto_create_topics(!args.no_auto_create);
+        .auto_create_topics(!args.no_auto_create)
+        .transaction_version(args.transaction_version);
     if let Some(p) = args.port {
         b = b.base_port(p);
     }

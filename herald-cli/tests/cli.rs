@@ -286,6 +286,10 @@ fn herald_mock_serves_any_client_and_consume_reads_it_back() {
     values.sort();
     assert_eq!(values, ["v1", "v2"]);
     assert_eq!(records[0]["headers"][0]["key"], "h");
+    // Outside transactions, read_committed reads the same.
+    let out = herald(&["consume", "-b", &addr, "-t", "auto", "--isolation", "read_committed"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
     // And the Java consumer reads it too.
     let java = tokio::runtime::Runtime::new().unwrap().block_on(support::java(
         "dev.herald.tools.VerifyConsumer",

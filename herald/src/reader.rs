@@ -4,6 +4,12 @@
 //! reads each partition from its first offset to the end it had when the read
 //! began (`herald consume` uses it, and so can tests).
 //!
+//! By default it reads as a `read_uncommitted` consumer: every record, including
+//! those of transactions still open or aborted. [`TopicReader::isolation`] with
+//! [`IsolationLevel::ReadCommitted`] reads as Kafka's `isolation.level=read_committed`
+//! consumer: up to each partition's last stable offset, skipping aborted
+//! transactions' records. Transaction markers (control records) are never returned.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), herald::Error> {
 //! let reader = herald::TopicReader::new("127.0.0.1:9092")?;
@@ -13,6 +19,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,31 +60,73 @@ pub struct ConsumedRecord {
     pub headers: Vec<Header>,
 }
 
+/// Which records of transactions a [`TopicReader`] returns (Kafka's consumer
+/// `isolation.level`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum IsolationLevel {
+    /// Every record, whether its transaction committed, aborted, or is still open
+    /// (`read_uncommitted`, the default as in Kafka).
+    #[default]
+    ReadUncommitted,
+    /// Records outside transactions and those of committed transactions, up to
+    /// the last stable offset (`read_committed`).
+    ReadCommitted,
+}
+
+impl IsolationLevel {
+    /// The wire value of Fetch's and ListOffsets' `isolation_level`.
+    fn wire(self) -> i8 {
+        match self {
+            IsolationLevel::ReadUncommitted => 0,
+            IsolationLevel::ReadCommitted => 1,
+        }
+    }
+}
+
 /// Reads topics back. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct TopicReader {
     admin: Admin,
+    isolation: IsolationLevel,
+}
+
+/// What one fetch returned: the records, and the offset after the last batch.
+struct Fetched {
+    records: Vec<ConsumedRecord>,
+    next_offset: i64,
 }
 
 impl TopicReader {
     /// A reader for the cluster at `bootstrap_servers` (`host:port[,…]`).
     pub fn new(bootstrap_servers: &str) -> Result<TopicReader> {
-        Ok(TopicReader { admin: Admin::new(bootstrap_servers)? })
+        Ok(TopicReader { admin: Admin::new(bootstrap_servers)?, isolation: IsolationLevel::default() })
     }
 
     /// A reader from Kafka properties (`bootstrap.servers` and the security
     /// ones), as [`Admin::from_properties`].
     pub fn from_properties<'a>(props: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<TopicReader> {
-        Ok(TopicReader { admin: Admin::from_properties(props)? })
+        Ok(TopicReader { admin: Admin::from_properties(props)?, isolation: IsolationLevel::default() })
     }
 
     /// A reader that uses `admin`'s connections (and security settings).
     pub fn from_admin(admin: Admin) -> TopicReader {
-        TopicReader { admin }
+        TopicReader { admin, isolation: IsolationLevel::default() }
+    }
+
+    /// Reads with this isolation level (default
+    /// [`ReadUncommitted`](IsolationLevel::ReadUncommitted)). With
+    /// [`ReadCommitted`](IsolationLevel::ReadCommitted) each partition is read up to
+    /// its last stable offset (a transaction still open holds back what follows
+    /// it), and the records of aborted transactions are skipped, as Kafka's
+    /// consumer does with the aborted transactions a fetch names.
+    pub fn isolation(mut self, level: IsolationLevel) -> TopicReader {
+        self.isolation = level;
+        self
     }
 
     /// Every record of `topic`, from each partition's first offset to the end it had
-    /// when this call began, sorted by partition and offset.
+    /// when this call began (its last stable offset when reading committed
+    /// records), sorted by partition and offset.
     pub async fn read_to_end(&self, topic: &str) -> Result<Vec<ConsumedRecord>> {
         let deadline = Instant::now() + self.admin.timeout();
         let name: Arc<str> = Arc::from(topic);
@@ -108,18 +157,17 @@ impl TopicReader {
                     return Err(Error::timeout(TimeoutKind::Request, self.admin.timeout())
                         .for_partition(&name, Some(partition)));
                 }
-                let batch = self.fetch(&name, info.id, partition, part.leader, position).await?;
-                let before = position;
-                for r in batch {
+                let fetched = self.fetch(&name, info.id, partition, part.leader, position).await?;
+                for r in fetched.records {
                     if r.offset >= position && r.offset < end {
-                        position = r.offset + 1;
                         out.push(r);
                     }
                 }
-                if position == before {
-                    // Nothing new below the end: compacted or transactional gaps.
+                if fetched.next_offset <= position {
+                    // Nothing new below the end.
                     break;
                 }
+                position = fetched.next_offset;
             }
         }
         Ok(out)
@@ -140,6 +188,7 @@ impl TopicReader {
         t.partitions = vec![p];
         let mut req = ListOffsetsRequest::default();
         req.replica_id = BrokerId(-1);
+        req.isolation_level = self.isolation.wire();
         req.topics = vec![t];
         let resp =
             self.admin.call_node(leader, req).await.map_err(|e| e.for_partition(topic, Some(partition)))?;
@@ -167,7 +216,7 @@ impl TopicReader {
         partition: i32,
         leader: i32,
         offset: i64,
-    ) -> Result<Vec<ConsumedRecord>> {
+    ) -> Result<Fetched> {
         let mut p = FetchPartition::default();
         p.partition = partition;
         p.fetch_offset = offset;
@@ -181,6 +230,7 @@ impl TopicReader {
         req.max_wait_ms = 500;
         req.min_bytes = 1;
         req.max_bytes = 16 * 1024 * 1024;
+        req.isolation_level = self.isolation.wire();
         req.topics = vec![t];
         let resp =
             self.admin.call_node(leader, req).await.map_err(|e| e.for_partition(topic, Some(partition)))?;
@@ -202,11 +252,41 @@ impl TopicReader {
         }
         let bad =
             |e: BatchError| Error::protocol("Fetch", e.to_string()).for_partition(topic, Some(partition));
+        let read_committed = self.isolation == IsolationLevel::ReadCommitted;
+        // Java's consumer (`CompletedFetch`): aborted transactions by first offset;
+        // a producer is "aborted" from its first aborted offset to its abort marker.
+        let mut aborted: Vec<(i64, i64)> = data
+            .aborted_transactions
+            .unwrap_or_default()
+            .iter()
+            .map(|a| (a.first_offset, a.producer_id.0))
+            .collect();
+        aborted.sort_unstable();
+        let mut aborted = aborted.into_iter().peekable();
+        let mut aborted_producers = HashSet::new();
         let mut out = Vec::new();
+        let mut next_offset = offset;
         let mut rest = data.records.unwrap_or_default();
         while let Some(h) = records::read_header(&rest).map_err(bad)? {
             let batch = rest.split_to(h.size());
             records::check_crc(&h, &batch).map_err(bad)?;
+            let last_offset = h.base_offset + i64::from(h.last_offset_delta);
+            next_offset = next_offset.max(last_offset + 1);
+            if read_committed && h.producer_id >= 0 {
+                while let Some((_, pid)) = aborted.next_if(|(first, _)| *first <= last_offset) {
+                    aborted_producers.insert(pid);
+                }
+                if h.control() {
+                    let first = records::read_records(&h, &batch).map_err(bad)?.into_iter().next();
+                    if first.and_then(|r| control_type(r.key.as_deref())) == Some(ControlType::Abort) {
+                        aborted_producers.remove(&h.producer_id);
+                    }
+                    continue;
+                }
+                if h.transactional() && aborted_producers.contains(&h.producer_id) {
+                    continue;
+                }
+            }
             if h.control() {
                 continue;
             }
@@ -224,7 +304,26 @@ impl TopicReader {
                 });
             }
         }
-        Ok(out)
+        Ok(Fetched { records: out, next_offset })
+    }
+}
+
+/// The kind of a control record (Kafka's `ControlRecordType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ControlType {
+    /// A transaction's abort marker.
+    Abort,
+    /// A transaction's commit marker.
+    Commit,
+}
+
+/// The type of a control record from its key: a version (int16), then the type
+/// (int16: 0 abort, 1 commit); `None` for anything else.
+pub(crate) fn control_type(key: Option<&[u8]>) -> Option<ControlType> {
+    match key? {
+        [_, _, 0, 0, ..] => Some(ControlType::Abort),
+        [_, _, 0, 1, ..] => Some(ControlType::Commit),
+        _ => None,
     }
 }
 

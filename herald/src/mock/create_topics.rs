@@ -85,6 +85,7 @@ pub(super) fn handle(
                 topics: Default::default(),
                 next_producer_id: 0,
                 settings: s.settings.clone(),
+                txn: Default::default(),
             };
             if exists {
                 Err((ErrorCode::TOPIC_ALREADY_EXISTS, format!("Topic '{name}' already exists.")))

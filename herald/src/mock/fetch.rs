@@ -2,11 +2,15 @@
 //! up to the partition's and the request's byte limits (always at least one batch,
 //! as Kafka does). Waits up to `max_wait_ms` for `min_bytes` to arrive. No fetch
 //! sessions: the answer's session id is 0, which clients take as "full fetches".
+//!
+//! `isolation_level` 1 (read_committed) reads only below the last stable offset
+//! and names the aborted transactions overlapping what is returned, for the
+//! consumer to skip (Kafka's `collectAbortedTransactions`).
 
 use std::time::Duration;
 
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId};
 
 use super::wire::Ctx;
 use crate::error::ErrorCode;
@@ -38,6 +42,7 @@ fn answer(ctx: &Ctx, req: &FetchRequest, version: i16, fault: Option<ErrorCode>)
     let mut resp = FetchResponse::default();
     let mut budget = usize::try_from(req.max_bytes).unwrap_or(0);
     let mut total = 0usize;
+    let read_committed = req.isolation_level == 1;
     for t in &req.topics {
         let name = if version >= 13 {
             s.topic_by_id(t.topic_id).map(|(n, _)| n.clone())
@@ -64,13 +69,30 @@ fn answer(ctx: &Ctx, req: &FetchRequest, version: i16, fault: Option<ErrorCode>)
                 (None, _, Some(part)) if part.leader != ctx.broker => ErrorCode::NOT_LEADER_OR_FOLLOWER,
                 (None, _, Some(part)) => {
                     pd.high_watermark = part.high_watermark();
-                    pd.last_stable_offset = part.high_watermark();
+                    pd.last_stable_offset = part.last_stable_offset();
                     pd.log_start_offset = part.log_start;
                     if p.fetch_offset < part.log_start || p.fetch_offset > part.high_watermark() {
                         ErrorCode::new(1) // OFFSET_OUT_OF_RANGE
                     } else {
                         let limit = usize::try_from(p.partition_max_bytes).unwrap_or(0).min(budget);
-                        let data = part.read(p.fetch_offset, limit);
+                        let data = if read_committed {
+                            let (data, end) =
+                                part.read_below(p.fetch_offset, limit, part.last_stable_offset());
+                            let aborted = part
+                                .aborted_between(p.fetch_offset, end)
+                                .into_iter()
+                                .map(|a| {
+                                    let mut t = AbortedTransaction::default();
+                                    t.producer_id = ProducerId(a.producer_id);
+                                    t.first_offset = a.first_offset;
+                                    t
+                                })
+                                .collect();
+                            pd.aborted_transactions = Some(aborted);
+                            data
+                        } else {
+                            part.read(p.fetch_offset, limit)
+                        };
                         budget = budget.saturating_sub(data.len());
                         total += data.len();
                         pd.records = Some(data);

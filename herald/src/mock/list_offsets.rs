@@ -1,6 +1,8 @@
 //! ListOffsets (key 2), versions 1–9: a partition's first offset (timestamp -2, or
 //! -4 for the earliest local), its end (-1), the record with the largest timestamp
 //! (-3), or the first record at or after a timestamp (offset -1 when none is).
+//! With `isolation_level` 1 (read_committed, v2+) the end is the last stable
+//! offset, and a timestamp found at or past it is not answered, as Kafka does.
 
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
@@ -13,9 +15,10 @@ use crate::error::ErrorCode;
 pub(super) fn handle(
     ctx: &Ctx,
     req: ListOffsetsRequest,
-    _version: i16,
+    version: i16,
     fault: Option<ErrorCode>,
 ) -> ListOffsetsResponse {
+    let read_committed = version >= 2 && req.isolation_level == 1;
     let s = ctx.cluster.state.lock();
     let mut resp = ListOffsetsResponse::default();
     for t in req.topics {
@@ -35,11 +38,12 @@ pub(super) fn handle(
                 (None, Some(part)) if part.leader != ctx.broker => ErrorCode::NOT_LEADER_OR_FOLLOWER,
                 (None, Some(part)) => {
                     pr.leader_epoch = part.leader_epoch;
+                    let end = if read_committed { part.last_stable_offset() } else { part.high_watermark() };
                     let found = match p.timestamp {
                         -2 | -4 => Some((part.log_start, -1)),
-                        -1 => Some((part.high_watermark(), -1)),
+                        -1 => Some((end, -1)),
                         -3 => part.max_timestamp_offset(),
-                        ts if ts >= 0 => part.offset_for_timestamp(ts),
+                        ts if ts >= 0 => part.offset_for_timestamp(ts).filter(|(o, _)| *o < end),
                         _ => Some((part.log_start, -1)),
                     };
                     if let Some((offset, ts)) = found {

@@ -27,9 +27,30 @@
 //! One file per API: `api_versions.rs` (ApiVersions v0–4), `metadata.rs` (Metadata
 //! v0–12), `produce.rs` (Produce v3–13), `fetch.rs` (Fetch v4–16), `list_offsets.rs`
 //! (ListOffsets v1–9), `create_topics.rs` (CreateTopics v2–7), `delete_topics.rs`
-//! (DeleteTopics v1–6), `init_producer_id.rs` (InitProducerId v0–5). A request of any
-//! other API, or of a version outside these ranges, closes the connection, as Kafka
-//! does.
+//! (DeleteTopics v1–6), `init_producer_id.rs` (InitProducerId v0–5),
+//! `find_coordinator.rs` (FindCoordinator v1–6), `add_partitions_to_txn.rs`
+//! (AddPartitionsToTxn v0–3), `add_offsets_to_txn.rs` (AddOffsetsToTxn v0–4),
+//! `txn_offset_commit.rs` (TxnOffsetCommit v0–5), `end_txn.rs` (EndTxn v0–5),
+//! `offset_fetch.rs` (OffsetFetch v1–9). A request of any other API, or of a
+//! version outside these ranges, closes the connection, as Kafka does.
+//!
+//! # Transactions
+//! A transaction coordinator (`txn.rs`) behaves as Kafka 4.x's
+//! `TransactionCoordinator` (KIP-98, KIP-447, KIP-890). Transactional ids and
+//! groups are coordinated by a live broker chosen by the key's hash
+//! ([`MockCluster::coordinator`]); other brokers answer `NOT_COORDINATOR`.
+//! InitProducerId bumps the epoch of a known transactional id, fencing the
+//! producer that held it and aborting its open transaction. EndTxn writes commit or
+//! abort markers (control batches) to every partition of the transaction before it
+//! answers; Fetch and ListOffsets honour `read_committed` (last stable offset,
+//! aborted transactions); offsets committed with TxnOffsetCommit become the
+//! group's when the transaction commits ([`MockCluster::group_offsets`], OffsetFetch).
+//! Transactions open past their `transaction.timeout.ms` are aborted, fencing their
+//! producer, within about 100 ms. With `transaction.version` 2 (the default,
+//! [`MockClusterBuilder::transaction_version`]) Produce v12+ and TxnOffsetCommit v5
+//! add to the transaction themselves and EndTxn v5 bumps the epoch (KIP-890 part
+//! 2); with 1, a transactional Produce to a partition not added first is
+//! `INVALID_TXN_STATE` (part 1).
 //!
 //! Produce validates what a broker validates and answers with the same codes:
 //! exactly one RecordBatch v2 per partition (`INVALID_RECORD`), its CRC and lengths
@@ -45,8 +66,14 @@
 //! - No replication and no disk: one copy of each partition, in memory, lost when
 //!   the cluster stops. `acks=all` is acknowledged as soon as the leader appends;
 //!   `min.insync.replicas` is accepted but not enforced.
-//! - No consumer groups, transactions, ACLs, quotas, or SASL/TLS; no fetch sessions
-//!   (every fetch is a full fetch, which clients accept).
+//! - No consumer groups (offsets come only from transactions, committed from
+//!   outside the group protocol, generation -1), ACLs, quotas, or SASL/TLS; no
+//!   fetch sessions (every fetch is a full fetch, which clients accept).
+//! - Transaction and offset state is kept in memory, not in `__transaction_state`
+//!   or `__consumer_offsets`. Markers are written before EndTxn answers, so the
+//!   `Prepare*` states never show and `CONCURRENT_TRANSACTIONS` comes only from
+//!   fault rules. An epoch that runs out stays at its maximum (Kafka moves to a new
+//!   producer id).
 //! - Compressed batches (gzip, snappy, lz4, zstd) are decompressed to validate their
 //!   records and stored as sent, or recompressed when the topic's own
 //!   `compression.type` differs from the producer's, as Kafka does; recompression
@@ -60,16 +87,24 @@
 //! - A batch decompresses to at most 256 MiB (a defence against decompression
 //!   bombs; Kafka has no such limit).
 
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod api_versions;
 mod create_topics;
 mod delete_topics;
+mod end_txn;
 mod fetch;
+mod find_coordinator;
 mod init_producer_id;
 mod list_offsets;
 mod metadata;
+mod offset_fetch;
 mod produce;
 mod server;
 mod state;
+mod txn;
+mod txn_log;
+mod txn_offset_commit;
 mod wire;
 
 use std::collections::{BTreeMap, HashMap};
@@ -107,6 +142,18 @@ pub enum MockApi {
     DeleteTopics,
     /// InitProducerId (key 22).
     InitProducerId,
+    /// OffsetFetch (key 9).
+    OffsetFetch,
+    /// FindCoordinator (key 10).
+    FindCoordinator,
+    /// AddPartitionsToTxn (key 24).
+    AddPartitionsToTxn,
+    /// AddOffsetsToTxn (key 25).
+    AddOffsetsToTxn,
+    /// EndTxn (key 26).
+    EndTxn,
+    /// TxnOffsetCommit (key 28).
+    TxnOffsetCommit,
 }
 
 impl MockApi {
@@ -120,6 +167,12 @@ impl MockApi {
             MockApi::CreateTopics => 19,
             MockApi::DeleteTopics => 20,
             MockApi::InitProducerId => 22,
+            MockApi::OffsetFetch => 9,
+            MockApi::FindCoordinator => 10,
+            MockApi::AddPartitionsToTxn => 24,
+            MockApi::AddOffsetsToTxn => 25,
+            MockApi::EndTxn => 26,
+            MockApi::TxnOffsetCommit => 28,
         }
     }
 }
@@ -215,6 +268,12 @@ pub struct StoredBatchInfo {
     pub producer_id: i64,
     /// The sequence of its first record (-1 without idempotence).
     pub base_sequence: i32,
+    /// The producer epoch it carries (-1 without idempotence).
+    pub producer_epoch: i16,
+    /// Whether it belongs to a transaction (attributes bit 4).
+    pub transactional: bool,
+    /// Whether it is a control batch: a transaction marker (attributes bit 5).
+    pub control: bool,
 }
 
 /// Builds a [`MockCluster`].
@@ -225,13 +284,28 @@ pub struct MockClusterBuilder {
     default_partitions: i32,
     auto_create_topics: bool,
     base_port: Option<u16>,
+    transaction_version: i16,
+    max_transaction_timeout_ms: i32,
 }
 
 impl Default for MockClusterBuilder {
     fn default() -> Self {
-        MockClusterBuilder { brokers: 1, default_partitions: 1, auto_create_topics: false, base_port: None }
+        MockClusterBuilder {
+            brokers: 1,
+            default_partitions: 1,
+            auto_create_topics: false,
+            base_port: None,
+            transaction_version: 2,
+            max_transaction_timeout_ms: DEFAULT_MAX_TRANSACTION_TIMEOUT_MS,
+        }
     }
 }
+
+/// Kafka's default `transaction.max.timeout.ms`: 15 minutes.
+const DEFAULT_MAX_TRANSACTION_TIMEOUT_MS: i32 = 900_000;
+/// How often the coordinator looks for transactions open past their timeout
+/// (Kafka's `transaction.abort.timed.out.transaction.cleanup.interval.ms` is 10 s).
+const TXN_TIMEOUT_CHECK: Duration = Duration::from_millis(100);
 
 impl MockClusterBuilder {
     /// How many brokers (node ids 1..=N). Default 1.
@@ -259,6 +333,24 @@ impl MockClusterBuilder {
         self
     }
 
+    /// The finalized `transaction.version` feature (KIP-890), 0 to 2 (clamped).
+    /// Default 2, as Kafka 4.x: transactional Produce v12+ and TxnOffsetCommit v5
+    /// add to the transaction themselves, and EndTxn v5 bumps the producer epoch.
+    /// 1 (or 0) is Kafka 3.9's protocol: partitions and groups must be added with
+    /// AddPartitionsToTxn and AddOffsetsToTxn first.
+    pub fn transaction_version(mut self, version: i16) -> Self {
+        self.transaction_version = version.clamp(0, 2);
+        self
+    }
+
+    /// The longest transaction timeout a producer may ask for
+    /// (`transaction.max.timeout.ms`; longer is `INVALID_TRANSACTION_TIMEOUT`).
+    /// Default 15 minutes.
+    pub fn transaction_max_timeout(mut self, max: Duration) -> Self {
+        self.max_transaction_timeout_ms = i32::try_from(max.as_millis()).unwrap_or(i32::MAX);
+        self
+    }
+
     /// Starts the brokers on the current tokio runtime.
     pub async fn start(self) -> Result<MockCluster> {
         let cluster = Arc::new(Cluster {
@@ -272,7 +364,10 @@ impl MockClusterBuilder {
                     auto_create_topics: self.auto_create_topics,
                     default_partitions: self.default_partitions,
                     store_records: true,
+                    transaction_version: self.transaction_version,
+                    max_transaction_timeout_ms: self.max_transaction_timeout_ms,
                 },
+                txn: txn::Coordinator::default(),
             }),
             faults: Mutex::new(Faults::default()),
             appended: Notify::new(),
@@ -287,18 +382,37 @@ impl MockClusterBuilder {
             cluster.state.lock().brokers.insert(id, BrokerInfo { port: server.port(), up: true });
             servers.push(server);
         }
+        let txn_timeouts =
+            tokio::spawn(abort_timed_out_transactions(Arc::downgrade(&cluster))).abort_handle();
         tracing::info!(brokers = self.brokers, "embedded cluster started");
-        Ok(MockCluster { inner: Arc::new(Inner { cluster, servers: Mutex::new(servers) }) })
+        Ok(MockCluster { inner: Arc::new(Inner { cluster, servers: Mutex::new(servers), txn_timeouts }) })
+    }
+}
+
+/// The coordinator's periodic abort of transactions open past their timeout
+/// (`TransactionCoordinator.abortTimedOutTransactions`), until the cluster is gone.
+async fn abort_timed_out_transactions(cluster: std::sync::Weak<Cluster>) {
+    let mut tick = tokio::time::interval(TXN_TIMEOUT_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(c) = cluster.upgrade() else { return };
+        let aborted = c.state.lock().abort_timed_out(now_ms());
+        if aborted {
+            c.appended.notify_waiters();
+        }
     }
 }
 
 struct Inner {
     cluster: Arc<Cluster>,
     servers: Mutex<Vec<BrokerServer>>,
+    txn_timeouts: tokio::task::AbortHandle,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        self.txn_timeouts.abort();
         for s in self.servers.lock().iter_mut() {
             s.stop();
         }
@@ -390,6 +504,7 @@ impl MockCluster {
             part.log.clear();
             part.next_offset = 0;
             part.log_start = 0;
+            part.txns = Default::default();
             t.partitions.push(part);
         }
         Ok(())
@@ -403,26 +518,43 @@ impl MockCluster {
         (p.leader >= 0).then_some(p.leader)
     }
 
-    /// Every record stored in a partition, in offset order.
+    /// Every record stored in a partition, in offset order, as a read_uncommitted
+    /// consumer sees them: records of open and aborted transactions included,
+    /// transaction markers (control records) not.
     pub fn records(&self, topic: &str, partition: i32) -> Result<Vec<ConsumedRecord>> {
-        self.with_partition(topic, partition, |p| {
-            p.records()
-                .into_iter()
-                .map(|(h, r)| ConsumedRecord {
-                    partition,
-                    offset: r.offset,
-                    timestamp: r.timestamp,
-                    timestamp_type: if h.log_append_time() {
-                        TimestampType::LogAppendTime
-                    } else {
-                        TimestampType::CreateTime
-                    },
-                    key: r.key,
-                    value: r.value,
-                    headers: r.headers,
-                })
-                .collect()
-        })
+        self.with_partition(topic, partition, |p| consumed(partition, p.records()))
+    }
+
+    /// The records of a partition a read_committed consumer sees, in offset order:
+    /// those of committed transactions and those written outside transactions,
+    /// below the last stable offset; no control records.
+    pub fn committed_records(&self, topic: &str, partition: i32) -> Result<Vec<ConsumedRecord>> {
+        self.with_partition(topic, partition, |p| consumed(partition, p.committed_records()))
+    }
+
+    /// The last stable offset of a partition: the first offset of its earliest
+    /// open transaction, else its end. `None` if there is no such partition.
+    pub fn last_stable_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        let s = self.state();
+        let p = s.topics.get(topic)?.partitions.get(usize::try_from(partition).ok()?)?;
+        Some(p.last_stable_offset())
+    }
+
+    /// The offsets a consumer group has committed through transactions
+    /// (TxnOffsetCommit, once the transaction committed): (topic, partition) →
+    /// offset. Empty for a group without any.
+    pub fn group_offsets(&self, group: &str) -> HashMap<(String, i32), i64> {
+        self.state()
+            .txn
+            .offsets_of(group)
+            .map(|o| o.iter().map(|(k, v)| (k.clone(), v.offset)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The broker coordinating a transactional id or a consumer group (what
+    /// FindCoordinator answers), `None` when no broker is alive.
+    pub fn coordinator(&self, key: &str) -> Option<i32> {
+        self.state().coordinator_for(key)
     }
 
     /// `f` of a partition's state, or the error a broker gives for a topic or
@@ -462,6 +594,9 @@ impl MockCluster {
                         size: b.bytes.len(),
                         producer_id: h.producer_id,
                         base_sequence: h.base_sequence,
+                        producer_epoch: h.producer_epoch,
+                        transactional: h.transactional(),
+                        control: h.control(),
                     })
                 })
                 .collect()
@@ -601,6 +736,29 @@ impl MockCluster {
             s.stop();
         }
     }
+}
+
+/// Stored records as a consumer returns them.
+fn consumed(
+    partition: i32,
+    records: Vec<(crate::protocol::records::BatchHeader, crate::protocol::records::ReadRecord)>,
+) -> Vec<ConsumedRecord> {
+    records
+        .into_iter()
+        .map(|(h, r)| ConsumedRecord {
+            partition,
+            offset: r.offset,
+            timestamp: r.timestamp,
+            timestamp_type: if h.log_append_time() {
+                TimestampType::LogAppendTime
+            } else {
+                TimestampType::CreateTime
+            },
+            key: r.key,
+            value: r.value,
+            headers: r.headers,
+        })
+        .collect()
 }
 
 /// The current time in milliseconds since the Unix epoch.

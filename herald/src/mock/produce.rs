@@ -4,7 +4,9 @@
 //! and not answered. v13 names topics by id (`UNKNOWN_TOPIC_ID` for an unknown
 //! one). Validation is [`State::append`](super::state::State::append)'s. A
 //! `NOT_LEADER_OR_FOLLOWER` answer carries the current leader and its endpoint
-//! (KIP-951), as Kafka 3.7+ does.
+//! (KIP-951), as Kafka 3.7+ does. Transactional batches are checked with the
+//! transaction coordinator (`txn.rs`): with `transaction.version` 2, v12+ adds
+//! their partitions to the transaction itself (KIP-890).
 
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
@@ -48,7 +50,8 @@ pub(super) fn handle(
                     (_, None, false) => ErrorCode::INVALID_REQUIRED_ACKS,
                     (None, None, true) => ErrorCode::UNKNOWN_TOPIC_ID,
                     (Some(name), None, true) => {
-                        let r = s.append(name, pd.index, ctx.broker, pd.records, version, now);
+                        let txn = req.transactional_id.as_ref().map(|t| &*t.0);
+                        let r = s.append_with(name, pd.index, ctx.broker, pd.records, version, txn, now);
                         pr.base_offset = r.base_offset;
                         pr.log_append_time_ms = r.log_append_time;
                         pr.log_start_offset = r.log_start_offset;

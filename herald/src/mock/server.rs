@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, DeleteTopicsRequest, FetchRequest, InitProducerIdRequest,
-    ListOffsetsRequest, MetadataRequest, ProduceRequest, RequestHeader,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ApiKey, CreateTopicsRequest, DeleteTopicsRequest,
+    EndTxnRequest, FetchRequest, FindCoordinatorRequest, InitProducerIdRequest, ListOffsetsRequest,
+    MetadataRequest, OffsetFetchRequest, ProduceRequest, RequestHeader, TxnOffsetCommitRequest,
 };
 use kafka_protocol::protocol::Decodable;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,8 +20,9 @@ use tokio::task::JoinSet;
 
 use super::wire::{Close, Ctx, decode, frame_response, versions};
 use super::{
-    Cluster, Corruption, Fault, api_versions, create_topics, delete_topics, fetch, init_producer_id,
-    list_offsets, metadata, produce,
+    Cluster, Corruption, Fault, add_offsets_to_txn, add_partitions_to_txn, api_versions, create_topics,
+    delete_topics, end_txn, fetch, find_coordinator, init_producer_id, list_offsets, metadata, offset_fetch,
+    produce, txn_offset_commit,
 };
 
 /// Kafka's default `socket.request.max.bytes`.
@@ -173,6 +175,35 @@ pub(super) async fn handle(ctx: &Ctx, frame: Bytes) -> Result<Option<BytesMut>, 
         ApiKey::InitProducerId => {
             let req: InitProducerIdRequest = decode(&mut buf, version)?;
             Some(frame_response(key, version, corr, &init_producer_id::handle(ctx, req, version, error))?)
+        }
+        ApiKey::FindCoordinator => {
+            let req: FindCoordinatorRequest = decode(&mut buf, version)?;
+            Some(frame_response(key, version, corr, &find_coordinator::handle(ctx, req, version, error))?)
+        }
+        ApiKey::OffsetFetch => {
+            let req: OffsetFetchRequest = decode(&mut buf, version)?;
+            Some(frame_response(key, version, corr, &offset_fetch::handle(ctx, req, version, error))?)
+        }
+        ApiKey::AddPartitionsToTxn => {
+            let req: AddPartitionsToTxnRequest = decode(&mut buf, version)?;
+            Some(frame_response(
+                key,
+                version,
+                corr,
+                &add_partitions_to_txn::handle(ctx, req, version, error),
+            )?)
+        }
+        ApiKey::AddOffsetsToTxn => {
+            let req: AddOffsetsToTxnRequest = decode(&mut buf, version)?;
+            Some(frame_response(key, version, corr, &add_offsets_to_txn::handle(ctx, req, version, error))?)
+        }
+        ApiKey::EndTxn => {
+            let req: EndTxnRequest = decode(&mut buf, version)?;
+            Some(frame_response(key, version, corr, &end_txn::handle(ctx, req, version, error))?)
+        }
+        ApiKey::TxnOffsetCommit => {
+            let req: TxnOffsetCommitRequest = decode(&mut buf, version)?;
+            Some(frame_response(key, version, corr, &txn_offset_commit::handle(ctx, req, version, error))?)
         }
         _ => return Err(Close(format!("{key:?} is not served by the embedded cluster"))),
     };

@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use bytes::{Bytes, BytesMut};
 use uuid::Uuid;
 
+use super::txn::Coordinator;
+use super::txn_log::PartitionTxns;
 use crate::compression::Codec;
 use crate::error::ErrorCode;
 use crate::protocol::batch;
@@ -22,8 +24,6 @@ const DEFAULT_TIMESTAMP_AFTER_MAX_MS: i64 = 3_600_000;
 /// How many recent batches per producer and partition Kafka remembers for
 /// duplicate detection.
 const PRODUCER_BATCH_MEMORY: usize = 5;
-/// `INVALID_TXN_STATE`.
-const INVALID_TXN_STATE: ErrorCode = ErrorCode::new(48);
 /// `POLICY_VIOLATION`.
 pub(crate) const POLICY_VIOLATION: ErrorCode = ErrorCode::new(44);
 /// The most partitions one CreateTopics request may create: KRaft's
@@ -199,6 +199,8 @@ pub(crate) struct Partition {
     pub(crate) next_offset: i64,
     pub(crate) log_start: i64,
     producers: HashMap<i64, ProducerSeq>,
+    /// Transactions open here and aborted here.
+    pub(crate) txns: PartitionTxns,
 }
 
 /// One topic.
@@ -241,6 +243,10 @@ pub(crate) struct Settings {
     pub(crate) default_partitions: i32,
     /// Whether Produce stores records (false: acknowledge and count only).
     pub(crate) store_records: bool,
+    /// The finalized `transaction.version` feature level (2: KIP-890 part 2).
+    pub(crate) transaction_version: i16,
+    /// `transaction.max.timeout.ms`.
+    pub(crate) max_transaction_timeout_ms: i32,
 }
 
 /// The whole cluster.
@@ -251,6 +257,8 @@ pub(crate) struct State {
     pub(crate) topics: BTreeMap<String, Topic>,
     pub(crate) next_producer_id: i64,
     pub(crate) settings: Settings,
+    /// The transaction coordinator's (and group coordinator's) state.
+    pub(crate) txn: Coordinator,
 }
 
 /// Kafka's rule for topic names.
@@ -331,6 +339,7 @@ impl State {
                     next_offset: 0,
                     log_start: 0,
                     producers: HashMap::new(),
+                    txns: PartitionTxns::default(),
                 }
             })
             .collect();
@@ -383,7 +392,9 @@ impl State {
         }
     }
 
-    /// Appends one partition's records, validating them as a Kafka broker does.
+    /// Appends one partition's records, validating them as a Kafka broker does
+    /// (for a request without a transactional id).
+    #[cfg(test)]
     pub(crate) fn append(
         &mut self,
         topic: &str,
@@ -391,6 +402,23 @@ impl State {
         broker: i32,
         records: Option<Bytes>,
         produce_version: i16,
+        now_ms: i64,
+    ) -> AppendResult {
+        self.append_with(topic, partition, broker, records, produce_version, None, now_ms)
+    }
+
+    /// Appends one partition's records of a Produce request carrying
+    /// `transactional_id`, validating them as a Kafka broker does; transactional
+    /// batches are checked with the transaction coordinator first.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn append_with(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        broker: i32,
+        records: Option<Bytes>,
+        produce_version: i16,
+        transactional_id: Option<&str>,
         now_ms: i64,
     ) -> AppendResult {
         let store = self.settings.store_records;
@@ -453,10 +481,18 @@ impl State {
             );
         }
         if header.transactional() {
-            return AppendResult::error(
-                INVALID_TXN_STATE,
-                "The producer attempted a transactional operation in an invalid state",
-            );
+            let tv = self.settings.transaction_version;
+            if let Err((code, m)) = self.txn.verify_produce(
+                transactional_id,
+                topic,
+                partition,
+                &header,
+                produce_version,
+                tv,
+                now_ms,
+            ) {
+                return AppendResult::error(code, m);
+            }
         }
         if matches!(Codec::from_id(header.compression()), Some(Codec::Zstd { .. })) && produce_version < 7 {
             return AppendResult::error(
@@ -521,6 +557,9 @@ impl State {
             s.recent.push_back((header.base_sequence, last, base));
             while s.recent.len() > PRODUCER_BATCH_MEMORY {
                 s.recent.pop_front();
+            }
+            if header.transactional() {
+                p.note_transactional(header.producer_id, base);
             }
         }
         p.next_offset = base + count;
@@ -679,11 +718,29 @@ impl Partition {
         recs.iter().max_by_key(|r| r.timestamp).map(|r| (r.offset, r.timestamp))
     }
 
-    /// Every stored record (for tests and the standalone server's inspection).
+    /// A transaction marker of `producer_id` at `epoch` was written: a newer epoch
+    /// replaces the producer's (its sequences start again at 0), as Kafka's
+    /// `ProducerAppendInfo.appendEndTxnMarker` does.
+    pub(crate) fn producer_marker(&mut self, producer_id: i64, epoch: i16) {
+        let s = self
+            .producers
+            .entry(producer_id)
+            .or_insert_with(|| ProducerSeq { epoch, recent: VecDeque::new() });
+        if epoch > s.epoch {
+            s.epoch = epoch;
+            s.recent.clear();
+        }
+    }
+
+    /// Every stored data record, whether in a transaction or not, committed or
+    /// not; no control records (for tests and the standalone server's inspection).
     pub(crate) fn records(&self) -> Vec<(BatchHeader, ReadRecord)> {
         let mut out = Vec::new();
         for b in &self.log {
             if let Ok(Some(h)) = records::read_header(&b.bytes) {
+                if h.control() {
+                    continue;
+                }
                 if let Ok(recs) = records::read_records(&h, &b.bytes) {
                     out.extend(recs.into_iter().map(|r| (h, r)));
                 }
@@ -709,7 +766,14 @@ mod tests {
             brokers,
             topics: BTreeMap::new(),
             next_producer_id: 1000,
-            settings: Settings { auto_create_topics: false, default_partitions: 1, store_records: true },
+            settings: Settings {
+                auto_create_topics: false,
+                default_partitions: 1,
+                store_records: true,
+                transaction_version: 2,
+                max_transaction_timeout_ms: 900_000,
+            },
+            txn: Coordinator::default(),
         }
     }
 

@@ -33,6 +33,13 @@ pub(super) fn versions(key: ApiKey) -> Option<VersionRange> {
         ApiKey::CreateTopics => r(2, 7),
         ApiKey::DeleteTopics => r(1, 6),
         ApiKey::InitProducerId => r(0, 5),
+        ApiKey::FindCoordinator => r(1, 6),
+        ApiKey::OffsetFetch => r(1, 9),
+        // v4+ is the broker-to-broker form (KIP-890).
+        ApiKey::AddPartitionsToTxn => r(0, 3),
+        ApiKey::AddOffsetsToTxn => r(0, 4),
+        ApiKey::EndTxn => r(0, 5),
+        ApiKey::TxnOffsetCommit => r(0, 5),
         _ => None,
     }
 }
