@@ -1,8 +1,8 @@
 //! Typed records through the cluster under test (embedded, or a real broker with
-//! `HERALD_TEST_BOOTSTRAP`), read back by the Java `KafkaConsumer`: JSON, and Avro
-//! and Protobuf in the Confluent wire format, registered with the Schema Registry
-//! under test (`HERALD_TEST_SCHEMA_REGISTRY`, or the in-process fake that follows
-//! the published REST API: see `support/registry.rs`).
+//! `HERALD_TEST_BOOTSTRAP`), read back by the Java `KafkaConsumer`: JSON, and Avro,
+//! Protobuf and JSON Schema in the Confluent wire format, registered with the Schema
+//! Registry under test (`HERALD_TEST_SCHEMA_REGISTRY`, or the in-process fake that
+//! follows the published REST API: see `support/registry.rs`).
 //!
 //! A real registry: `harness/registry/run start` builds (from Maven Central) and
 //! starts Apicurio Registry, whose Confluent-compatible API answers at the URL it
@@ -21,10 +21,12 @@ mod support;
 use apache_avro::types::Value as Avro;
 use herald::ErrorKind;
 use herald::serialization::avro::AvroSerializer;
+use herald::serialization::json_schema::{JsonSchemaSerializer, RawJson};
 use herald::serialization::protobuf::ProtobufSerializer;
 use herald::serialization::registry::{Schema, SchemaRegistryClient, SchemaType, SubjectNameStrategy};
 use herald::serialization::{
-    JsonSerializer, LongSerializer, StringSerializer, TypedProducer, TypedRecord, wire,
+    JsonSerializer, LongSerializer, SerializationContext, Serializer, StringSerializer, TypedProducer,
+    TypedRecord, wire,
 };
 use support::registry::{real_registry, registry_url};
 use support::{consume_with_java, create_topic, producer_builder};
@@ -268,4 +270,130 @@ async fn the_registry_client_follows_the_rest_api() {
         matches!(e.kind(), ErrorKind::SchemaRegistry { status: Some(404), code: Some(40403), .. }),
         "{e}"
     );
+}
+
+const DRIVER_SCHEMA: &str = r##"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "title": "fleet.Driver",
+  "type": "object",
+  "required": ["name", "truck"],
+  "properties": {
+    "name": {"type": "string", "minLength": 1},
+    "truck": {"$ref": "#/$defs/truck"},
+    "age": {"type": "integer", "minimum": 18},
+    "licences": {"type": "array", "items": {"enum": ["B", "C", "CE"]}, "uniqueItems": true}
+  },
+  "$defs": {"truck": {"type": "string", "pattern": "^truck_id_[0-9]+$"}},
+  "additionalProperties": false
+}"##;
+
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
+struct Driver {
+    name: String,
+    truck: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    age: Option<i32>,
+    licences: Vec<&'static str>,
+}
+
+fn drivers() -> Vec<Driver> {
+    (0..6)
+        .map(|i| Driver {
+            name: format!("driver {i} ü"),
+            truck: format!("truck_id_{i}"),
+            age: (i % 2 == 0).then_some(20 + i),
+            licences: if i % 3 == 0 { vec!["B", "CE"] } else { vec!["C"] },
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn json_schema_values_are_checked_framed_and_read_back() {
+    let topic = create_topic("ser-jsonschema", 2, &[]).await;
+    let registry = registry();
+    let producer = producer_builder().build().unwrap();
+    let serializer = JsonSchemaSerializer::new(registry.clone(), DRIVER_SCHEMA).unwrap();
+    let typed = TypedProducer::new(producer.clone(), StringSerializer, serializer);
+    let sent = drivers();
+    for d in &sent {
+        typed.send_and_wait(TypedRecord::new(&topic).key(d.truck.clone()).value(d.clone())).await.unwrap();
+    }
+    // Values that do not match fail alone, before anything is sent, naming where.
+    let mut young = sent[0].clone();
+    young.age = Some(17);
+    let e = typed.send(TypedRecord::new(&topic).key("x".to_owned()).value(young)).await.unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Serialization { is_key: false, .. }), "{e:?}");
+    assert_eq!(e.topic(), Some(topic.as_str()));
+    assert!(
+        e.to_string().ends_with("/properties/age/minimum at /age: 17 is less than the minimum of 18"),
+        "{e}"
+    );
+    let mut bad_truck = sent[1].clone();
+    bad_truck.truck = "lorry".into();
+    let e = typed.send(TypedRecord::new(&topic).key("y".to_owned()).value(bad_truck)).await.unwrap_err();
+    assert!(e.to_string().contains(r#"/$defs/truck/pattern at /truck: "lorry" does not match"#), "{e}");
+    // serde_json values and raw text go through the same check.
+    let raw = TypedProducer::new(
+        producer,
+        StringSerializer,
+        JsonSchemaSerializer::new(registry.clone(), DRIVER_SCHEMA).unwrap(),
+    );
+    let text = r#"{"truck": "truck_id_9", "name": "raw", "licences": []}"#;
+    raw.send_and_wait(TypedRecord::new(&topic).key("truck_id_9".to_owned()).value(RawJson::from(text)))
+        .await
+        .unwrap();
+    let e = raw
+        .send(TypedRecord::new(&topic).key("z".to_owned()).value(RawJson::from(r#"{"name": "x"}"#)))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains(r#"/required at the root: "truck" is a required property"#), "{e}");
+
+    let consumed = consume_with_java(&topic).await;
+    assert_eq!(consumed.len(), sent.len() + 1, "the refused values were not sent");
+    let mut ids = std::collections::BTreeSet::new();
+    let mut got = Vec::new();
+    for c in &consumed {
+        let bytes = c.value.as_deref().unwrap();
+        assert_eq!(bytes[0], 0, "magic byte");
+        let (id, payload) = wire::decode(bytes).unwrap();
+        ids.insert(id);
+        let v: serde_json::Value = serde_json::from_slice(payload).unwrap();
+        assert_eq!(c.key.as_deref(), v["truck"].as_str().map(str::as_bytes));
+        got.push((v["truck"].as_str().unwrap().to_owned(), payload.to_vec()));
+    }
+    assert_eq!(ids.len(), 1, "one schema, one id");
+    let id = *ids.first().unwrap();
+    got.sort();
+    for d in &sent {
+        let (_, payload) = got.iter().find(|(t, _)| *t == d.truck).unwrap();
+        assert_eq!(payload, &serde_json::to_vec(d).unwrap(), "compact JSON, fields in declaration order");
+    }
+    assert_eq!(got.iter().find(|(t, _)| t == "truck_id_9").unwrap().1, text.as_bytes(), "raw text as given");
+    let registered = registry.schema_by_id(id).await.unwrap();
+    assert_eq!(registered.schema_type(), SchemaType::Json);
+    let as_json = |t: &str| serde_json::from_str::<serde_json::Value>(t).unwrap();
+    assert_eq!(as_json(registered.text()), as_json(DRIVER_SCHEMA), "the id names our schema");
+    let latest = registry.latest(&format!("{topic}-value")).await.unwrap();
+    assert_eq!((latest.id, latest.schema.schema_type()), (id, SchemaType::Json), "TopicNameStrategy");
+}
+
+#[tokio::test]
+async fn json_schema_record_name_strategy_uses_the_title() {
+    let registry = registry();
+    let topic = support::topic_name("ser-jsonschema-title");
+    let s = JsonSchemaSerializer::new(registry.clone(), &own(DRIVER_SCHEMA, "title"))
+        .unwrap()
+        .subject_name_strategy(SubjectNameStrategy::TopicRecordName);
+    let mut headers = Vec::new();
+    let mut ctx = SerializationContext::new(&topic, false, &mut headers);
+    let bytes = s.serialize(&mut ctx, &drivers()[0]).await.unwrap().unwrap();
+    let (id, _) = wire::decode(&bytes).unwrap();
+    assert_eq!(registry.latest(&format!("{topic}-fleet.Driver")).await.unwrap().id, id);
+}
+
+/// `text` made distinct for one test. Apicurio 2.4.2 may answer 409 ("artifact
+/// already exists") when two subjects register identical content at the same
+/// moment, as tests running in parallel would: each test registers its own text.
+fn own(text: &str, test: &str) -> String {
+    text.replacen('{', &format!("{{\"description\": \"{test}\", "), 1)
 }
