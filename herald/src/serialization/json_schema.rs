@@ -103,6 +103,10 @@ impl From<Bytes> for RawJson {
 /// is only an annotation in 2019-09 and 2020-12. `$ref`s are resolved within the
 /// schema; a schema that refers to another document is refused (herald fetches
 /// nothing).
+///
+/// Registries differ on what they take as a JSON Schema: Apicurio's Confluent API
+/// (2.4) refuses one with neither `$schema` nor `properties` (`{"type": "string"}`),
+/// which Confluent's registry accepts; give such schemas a `$schema`.
 #[derive(Debug)]
 pub struct JsonSchemaSerializer {
     schema: serde_json::Value,
