@@ -16,7 +16,9 @@
 #                  against herald's embedded cluster
 #   4. kafka-4     the integration suites against a single Kafka 4.x broker, the
 #                  Schema Registry ones against a real registry (Apicurio, started
-#                  by harness/registry/run; the other phases use herald's fake)
+#                  by harness/registry/run; the other phases use herald's fake),
+#                  where Apicurio's own deserializers read back what herald's
+#                  registry serializers wrote (serializers_registry.rs)
 #   5. kafka-3.9   the same suites against Kafka 3.9
 #   6. cluster     the cluster suite and the chaos tests (brokers killed, frozen
 #                  and cut off while herald produces; nothing lost or duplicated;

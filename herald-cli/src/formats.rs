@@ -9,15 +9,17 @@
 //! | `json` | one JSON value | the text, checked to be JSON |
 //! | `avro` | Avro's JSON encoding of a datum | Avro binary in the Confluent wire format |
 //! | `protobuf` | the message's Protobuf JSON | Protobuf binary in the Confluent wire format |
+//! | `json-schema` | one JSON document | the text as written, once it matches the JSON Schema, in the Confluent wire format |
 //!
-//! Text that does not parse fails that line only, like a line without the key
-//! separator.
+//! Text that does not parse, or does not match its schema, fails that line only,
+//! like a line without the key separator.
 
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use herald::Header;
 use herald::serialization::avro::{AvroSerializer, AvroValue};
+use herald::serialization::json_schema::{JsonSchemaSerializer, RawJson};
 use herald::serialization::protobuf::ProtobufSerializer;
 use herald::serialization::registry::SchemaRegistryClient;
 use herald::serialization::{
@@ -46,6 +48,11 @@ pub enum Format {
     /// Protobuf JSON in, Protobuf binary in the Confluent wire format out (needs
     /// --value-proto/--key-proto, --value-message/--key-message and --schema-registry).
     Protobuf,
+    /// A JSON document, checked against a JSON Schema (drafts 4 to 2020-12 by its
+    /// $schema, draft 7 without) and sent as written in the Confluent wire format; a
+    /// line that does not match fails with the violation (needs
+    /// --value-schema/--key-schema and --schema-registry).
+    JsonSchema,
 }
 
 /// The format options of `herald produce`.
@@ -59,11 +66,13 @@ pub struct FormatArgs {
     #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
     pub value_format: Format,
 
-    /// The Avro schema (.avsc) of the values (with --value-format avro).
+    /// The schema of the values: an Avro schema (.avsc) with --value-format avro, a
+    /// JSON Schema with --value-format json-schema.
     #[arg(long, value_name = "FILE")]
     pub value_schema: Option<PathBuf>,
 
-    /// The Avro schema (.avsc) of the keys (with --key-format avro).
+    /// The schema of the keys: an Avro schema (.avsc) with --key-format avro, a JSON
+    /// Schema with --key-format json-schema.
     #[arg(long, value_name = "FILE")]
     pub key_schema: Option<PathBuf>,
 
@@ -85,8 +94,8 @@ pub struct FormatArgs {
     #[arg(long, value_name = "PACKAGE.MESSAGE")]
     pub key_message: Option<String>,
 
-    /// The Confluent-compatible Schema Registry that avro and protobuf schemas are
-    /// registered with, e.g. http://127.0.0.1:8081 (credentials as http://user:pass@host).
+    /// The Confluent-compatible Schema Registry that avro, protobuf and json-schema
+    /// schemas are registered with, e.g. http://127.0.0.1:8081 (credentials as http://user:pass@host).
     #[arg(long, value_name = "URL")]
     pub schema_registry: Option<String>,
 }
@@ -105,6 +114,7 @@ enum Encoder {
     Json,
     Avro(Box<AvroSerializer>),
     Protobuf(Box<ProtobufSerializer>),
+    JsonSchema(Box<JsonSchemaSerializer>),
 }
 
 /// Why a line's key or value could not be made into bytes.
@@ -148,8 +158,8 @@ fn encoder(
     let unused = |flag: &str, needs: &str| {
         CliError::usage(format!("--{side}-{flag} applies to --{side}-format {needs} only"))
     };
-    if schema.is_some() && format != Format::Avro {
-        return Err(unused("schema", "avro"));
+    if schema.is_some() && !matches!(format, Format::Avro | Format::JsonSchema) {
+        return Err(unused("schema", "avro or json-schema"));
     }
     if proto.is_some() && format != Format::Protobuf {
         return Err(unused("proto", "protobuf"));
@@ -190,6 +200,16 @@ fn encoder(
             let s = ProtobufSerializer::new(registry, &text, name)
                 .map_err(|e| CliError::usage(format!("--{side}-proto {}: {e}", path.display())))?;
             Encoder::Protobuf(Box::new(s))
+        }
+        Format::JsonSchema => {
+            let path = schema.as_ref().ok_or_else(|| {
+                CliError::usage(format!("--{side}-format json-schema needs --{side}-schema FILE"))
+            })?;
+            let registry = registry("json-schema")?;
+            let text = read(side, "schema", path)?;
+            let s = JsonSchemaSerializer::new(registry, &text)
+                .map_err(|e| CliError::usage(format!("--{side}-schema {}: {e}", path.display())))?;
+            Encoder::JsonSchema(Box::new(s))
         }
     })
 }
@@ -269,6 +289,9 @@ impl Encoder {
                     s.message_from_json(text).map_err(|e| bad(&format!("Protobuf JSON for {name}: {e}")))?;
                 s.serialize(&mut ctx, &m).await
             }
+            // Parsed and checked by the serializer, which names the violation; the
+            // line's text is what is sent.
+            Encoder::JsonSchema(s) => s.serialize(&mut ctx, &RawJson(Bytes::copy_from_slice(raw))).await,
         };
         match out {
             Ok(Some(b)) => Ok(b),
@@ -313,7 +336,9 @@ mod tests {
         assert_eq!(args(|_| {}), None);
         assert!(args(|a| a.value_format = Format::Avro).unwrap().contains("needs --value-schema"));
         assert!(
-            args(|a| a.value_schema = Some("x.avsc".into())).unwrap().contains("--value-format avro only")
+            args(|a| a.value_schema = Some("x.avsc".into()))
+                .unwrap()
+                .contains("--value-format avro or json-schema only")
         );
         assert!(args(|a| a.key_message = Some("m".into())).unwrap().contains("--key-format protobuf only"));
         let e = args(|a| {
@@ -326,5 +351,41 @@ mod tests {
             a.value_schema = Some("/nonexistent.avsc".into());
         });
         assert!(e.unwrap().contains("needs --schema-registry"));
+        let e = args(|a| a.key_format = Format::JsonSchema);
+        assert!(e.unwrap().contains("--key-format json-schema needs --key-schema FILE"));
+        let e = args(|a| {
+            a.key_format = Format::JsonSchema;
+            a.key_schema = Some("/nonexistent.json".into());
+        });
+        assert!(e.unwrap().contains("--key-format json-schema needs --schema-registry"));
+    }
+
+    #[tokio::test]
+    async fn json_schema_lines_are_checked_before_the_registry_is_asked() {
+        let mut schema = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut schema, br#"{"properties": {"age": {"minimum": 0}}}"#).unwrap();
+        let args = FormatArgs {
+            value_format: Format::JsonSchema,
+            value_schema: Some(schema.path().to_owned()),
+            // Nothing listens there: lines that fail do so before it is asked.
+            schema_registry: Some("http://127.0.0.1:1".into()),
+            ..FormatArgs::default()
+        };
+        let enc = args.encoders().unwrap();
+        let e = enc_err(&enc.value, r#"{"age": -3}"#).await;
+        assert!(
+            e.ends_with("value does not match the JSON Schema: /properties/age/minimum at /age: -3 is less than the minimum of 0"),
+            "{e}"
+        );
+        assert!(enc_err(&enc.value, "{").await.contains("could not serialize the value: not JSON"));
+        assert!(enc_err(&enc.value, r#"{"age": 3}"#).await.contains("cannot connect"), "a good line goes on");
+
+        std::fs::write(schema.path(), r#"{"type": 5}"#).unwrap();
+        let e = args.encoders().err().unwrap().to_string();
+        assert!(e.contains("--value-schema") && e.contains("not a usable JSON Schema"), "{e}");
+    }
+
+    async fn enc_err(e: &Encoder, text: &str) -> String {
+        enc(e, text).await.unwrap_err()
     }
 }

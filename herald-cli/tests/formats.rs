@@ -12,7 +12,7 @@ use std::io::Write;
 use common::{herald, json_lines};
 use herald::serialization::protobuf::ProtobufSerializer;
 use herald::serialization::protobuf::prost::Message;
-use herald::serialization::registry::SchemaRegistryClient;
+use herald::serialization::registry::{SchemaRegistryClient, SchemaType};
 use herald::serialization::wire;
 use support::registry::registry_url;
 use support::{bootstrap, consume_with_java, create_topic};
@@ -162,13 +162,106 @@ async fn protobuf_values_from_protobuf_json() {
     assert_eq!(payload, s.message_from_json(line).unwrap().encode_to_vec());
 }
 
+const DRIVER_SCHEMA: &str = r#"{"$schema": "https://json-schema.org/draft/2020-12/schema",
+  "title": "fleet.Driver", "type": "object", "required": ["name"],
+  "properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 0}}}"#;
+
+#[tokio::test]
+async fn json_schema_keys_and_values_with_violations_failing_alone() {
+    let topic = create_topic("cli-fmt-jsonschema", 1, &[]).await;
+    let value_schema = file(DRIVER_SCHEMA, ".json");
+    // With $schema: Apicurio 2.4.2 (the real registry of scripts/test.sh) tells a
+    // JSON Schema from its content and refuses `{"type": "string", …}` alone.
+    let key_schema = file(
+        r#"{"$schema": "http://json-schema.org/draft-07/schema#", "type": "string", "pattern": "^d[0-9]+$"}"#,
+        ".json",
+    );
+    let url = registry_url();
+    let input = concat!(
+        "\"d1\"|{\"name\": \"Ada\", \"age\": 36}\n",
+        "\"d2\"|{\"name\": \"Bob\", \"age\": -3}\n",
+        "\"x3\"|{\"name\": \"Cy\"}\n",
+        "\"d4\"|{\"age\": 1\n",
+        "\"d5\"|{\"name\": \"Di\", \"extra\": [1, 2]}\n",
+    );
+    let out = herald(
+        &[
+            "produce",
+            "-b",
+            &bootstrap(),
+            "-t",
+            &topic,
+            "--key-separator",
+            "|",
+            "--key-format",
+            "json-schema",
+            "--key-schema",
+            key_schema.path().to_str().unwrap(),
+            "--value-format",
+            "json-schema",
+            "--value-schema",
+            value_schema.path().to_str().unwrap(),
+            "--schema-registry",
+            &url,
+            "--report",
+            "json",
+        ],
+        input,
+    );
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let r = json_lines(&out);
+    assert_eq!(r.len(), 5, "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let error = |i: usize| r[i]["error"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        error(1).ends_with(
+            "could not serialize the value: value does not match the JSON Schema: \
+             /properties/age/minimum at /age: -3 is less than the minimum of 0"
+        ),
+        "{}",
+        r[1]
+    );
+    assert!(
+        error(2).contains(r#"could not serialize the key: value does not match the JSON Schema: /pattern at the root: "x3" does not match"#),
+        "{}",
+        r[2]
+    );
+    assert!(error(3).contains("could not serialize the value: not JSON"), "{}", r[3]);
+    for i in [0, 4] {
+        assert!(r[i]["offset"].is_i64(), "{}", r[i]);
+    }
+
+    let consumed = consume_with_java(&topic).await;
+    assert_eq!(consumed.len(), 2);
+    let registry = SchemaRegistryClient::new(&url).unwrap();
+    for (c, (key, value)) in consumed
+        .iter()
+        .zip([("\"d1\"", r#"{"name": "Ada", "age": 36}"#), ("\"d5\"", r#"{"name": "Di", "extra": [1, 2]}"#)])
+    {
+        let (value_id, payload) = wire::decode(c.value.as_deref().unwrap()).unwrap();
+        assert_eq!(payload, value.as_bytes(), "the line's text, as written");
+        let (key_id, key_payload) = wire::decode(c.key.as_deref().unwrap()).unwrap();
+        assert_eq!(key_payload, key.as_bytes());
+        let registered = registry.schema_by_id(value_id).await.unwrap();
+        assert_eq!(registered.schema_type(), SchemaType::Json);
+        assert!(registered.text().contains("fleet.Driver"));
+        assert_eq!(registry.schema_by_id(key_id).await.unwrap().schema_type(), SchemaType::Json);
+    }
+    assert_eq!(
+        registry.latest(&format!("{topic}-key")).await.unwrap().schema.schema_type(),
+        SchemaType::Json
+    );
+}
+
 #[test]
 fn format_options_are_checked_before_anything_is_sent() {
     let out = herald(&["produce", "-t", "x", "--value-format", "avro"], "");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--value-format avro needs --value-schema FILE"));
     let out = herald(&["produce", "-t", "x", "--key-schema", "k.avsc"], "");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--key-schema applies to --key-format avro only"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--key-schema applies to --key-format avro or json-schema only")
+    );
     let proto = file("message {", ".proto");
     let out = herald(
         &[

@@ -326,7 +326,7 @@ const SECRET: Effect = Effect::Security;
 const INT_MAX: i64 = i32::MAX as i64;
 
 const SERIALIZERS: &str = "herald records carry bytes (Java's ByteArraySerializer); in code, \
-     herald::serialization's serializers (String, Integer, Long, Uuid, JSON, Avro, Protobuf, \
+     herald::serialization's serializers (String, Integer, Long, Uuid, JSON, Avro, Protobuf, JSON Schema, \
      as Java's built-in ones byte for byte) turn typed values into those bytes";
 const METRICS: &str = "herald keeps no Java metrics registry; its outcomes are in each record's \
      delivery result and its events in tracing logs";

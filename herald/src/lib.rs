@@ -13,7 +13,7 @@
 //! - [`admin`]: create and delete topics, describe partitions.
 //! - [`reader`]: read a topic back (not a consumer: no groups, no offsets).
 //! - [`serialization`]: typed keys and values ([`serialization::TypedProducer`]), Java's
-//!   built-in serializers byte for byte, JSON, and Avro/Protobuf with a Schema Registry.
+//!   built-in serializers byte for byte, JSON, and Avro/Protobuf/JSON Schema with a Schema Registry.
 //! - `mock` (feature `mock`): an embedded Kafka cluster speaking the real protocol.
 //! - [`config`]: every setting and its Kafka default; Kafka property names.
 //! - [`security`]: TLS (rustls) and SASL settings; secrets masked in `Debug`.

@@ -41,8 +41,10 @@
 //!   Protobuf message indexes), encode and decode.
 //! - `registry` (feature `schema-registry`): the Schema Registry REST client and
 //!   subject name strategies.
-//! - `avro` (feature `avro`), `protobuf` (feature `protobuf`): serializers that
-//!   register their schema and write the Confluent wire format.
+//! - `avro` (feature `avro`), `protobuf` (feature `protobuf`), `json_schema`
+//!   (feature `json-schema`): serializers that register their schema and write the
+//!   Confluent wire format; the JSON Schema one checks each value against its
+//!   schema first.
 
 #[cfg(feature = "avro")]
 #[cfg_attr(docsrs, doc(cfg(feature = "avro")))]
@@ -51,6 +53,9 @@ pub mod avro;
 mod avro_json;
 #[cfg(feature = "json")]
 mod json;
+#[cfg(feature = "json-schema")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json-schema")))]
+pub mod json_schema;
 pub mod primitives;
 #[cfg(feature = "protobuf")]
 #[cfg_attr(docsrs, doc(cfg(feature = "protobuf")))]

@@ -619,7 +619,7 @@ impl Default for RegistrySerializerConfig {
 }
 
 /// Finds (once per subject) the schema id a registry serializer writes.
-#[cfg_attr(not(any(feature = "avro", feature = "protobuf")), allow(dead_code))]
+#[cfg_attr(not(any(feature = "avro", feature = "protobuf", feature = "json-schema")), allow(dead_code))]
 pub(crate) struct SchemaIdResolver {
     pub(crate) client: SchemaRegistryClient,
     pub(crate) config: RegistrySerializerConfig,
@@ -635,7 +635,7 @@ impl fmt::Debug for SchemaIdResolver {
     }
 }
 
-#[cfg_attr(not(any(feature = "avro", feature = "protobuf")), allow(dead_code))]
+#[cfg_attr(not(any(feature = "avro", feature = "protobuf", feature = "json-schema")), allow(dead_code))]
 impl SchemaIdResolver {
     pub(crate) fn new(client: SchemaRegistryClient) -> SchemaIdResolver {
         SchemaIdResolver { client, config: RegistrySerializerConfig::default(), ids: Mutex::default() }

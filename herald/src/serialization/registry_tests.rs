@@ -280,3 +280,40 @@ async fn the_resolver_registers_looks_up_or_takes_the_latest_once_per_subject() 
         ]
     );
 }
+
+#[cfg(feature = "json-schema")]
+#[tokio::test]
+async fn json_schema_values_register_as_json_and_frame_their_text() {
+    use crate::serialization::Serializer;
+    use crate::serialization::json_schema::{JsonSchemaSerializer, RawJson};
+
+    let srv = canned(vec![(200, r#"{"id":258}"#)]).await;
+    let schema = r#" {"title": "fleet.Driver", "type": "object", "properties": {"age": {"minimum": 0}}} "#;
+    let s = JsonSchemaSerializer::new(SchemaRegistryClient::new(&srv.url).unwrap(), schema).unwrap();
+    #[derive(serde::Serialize)]
+    struct Driver {
+        name: &'static str,
+        age: i32,
+    }
+    let mut headers = Vec::new();
+    let mut ctx = SerializationContext::new("drivers", false, &mut headers);
+    let bytes = s.serialize(&mut ctx, &Driver { name: "Ada", age: 36 }).await.unwrap().unwrap();
+    // Magic byte, id 258 big-endian, then the JSON text (fields in declaration order).
+    assert_eq!(&bytes[..5], &[0, 0, 0, 1, 2]);
+    assert_eq!(&bytes[5..], br#"{"name":"Ada","age":36}"#);
+    let raw = s.serialize(&mut ctx, &RawJson::from(r#"{ "z": 1, "age": 0 }"#)).await.unwrap().unwrap();
+    assert_eq!(&raw[5..], br#"{ "z": 1, "age": 0 }"#, "text goes as written");
+    // A value that does not match is refused without asking the registry again.
+    let e = s.serialize(&mut ctx, &serde_json::json!({"age": -1})).await.unwrap_err();
+    assert!(e.to_string().contains("/properties/age/minimum at /age"), "{e}");
+
+    let seen = srv.seen.lock().clone();
+    assert_eq!(seen.len(), 1, "registered once");
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].path.as_str()),
+        ("POST", "/subjects/drivers-value/versions")
+    );
+    let body: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
+    assert_eq!(body["schemaType"], "JSON");
+    assert_eq!(body["schema"], schema.trim(), "registered as written");
+}

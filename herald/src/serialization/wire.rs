@@ -7,7 +7,8 @@
 //! Protobuf only: the message indexes, the path from the .proto file to the
 //!              message: a count, then each index, all zig-zag varints; the
 //!              common path [0] (the file's first message) is the single byte 0
-//! the rest     the payload: Avro binary of the datum, or the Protobuf message
+//! the rest     the payload: Avro binary of the datum, the Protobuf message, or
+//!              the JSON text (JSON Schema)
 //! ```
 //!
 //! Pure functions, no I/O; the decoders take any bytes (from a topic, say) and
