@@ -50,8 +50,11 @@ fn java_hash(s: &str) -> i32 {
 }
 
 /// The broker coordinating `transactional_id`: the leader of its partition of
-/// `__transaction_state`.
+/// `__transaction_state` (on the embedded cluster, the one it names).
 async fn coordinator_of(transactional_id: &str) -> Option<i32> {
+    if let Some(c) = support::embedded() {
+        return c.coordinator(transactional_id);
+    }
     let h = java_hash(transactional_id);
     let p = if h == i32::MIN { 0 } else { h.abs() } % TXN_STATE_PARTITIONS;
     admin().describe_topic("__transaction_state").await.ok()?.partitions.get(p as usize)?.leader
