@@ -437,3 +437,62 @@ async fn the_java_producer_runs_transactions_against_the_embedded_cluster() {
         assert_eq!(java.lines().count(), 4, "tv {level}: {java}");
     }
 }
+
+/// herald's transactional producer against the embedded coordinator with each
+/// protocol: v2 (Kafka 4.x) and v1 (Kafka 3.9: AddPartitionsToTxn and
+/// AddOffsetsToTxn first), through coordinator faults it must retry — a
+/// coordinator loading, a moved coordinator, a previous transaction still
+/// completing, a dropped EndTxn answer — and an abort.
+#[tokio::test]
+async fn herald_transactions_over_both_protocols_survive_coordinator_faults() {
+    for version in [2, 1] {
+        let c = cluster(3, version).await;
+        c.create_topic("t3", 3).unwrap();
+        let p = herald::Producer::builder()
+            .bootstrap_servers(c.bootstrap())
+            .set("transactional.id", "tx-faults")
+            .retry_backoff(Duration::from_millis(10))
+            .max_block(Duration::from_secs(20))
+            .build()
+            .unwrap();
+        c.fail_next(MockApi::FindCoordinator, 1, Fault::Error(COORDINATOR_LOAD_IN_PROGRESS));
+        c.fail_next(MockApi::InitProducerId, 1, Fault::Error(NOT_COORDINATOR));
+        p.init_transactions().await.unwrap();
+        for round in 0..3 {
+            p.begin_transaction().unwrap();
+            if version == 1 {
+                c.fail_next(MockApi::AddPartitionsToTxn, 1, Fault::Error(CONCURRENT_TRANSACTIONS));
+            }
+            let mut acks = Vec::new();
+            for i in 0..6 {
+                let r = herald::Record::new("t3").partition(i % 3).value(format!("r{round}-{i}"));
+                acks.push(p.send(r).await.unwrap());
+            }
+            for a in acks {
+                a.await.unwrap();
+            }
+            let offsets = [herald::TxnOffset::new("in", 0, 10 * (round + 1))];
+            p.send_offsets_to_transaction(offsets, &herald::ConsumerGroupMetadata::new("g")).await.unwrap();
+            match round {
+                0 => c.fail_next(MockApi::EndTxn, 2, Fault::Error(CONCURRENT_TRANSACTIONS)),
+                1 => c.fail_next(MockApi::EndTxn, 1, Fault::DisconnectAfterHandling),
+                _ => {}
+            }
+            if round == 2 {
+                p.abort_transaction().await.unwrap();
+            } else {
+                p.commit_transaction().await.unwrap();
+            }
+        }
+        let mut committed = Vec::new();
+        for partition in 0..3 {
+            for r in c.committed_records("t3", partition).unwrap() {
+                committed.push(String::from_utf8(r.value.unwrap().to_vec()).unwrap());
+            }
+        }
+        committed.sort();
+        let want: Vec<String> = (0..2).flat_map(|r| (0..6).map(move |i| format!("r{r}-{i}"))).collect();
+        assert_eq!(committed, want, "transaction.version {version}: rounds 0 and 1 committed, 2 aborted");
+        assert_eq!(c.group_offsets("g").get(&("in".to_owned(), 0)), Some(&20), "version {version}");
+    }
+}
