@@ -37,6 +37,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod metadata;
+pub mod metrics;
 #[cfg(feature = "mock")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub mod mock;
@@ -53,6 +54,7 @@ pub mod serialization;
 pub use crate::admin::{Admin, NewTopic, TopicDescription};
 pub use crate::config::{Acks, Compression, ProducerConfig};
 pub use crate::error::{Error, ErrorCode, ErrorKind, Result, TimeoutKind};
+pub use crate::metrics::ProducerMetrics;
 pub use crate::partitioner::{NullKeyPartitioning, Partitioner, Partitions};
 pub use crate::producer::{
     ConsumerGroupMetadata, DeliveryFuture, Producer, ProducerBuilder, SendFuture, Topic, TxnOffset,

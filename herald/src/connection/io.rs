@@ -33,7 +33,8 @@ pub(super) async fn pipe<R, W>(
     W: AsyncWrite + Unpin,
 {
     let (out_tx, out_rx) = mpsc::unbounded_channel();
-    let reader = tokio::spawn(read_loop(shared.clone(), rd, out_rx, config.request_timeout));
+    let reader =
+        tokio::spawn(read_loop(shared.clone(), rd, out_rx, config.request_timeout, config.traffic.clone()));
     let err = write_loop(&shared, &config, &versions, reauth, wr, &mut calls, out_tx).await;
     shared.close();
     let _ = reader.await;
@@ -212,6 +213,9 @@ pub(super) async fn write_loop<W: AsyncWrite + Unpin>(
         }
         let write = async {
             wr.write_all(&buf).await?;
+            if let Some(t) = &config.traffic {
+                t.written.fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
             // TLS buffers inside rustls; a TcpStream's flush does nothing.
             wr.flush().await
         };
@@ -239,6 +243,7 @@ pub(super) async fn read_loop<R: AsyncRead + Unpin>(
     mut rd: R,
     mut incoming: mpsc::UnboundedReceiver<Outstanding>,
     request_timeout: Duration,
+    traffic: Option<Arc<crate::metrics::Traffic>>,
 ) {
     let mut waiting: VecDeque<Outstanding> = VecDeque::new();
     let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -247,6 +252,9 @@ pub(super) async fn read_loop<R: AsyncRead + Unpin>(
         match next_frame(&mut buf) {
             Err(e) => break Error::connection(&*shared.name, e),
             Ok(Some(frame)) => {
+                if let Some(t) = &traffic {
+                    t.read.fetch_add(4 + frame.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                }
                 while let Ok(o) = incoming.try_recv() {
                     waiting.push_back(o);
                 }

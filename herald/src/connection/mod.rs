@@ -80,6 +80,8 @@ pub(crate) struct ConnectionConfig {
     pub(crate) tls: Option<TlsConnector>,
     /// SASL, for SASL_PLAINTEXT and SASL_SSL.
     pub(crate) sasl: Option<Arc<Authenticator>>,
+    /// Where to count the bytes written and read (the producer's metrics).
+    pub(crate) traffic: Option<Arc<crate::metrics::Traffic>>,
 }
 
 impl ConnectionConfig {
@@ -97,7 +99,7 @@ impl ConnectionConfig {
         } else {
             None
         };
-        Ok(ConnectionConfig { client_id, setup_timeout, request_timeout, tls, sasl })
+        Ok(ConnectionConfig { client_id, setup_timeout, request_timeout, tls, sasl, traffic: None })
     }
 }
 

@@ -35,6 +35,8 @@ pub(crate) struct Pool {
     conns: HashMap<Endpoint, Connection>,
     backoff: HashMap<Endpoint, Reconnect>,
     next_bootstrap: usize,
+    /// Connections opened in all.
+    created: u64,
 }
 
 impl Pool {
@@ -52,6 +54,7 @@ impl Pool {
             conns: HashMap::new(),
             backoff: HashMap::new(),
             next_bootstrap: 0,
+            created: 0,
         }
     }
 
@@ -88,6 +91,16 @@ impl Pool {
         }
     }
 
+    /// Counts the bytes every connection opened from now on writes and reads.
+    pub(crate) fn count_traffic(&mut self, traffic: std::sync::Arc<crate::metrics::Traffic>) {
+        self.config.traffic = Some(traffic);
+    }
+
+    /// Connections open now, and opened in all.
+    pub(crate) fn connection_stats(&self) -> (usize, u64) {
+        (self.conns.values().filter(|c| !c.is_closed()).count(), self.created)
+    }
+
     /// Forgets a dead connection, scheduling the next attempt.
     fn reap(&mut self, ep: Endpoint) {
         if let Some(c) = self.conns.get(&ep) {
@@ -109,6 +122,7 @@ impl Pool {
     }
 
     fn open(&mut self, ep: Endpoint, addr: BrokerAddr) -> Connection {
+        self.created += 1;
         let c = Connection::open(addr, self.config.clone());
         self.conns.insert(ep, c.clone());
         c

@@ -36,6 +36,8 @@ struct OpenBatch {
     reserved: usize,
     created: Instant,
     callbacks: Vec<RecordCallback>,
+    /// Its largest record so far, in bytes (metrics).
+    max_record: usize,
 }
 
 /// One partition's batches and send state, behind the partition's lock.
@@ -125,15 +127,13 @@ impl QueueState {
             open.completion.reserve(open.reserved);
             let order = self.next_order;
             self.next_order += 1;
+            let raw_len = bytes.len();
             let payload = if self.compress { Payload::Raw(bytes) } else { Payload::Ready(bytes) };
-            self.ready.push_back(ProducerBatch::sealed(
-                payload,
-                records,
-                open.completion,
-                open.created,
-                order,
-                open.callbacks,
-            ));
+            let mut batch =
+                ProducerBatch::sealed(payload, records, open.completion, open.created, order, open.callbacks);
+            batch.raw_len = raw_len;
+            batch.max_record = open.max_record;
+            self.ready.push_back(batch);
         }
     }
 
@@ -571,6 +571,7 @@ impl Accumulator {
                     created: Instant::now(),
                     // Sized like the partition's last batch: no regrowth copies.
                     callbacks: if callback.is_some() { Vec::with_capacity(last_count) } else { Vec::new() },
+                    max_record: 0,
                 })
             }
         };
@@ -578,6 +579,7 @@ impl Accumulator {
         let offset_delta =
             open.writer.append_sized(rec.timestamp, rec.key, rec.value, rec.headers, rec.fields);
         open.reserved += reserved;
+        open.max_record = open.max_record.max(open.writer.len() - before);
         let future = match callback {
             Some(f) => {
                 open.callbacks.push(RecordCallback { offset_delta, timestamp: rec.timestamp, f });

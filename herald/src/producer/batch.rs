@@ -68,6 +68,9 @@ pub(crate) struct ProducerBatch {
     pub(crate) needs_restamp: bool,
     /// Delivery callbacks of its records, run when it resolves.
     pub(crate) callbacks: Vec<RecordCallback>,
+    /// Its size uncompressed, and its largest record's (metrics).
+    pub(crate) raw_len: usize,
+    pub(crate) max_record: usize,
 }
 
 impl ProducerBatch {
@@ -93,18 +96,36 @@ impl ProducerBatch {
             maybe_written: false,
             needs_restamp: false,
             callbacks,
+            raw_len: 0,
+            max_record: 0,
         }
     }
 
     /// Resolves the batch as written: its futures wake, its callbacks are queued for
     /// the sender to run where it holds no lock.
     pub(crate) fn complete(self, ack: BatchAck) {
+        let records = u64::try_from(self.records).unwrap_or(0);
+        let raw = self.raw_len as u64;
+        self.completion.recorder().batch_written(
+            self.completion.topic(),
+            records,
+            raw.saturating_sub(crate::protocol::batch::BATCH_HEADER_LEN as u64),
+            self.max_record as u64,
+            raw,
+            self.payload.len() as u64,
+        );
         self.completion.resolve(Ok(ack), self.callbacks);
     }
 
     /// Resolves the batch as failed, naming its topic and partition.
     pub(crate) fn fail(self, err: Error) {
         let err = err.for_partition(self.completion.topic(), Some(self.completion.partition()));
+        let records = u64::try_from(self.records).unwrap_or(0);
+        self.completion.recorder().batch_failed(
+            self.completion.topic(),
+            records,
+            err.may_have_been_written(),
+        );
         self.completion.resolve(Err(err), self.callbacks);
     }
 

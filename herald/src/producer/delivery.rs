@@ -56,6 +56,8 @@ pub(crate) struct Deliveries {
     /// the current transaction began), and the first one.
     tracking: AtomicBool,
     first_failure: Mutex<Option<Error>>,
+    /// The producer's metrics: batches count themselves as they resolve.
+    pub(crate) recorder: Arc<crate::metrics::Recorder>,
 }
 
 impl fmt::Debug for Deliveries {
@@ -81,6 +83,7 @@ impl Deliveries {
     /// `memory` is the producer's `buffer.memory` pool.
     pub(crate) fn new(memory: Arc<Semaphore>) -> Arc<Deliveries> {
         Arc::new(Deliveries {
+            recorder: crate::metrics::Recorder::new(),
             memory,
             pending: Mutex::new(Vec::new()),
             tracking: AtomicBool::new(false),
@@ -251,6 +254,11 @@ impl BatchCompletion {
     #[cfg(test)]
     pub(crate) fn fail(self: &Arc<Self>, err: Error) -> bool {
         self.resolve(Err(err.for_partition(&self.topic, Some(self.partition))), Vec::new())
+    }
+
+    /// The producer's metrics.
+    pub(crate) fn recorder(&self) -> &crate::metrics::Recorder {
+        &self.deliveries.recorder
     }
 
     pub(crate) fn is_done(&self) -> bool {

@@ -202,6 +202,26 @@ impl Producer {
         &self.handle.shared.config
     }
 
+    /// A snapshot of the producer's metrics, named as Java's producer metrics
+    /// (`record-send-total`, `request-latency-avg`, …; see [`crate::metrics`]).
+    /// Recording them is always on and costs next to nothing; taking a snapshot
+    /// reads a few dozen counters.
+    ///
+    /// ```no_run
+    /// # fn demo(producer: herald::Producer) {
+    /// let m = producer.metrics();
+    /// println!("{} records written, {:.0}/s, p. request {:.1} ms", m.record_send_total, m.record_send_rate, m.request_latency_avg);
+    /// for (name, value) in m.iter() {
+    ///     println!("{name} {value}");
+    /// }
+    /// # }
+    /// ```
+    pub fn metrics(&self) -> crate::metrics::ProducerMetrics {
+        let shared = self.shared();
+        let available = shared.accumulator.memory.available_permits() as u64;
+        shared.accumulator.deliveries().recorder.snapshot(shared.config.buffer_memory as u64, available)
+    }
+
     fn shared(&self) -> &Shared {
         &self.handle.shared
     }
@@ -288,7 +308,10 @@ impl Producer {
         };
         let queue = self.place(&entry, &meta, &record, size)?;
         let memory = &shared.accumulator.memory;
-        match tokio::time::timeout_at(deadline, memory.acquire_many(permits)).await {
+        let waiting = std::time::Instant::now();
+        let acquired = tokio::time::timeout_at(deadline, memory.acquire_many(permits)).await;
+        shared.accumulator.deliveries().recorder.buffer_wait(waiting.elapsed());
+        match acquired {
             Ok(Ok(p)) => p.forget(),
             Ok(Err(_)) => {
                 return Err(Error::new(ErrorKind::Closed).for_partition(&entry.name, Some(queue.partition)));
@@ -888,9 +911,10 @@ impl ProducerBuilder {
         config.finish();
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| Error::config("runtime", "Producer::build must be called within a tokio runtime"))?;
-        let pool = transport(&config)?;
+        let mut pool = transport(&config)?;
         let config = Arc::new(config);
         let accumulator = Accumulator::new(config.batch_size, config.max_request_size, config.buffer_memory);
+        pool.count_traffic(accumulator.deliveries().recorder.traffic.clone());
         let (caller, calls) = Caller::new();
         let shared = Arc::new(Shared {
             accumulator,

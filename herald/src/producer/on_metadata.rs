@@ -52,6 +52,7 @@ impl Sender {
             }
         };
         self.metadata.succeeded(now, self.shared.config.retry_backoff);
+        self.recorder().metadata_answered();
         self.transport.set_brokers(snapshot.brokers);
         let by_name: HashMap<&str, &metadata::TopicInfo> =
             snapshot.topics.iter().map(|t| (&*t.name, t)).collect();

@@ -52,6 +52,14 @@ impl Sender {
             }
             Ok(Some(resp)) => resp,
         };
+        // KIP-219: a throttled broker answers at once and expects no request for
+        // throttle_time_ms; Java's NetworkClient holds that connection meanwhile.
+        let throttle_ms = u64::try_from(resp.throttle_time_ms).unwrap_or(0);
+        self.recorder().response(f.node, f.sent_at.elapsed(), throttle_ms);
+        if throttle_ms > 0 {
+            tracing::debug!(broker = %f.broker, throttle_ms, "broker throttles produce requests");
+            self.throttle(f.node, std::time::Duration::from_millis(throttle_ms));
+        }
         self.learn_endpoints(&resp);
         let mut answers = answers_by_partition(&f.topic_ids, resp);
         for (q, mut b) in f.batches {
@@ -140,6 +148,7 @@ impl Sender {
             return;
         }
         tracing::debug!(topic = %q.topic, partition = q.partition, records = b.records, attempt = b.attempts, error = %err, "retrying batch");
+        self.recorder().batch_retried(u64::try_from(b.records).unwrap_or(0));
         b.retry_at = Some(now + wait);
         b.last_error = Some(err);
         q.state.lock().requeue(b);

@@ -69,6 +69,8 @@ pub(crate) struct InFlight {
     pub(crate) batches: Vec<(Arc<PartitionQueue>, ProducerBatch)>,
     /// The ids of its topics that have one: Produce v13 answers name topics by id.
     pub(crate) topic_ids: Vec<(uuid::Uuid, Arc<str>)>,
+    /// When it was handed to the connection (request latency).
+    pub(crate) sent_at: Instant,
 }
 
 struct Closing {
@@ -103,6 +105,8 @@ pub(crate) struct Sender {
     compressed: mpsc::UnboundedReceiver<Compressed>,
     /// How many partitions each broker led at the last `drain`.
     node_partitions: HashMap<i32, usize>,
+    /// Brokers that asked for no requests until then (KIP-219 throttling).
+    throttled: HashMap<i32, Instant>,
 }
 
 /// One broker's part of a `drain`.
@@ -160,6 +164,7 @@ impl Sender {
             compressor,
             compressed,
             node_partitions: HashMap::new(),
+            throttled: HashMap::new(),
         }
     }
 
@@ -177,6 +182,7 @@ impl Sender {
             self.maybe_refresh_metadata(now, &mut next);
             self.maybe_init_producer_id(now, &mut next);
             self.drain(now, &mut next);
+            self.record_gauges(now);
             if let Some(c) = &self.closing {
                 next = next.min(c.deadline);
             }
@@ -321,6 +327,25 @@ impl Sender {
         }
     }
 
+    /// The producer's metrics.
+    pub(crate) fn recorder(&self) -> &crate::metrics::Recorder {
+        &self.shared.accumulator.deliveries().recorder
+    }
+
+    /// Gauges and the rates' sample, once per turn of the loop.
+    fn record_gauges(&self, now: Instant) {
+        let r = self.recorder();
+        r.set_in_flight(self.in_flight.len());
+        let (open, created) = self.transport.connection_stats();
+        r.set_connections(open, created);
+        r.sample(now.into_std());
+    }
+
+    /// Holds `node`'s requests for `wait` (KIP-219).
+    pub(crate) fn throttle(&mut self, node: i32, wait: Duration) {
+        self.throttled.insert(node, Instant::now() + wait);
+    }
+
     /// Fails every queued batch (sealing open ones) with `e`.
     fn fail_queued(&self, e: &Error) {
         for t in self.shared.accumulator.topics() {
@@ -402,10 +427,13 @@ impl Sender {
                         }
                     } else if self.producer_id.is_some() {
                         match st.prepare_sequence(pid, epoch) {
-                            Bump::Bumped => tracing::info!(
-                                topic = %q.topic, partition = q.partition, epoch = st.epoch(),
-                                "sequence unresolved: bumped the partition's epoch"
-                            ),
+                            Bump::Bumped => {
+                                tracing::info!(
+                                    topic = %q.topic, partition = q.partition, epoch = st.epoch(),
+                                    "sequence unresolved: bumped the partition's epoch"
+                                );
+                                self.shared.accumulator.deliveries().recorder.epoch_bumped();
+                            }
                             Bump::NeedsProducerId => needs_new_id = true,
                             Bump::NotNow => {}
                         }
@@ -532,6 +560,13 @@ impl Sender {
             let k = fastrand::usize(0..queues.len());
             queues.rotate_left(k);
         }
+        if let Some(until) = self.throttled.get(&node).copied() {
+            if until > now {
+                *next = (*next).min(until);
+                return;
+            }
+            self.throttled.remove(&node);
+        }
         while !queues.is_empty() {
             if self.in_flight_per_node.get(&node).copied().unwrap_or(0) >= cfg.max_in_flight {
                 return;
@@ -573,7 +608,18 @@ impl Sender {
         let mut topics: Vec<TopicProduceData> = Vec::new();
         let mut topic_ids = Vec::new();
         let mut kept = Vec::with_capacity(batches.len());
+        let now = Instant::now();
+        let mut records = 0u64;
         for (q, mut b) in batches {
+            if b.attempts == 0 {
+                let (raw, wire) = (b.raw_len as u64, b.payload.len() as u64);
+                self.shared.accumulator.deliveries().recorder.batch_sent(
+                    now.duration_since(b.created),
+                    raw,
+                    wire,
+                );
+            }
+            records += u64::try_from(b.records).unwrap_or(0);
             b.attempts += 1;
             let stamp = b.stamp.unwrap_or(Stamp {
                 producer_id: NO_PRODUCER_ID,
@@ -623,7 +669,8 @@ impl Sender {
         let id = self.next_request_id;
         self.next_request_id += 1;
         *self.in_flight_per_node.entry(node).or_default() += 1;
-        self.in_flight.insert(id, InFlight { node, broker, batches: kept, topic_ids });
+        self.recorder().request_sent(records);
+        self.in_flight.insert(id, InFlight { node, broker, batches: kept, topic_ids, sent_at: now });
         self.events.push(Box::pin(async move { Event::Produce(id, answer.await) }));
     }
 

@@ -128,6 +128,14 @@ pub(crate) trait Transport: Send {
     /// when every broker is backing off.
     fn init_producer_id(&mut self) -> Option<Answer<(i64, i16)>>;
 
+    /// Counts the bytes its connections write and read into `traffic`.
+    fn count_traffic(&mut self, _traffic: Arc<crate::metrics::Traffic>) {}
+
+    /// Connections open now, and opened in all.
+    fn connection_stats(&self) -> (usize, u64) {
+        (0, 0)
+    }
+
     /// Hands a request of the transaction protocol to `target` (at most at
     /// `max_version`). Fails at once when no connection can be had now.
     fn call(
@@ -189,6 +197,14 @@ impl Transport for Pool {
                 None => Err(Error::protocol(&*broker, "no Metadata response")),
             })
         }))
+    }
+
+    fn count_traffic(&mut self, traffic: Arc<crate::metrics::Traffic>) {
+        Pool::count_traffic(self, traffic);
+    }
+
+    fn connection_stats(&self) -> (usize, u64) {
+        Pool::connection_stats(self)
     }
 
     fn call(

@@ -1,0 +1,158 @@
+//! `Producer::metrics()` against the cluster under test: each metric driven by
+//! what the test sends and checked against it — counts equal to the records
+//! acknowledged or failed, sizes to the records' own, compression to the bytes
+//! that went out, retries to the faults injected.
+
+mod support;
+
+use std::time::Duration;
+
+use herald::{Acks, Producer, ProducerMetrics, Record};
+use support::{create_topic, producer_builder};
+
+/// Sends `n` records of `size` value bytes and waits for each.
+async fn send(p: &Producer, topic: &str, n: usize, size: usize) -> usize {
+    let mut ok = 0;
+    let mut futures = Vec::new();
+    for i in 0..n {
+        let value = format!("{i:0size$}");
+        futures.push(p.send(Record::new(topic).value(value)).await.expect("accepted"));
+    }
+    for f in futures {
+        ok += usize::from(f.await.is_ok());
+    }
+    ok
+}
+
+/// The size of a record of `value` bytes (no key, no headers) in a batch: its
+/// length varint, attributes, timestamp and offset deltas, key length (-1), value
+/// length and bytes, header count (Kafka's `DefaultRecord`).
+fn record_size(value: usize, offset_delta: usize) -> u64 {
+    fn varint(v: i64) -> u64 {
+        let mut z = ((v << 1) ^ (v >> 63)) as u64;
+        let mut n = 1;
+        while z >= 0x80 {
+            z >>= 7;
+            n += 1;
+        }
+        n
+    }
+    // The timestamp delta is 0 or a few ms: one byte either way.
+    let body =
+        1 + 1 + varint(offset_delta as i64) + varint(-1) + varint(value as i64) + value as u64 + varint(0);
+    body + varint(body as i64)
+}
+
+#[tokio::test]
+async fn counts_sizes_requests_and_connections_follow_what_was_sent() {
+    let topic = create_topic("metrics", 2, &[]).await;
+    let p = producer_builder().acks(Acks::All).linger(Duration::from_millis(5)).build().unwrap();
+    let before = p.metrics();
+    assert_eq!(before.record_send_total, 0);
+    assert!(before.metadata_age.is_none(), "no metadata asked for yet");
+    let sent = send(&p, &topic, 200, 100).await;
+    assert_eq!(sent, 200);
+    p.send(Record::new(&topic).value(vec![b'x'; 5000])).await.unwrap().await.unwrap();
+    let m: ProducerMetrics = p.metrics();
+
+    assert_eq!(m.record_send_total, 201, "{m:#?}");
+    assert_eq!(m.topics[&topic].record_send_total, 201);
+    assert_eq!((m.record_error_total, m.record_retry_total), (0, 0));
+    // The largest record is the 5000-byte one, as encoded in its batch.
+    assert_eq!(m.record_size_max, record_size(5000, 0));
+    let smallest = record_size(100, 0) as f64;
+    assert!(m.record_size_avg > smallest && m.record_size_avg < smallest + 30.0, "{}", m.record_size_avg);
+    // Every record went in exactly one request (no retries).
+    let per_request = m.records_per_request_avg * m.request_total as f64;
+    assert!((per_request - 201.0).abs() < 1e-6, "{} x {}", m.records_per_request_avg, m.request_total);
+    assert!(m.batch_size_max as usize >= 5000 && m.batch_size_avg > 0.0);
+    assert_eq!(m.compression_rate_avg, 1.0, "uncompressed");
+    assert!(m.request_latency_avg > 0.0 && m.request_latency_max >= m.request_latency_avg);
+    assert_eq!(m.requests_in_flight, 0, "everything answered");
+    assert!(m.record_queue_time_max as f64 >= m.record_queue_time_avg);
+    assert!(
+        m.outgoing_byte_total > 201 * 100 + 5000,
+        "requests carried the records: {}",
+        m.outgoing_byte_total
+    );
+    assert!(m.incoming_byte_total > 0);
+    assert!(m.record_send_rate > 0.0 && m.request_rate > 0.0 && m.outgoing_byte_rate > 0.0);
+    assert!(m.connection_count >= 1 && m.connection_creation_total >= m.connection_count);
+    assert!(m.metadata_age.is_some_and(|a| a < 60.0), "{:?}", m.metadata_age);
+    assert_eq!(m.buffer_total_bytes, 32 * 1024 * 1024);
+    assert_eq!(m.buffer_available_bytes, m.buffer_total_bytes, "every record's memory given back");
+    let brokers: u64 = m.brokers.values().map(|b| b.request_total).sum();
+    assert_eq!(brokers, m.request_total, "per-broker request counts add up");
+    assert_eq!(m.iter().find(|(n, _)| *n == "record-send-total").map(|(_, v)| v), Some(201.0));
+    p.close(Duration::from_secs(10)).await.unwrap();
+}
+
+#[tokio::test]
+async fn compression_rate_is_the_ratio_of_bytes_sent_to_raw_bytes() {
+    let topic = create_topic("metrics-zstd", 1, &[]).await;
+    let p =
+        producer_builder().set("compression.type", "zstd").linger(Duration::from_millis(20)).build().unwrap();
+    send(&p, &topic, 500, 200).await;
+    let m = p.metrics();
+    assert_eq!(m.record_send_total, 500);
+    // Zero-padded counters compress well; the rate is what went out over what came in.
+    assert!(m.compression_rate_avg > 0.0 && m.compression_rate_avg < 0.3, "{}", m.compression_rate_avg);
+    assert_eq!(m.compression_rate_avg, m.topics[&topic].compression_rate, "one topic: the same ratio");
+    let raw = m.record_size_avg * 500.0;
+    let wire = m.topics[&topic].byte_total as f64;
+    assert!(wire < raw * 0.3, "the topic's bytes are the compressed ones: {wire} of {raw}");
+}
+
+#[tokio::test]
+async fn a_record_the_broker_refuses_counts_as_an_error_not_written() {
+    // Larger than the topic's max.message.bytes, within max.request.size: the broker
+    // refuses it (MESSAGE_TOO_LARGE), and says so for certain.
+    let topic = create_topic("metrics-err", 1, &[("max.message.bytes", "1000")]).await;
+    let p = producer_builder().build().unwrap();
+    let f = p.send(Record::new(&topic).value(vec![b'x'; 3000])).await.unwrap();
+    let e = f.await.expect_err("too large for the topic");
+    assert!(!e.may_have_been_written(), "{e}");
+    send(&p, &topic, 3, 10).await;
+    let m = p.metrics();
+    assert_eq!((m.record_error_total, m.record_send_total), (1, 3));
+    assert_eq!((m.record_error_not_written_total, m.record_error_maybe_written_total), (1, 0));
+    assert_eq!(m.topics[&topic].record_error_total, 1);
+    assert!(m.record_error_rate > 0.0);
+}
+
+#[tokio::test]
+async fn waiting_for_buffer_memory_is_counted() {
+    let topic = create_topic("metrics-buf", 1, &[]).await;
+    let p = producer_builder().buffer_memory(64 * 1024).linger(Duration::from_millis(50)).build().unwrap();
+    send(&p, &topic, 2000, 100).await;
+    let m = p.metrics();
+    assert_eq!(m.record_send_total, 2000);
+    assert!(m.bufferpool_wait_time_ns_total > 0, "2000 records of ~110 bytes do not fit 64 KiB at once");
+    assert_eq!(m.buffer_total_bytes, 64 * 1024);
+}
+
+/// Retries need a broker that fails on request: an embedded cluster of the
+/// test's own (the shared one serves the other tests' requests too).
+#[tokio::test]
+async fn retries_count_the_records_of_each_batch_sent_again() {
+    let cluster = herald::mock::MockCluster::builder().brokers(1).start().await.unwrap();
+    cluster.create_topic("t", 1).unwrap();
+    let p = Producer::builder()
+        .bootstrap_servers(cluster.bootstrap())
+        .retry_backoff(Duration::from_millis(5))
+        .build()
+        .unwrap();
+    // Warm up (metadata, producer id), then fail the next two Produce requests.
+    send(&p, "t", 1, 10).await;
+    cluster.fail_next(
+        herald::mock::MockApi::Produce,
+        2,
+        herald::mock::Fault::Error(herald::ErrorCode::NOT_LEADER_OR_FOLLOWER),
+    );
+    let ok = p.send(Record::new("t").value("again")).await.unwrap().await;
+    assert!(ok.is_ok());
+    let m = p.metrics();
+    assert_eq!(m.record_retry_total, 2, "one record, retried twice");
+    assert_eq!(m.record_send_total, 2);
+    assert_eq!(m.record_error_total, 0);
+}
