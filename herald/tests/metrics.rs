@@ -156,3 +156,61 @@ async fn retries_count_the_records_of_each_batch_sent_again() {
     assert_eq!(m.record_send_total, 2);
     assert_eq!(m.record_error_total, 0);
 }
+
+/// A broker that throttles (KIP-219) answers at once and expects no request for
+/// `throttle_time_ms`: herald holds that broker's requests (as Java's
+/// NetworkClient does) and counts the throttle time.
+#[tokio::test]
+async fn a_throttled_broker_gets_no_request_until_its_throttle_time_passed() {
+    let cluster = herald::mock::MockCluster::builder().brokers(1).start().await.unwrap();
+    cluster.create_topic("t", 1).unwrap();
+    let p =
+        Producer::builder().bootstrap_servers(cluster.bootstrap()).linger(Duration::ZERO).build().unwrap();
+    send(&p, "t", 1, 10).await;
+    cluster.set_produce_throttle(Duration::from_millis(300));
+    let start = std::time::Instant::now();
+    for _ in 0..3 {
+        send(&p, "t", 1, 10).await; // one request each, answered with throttle_time_ms=300
+    }
+    let elapsed = start.elapsed();
+    // The first throttled answer holds the second request, the second the third.
+    assert!(elapsed >= Duration::from_millis(600), "requests were held: {elapsed:?}");
+    let m = p.metrics();
+    assert_eq!(m.produce_throttle_time_max, 300);
+    // Four answers: the warm-up's, not throttled, then three throttled 300 ms.
+    assert!((m.produce_throttle_time_avg - 900.0 / 4.0).abs() < 1e-9, "{}", m.produce_throttle_time_avg);
+}
+
+/// The same against a real broker: a `producer_byte_rate` quota on the
+/// producer's client.id (set with the Java Admin client) makes the broker throttle.
+#[tokio::test]
+async fn a_client_over_its_quota_is_throttled_and_the_throttle_time_counted() {
+    if support::embedded().is_some() {
+        eprintln!("skipped here: the embedded cluster has no quotas (see the test above for its throttling)");
+        return;
+    }
+    let topic = create_topic("metrics-quota", 1, &[]).await;
+    let client_id = support::topic_name("quota-client");
+    support::java(
+        "dev.herald.tools.ClientQuota",
+        &[
+            "--bootstrap",
+            &support::bootstrap(),
+            "--client-id",
+            &client_id,
+            "--quota",
+            "producer_byte_rate=20000",
+        ],
+        None,
+    )
+    .await;
+    // Quotas reach the broker's quota manager asynchronously.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let p = producer_builder().client_id(&client_id).build().unwrap();
+    // 200 KB at 20 KB/s: the broker asks for several seconds of throttling.
+    send(&p, &topic, 200, 1000).await;
+    let m = p.metrics();
+    assert_eq!(m.record_send_total, 200);
+    assert!(m.produce_throttle_time_max > 0, "throttled: {m:#?}");
+    assert!(m.produce_throttle_time_avg > 0.0);
+}

@@ -220,6 +220,9 @@ struct FaultRule {
 struct Faults {
     rules: Vec<FaultRule>,
     latency: HashMap<Option<i32>, Duration>,
+    /// Produce answers ask the client to wait this long (KIP-219), as a broker
+    /// over a client's quota does.
+    produce_throttle: Duration,
 }
 
 /// Shared by the brokers of one cluster.
@@ -244,6 +247,11 @@ impl Cluster {
         let fault = rule.fault;
         f.rules.retain(|r| r.remaining > 0);
         Some(fault)
+    }
+
+    /// The throttle time Produce answers carry.
+    pub(super) fn produce_throttle(&self) -> Duration {
+        self.faults.lock().produce_throttle
     }
 
     fn latency(&self, broker: i32) -> Duration {
@@ -635,6 +643,13 @@ impl MockCluster {
     /// Removes every fault rule and latency.
     pub fn clear_faults(&self) {
         *self.inner.cluster.faults.lock() = Faults::default();
+    }
+
+    /// Makes every Produce answer ask the client to hold its requests to that
+    /// broker for `throttle` (`throttle_time_ms`, KIP-219), as a broker does for a
+    /// client over its quota (the answer itself is not delayed). Zero turns it off.
+    pub fn set_produce_throttle(&self, throttle: Duration) {
+        self.inner.cluster.faults.lock().produce_throttle = throttle;
     }
 
     /// Delays every response of every broker by `latency`.

@@ -97,6 +97,7 @@ pub(super) fn handle(
             }
         }
     }
+    resp.throttle_time_ms = i32::try_from(ctx.cluster.produce_throttle().as_millis()).unwrap_or(i32::MAX);
     ctx.cluster.appended.notify_waiters();
     resp
 }
