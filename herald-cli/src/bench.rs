@@ -7,7 +7,10 @@
 //! is counted). As fast as possible, latency is sampled on one record in
 //! `SAMPLE_EVERY`, from the start of its send; at `--throughput`, every measured
 //! record is timed from when it was due (see [`paced`]), warmup included in the
-//! pacing. Without `--bootstrap-server` it
+//! pacing. With `--transactional-id`, the records go in transactions of
+//! `--transaction-records` (see [`transactional`]): records/s then count committed
+//! records only, and commits/s and the commit latency are reported too. Without
+//! `--bootstrap-server` it
 //! runs against an embedded cluster in this process (whose CPU then counts too);
 //! for the producer's own ceiling run `herald mock --discard` in another process and
 //! point `--bootstrap-server` at it.
@@ -38,7 +41,8 @@ const SAMPLE_EVERY: u64 = 8;
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \
     herald bench --num-records 2000000 --record-size 100\n  \
-    herald bench -b 127.0.0.1:9092 -t perf --num-records 5000000 --record-size 1024 -X compression.type=lz4 --json")]
+    herald bench -b 127.0.0.1:9092 -t perf --num-records 5000000 --record-size 1024 -X compression.type=lz4 --json\n  \
+    herald bench -b 127.0.0.1:9092 -t perf --num-records 1000000 --transactional-id perf-tx --transaction-records 1000")]
 pub struct BenchArgs {
     /// The cluster. Without it, an embedded cluster in this process.
     #[arg(short = 'b', long = "bootstrap-server", alias = "bootstrap-servers", value_name = "HOST:PORT")]
@@ -80,6 +84,24 @@ pub struct BenchArgs {
     /// Set any producer property (repeatable).
     #[arg(short = 'X', long = "property", value_name = "NAME=VALUE")]
     pub properties: Vec<String>,
+
+    /// Produce in transactions (KIP-98) with this `transactional.id`:
+    /// `init_transactions()` once, then for every --transaction-records records
+    /// `begin_transaction()`, the sends, and `commit_transaction()` awaited before
+    /// the next transaction begins. Records/s count committed records only;
+    /// commits/s and the commit latency (from the call of `commit_transaction()`,
+    /// which sends what is still queued, until it returns) are reported too.
+    /// The warmup is rounded up to whole transactions. Needs --bootstrap-server
+    /// (the embedded cluster has no transaction coordinator) and full speed
+    /// (no --throughput). `-X transactional.id=ID` does the same.
+    #[arg(long, value_name = "ID")]
+    pub transactional_id: Option<String>,
+
+    /// Records per transaction with --transactional-id (the last one of the run
+    /// may have fewer).
+    #[arg(long, value_name = "N", default_value_t = 1000, requires = "transactional_id",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub transaction_records: u64,
 
     /// With the embedded cluster: acknowledge without storing (the producer's own
     /// ceiling; the cluster's CPU still counts, since it runs in this process).
@@ -249,6 +271,90 @@ fn paced(
     run
 }
 
+/// What the transactional send loop adds to [`Run`].
+struct TxnRun {
+    /// Measured records whose transaction committed.
+    committed: u64,
+    /// Records (warmup included) of transactions that did not commit.
+    uncommitted: u64,
+    /// Measured transactions committed, and aborted after a failed commit.
+    commits: u64,
+    aborts: u64,
+    first_failure: Option<String>,
+    /// From the call of `commit_transaction()` until it returned, per measured commit.
+    commit_us: Histogram<u64>,
+}
+
+/// The send loop in transactions of `per_txn` records, as fast as it goes: for
+/// each, `begin_transaction()`, the sends (latency sampled as unpaced), then
+/// `commit_transaction()` awaited, which sends what is still queued and returns
+/// once every record is written and the coordinator committed. A transaction
+/// that fails to commit is aborted and its records counted as not committed; a
+/// fatal error (fenced, refused by the coordinator) ends the run. `warmup` is a
+/// whole number of transactions, so the measured phase starts with one.
+#[allow(clippy::too_many_arguments)]
+async fn transactional(
+    producer: &Producer,
+    topic: &herald::Topic,
+    payloads: &[Bytes],
+    per_txn: u64,
+    warmup: u64,
+    total: u64,
+    progress: &ProgressBar,
+) -> Result<(Run, TxnRun), CliError> {
+    producer.init_transactions().await?;
+    let mut run = Run::new();
+    let mut txn = TxnRun {
+        committed: 0,
+        uncommitted: 0,
+        commits: 0,
+        aborts: 0,
+        first_failure: None,
+        commit_us: Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds"),
+    };
+    let mut first = 0;
+    while first < total {
+        if first == warmup {
+            run.measure_from(Instant::now());
+        }
+        let end = (first + per_txn).min(total);
+        producer.begin_transaction()?;
+        for i in first..end {
+            let value = payloads[(i as usize) % payloads.len()].clone();
+            let record = Record::to(topic).value(value);
+            let sent = if i % SAMPLE_EVERY == 0 && i >= warmup {
+                let at = Instant::now();
+                producer.send_with_callback(record, move |r| timed(r, at)).await
+            } else {
+                producer.send_with_callback(record, counted).await
+            };
+            run.sent(i, sent, progress);
+        }
+        let at = Instant::now();
+        let committed = producer.commit_transaction().await;
+        let us = at.elapsed().as_micros().max(1) as u64;
+        let measured = first >= warmup;
+        match committed {
+            Ok(()) => {
+                if measured {
+                    txn.commits += 1;
+                    txn.committed += end - first;
+                    let _ = txn.commit_us.record(us.min(600_000_000));
+                }
+            }
+            Err(e) if e.is_transaction_abortable() => {
+                txn.uncommitted += end - first;
+                txn.aborts += u64::from(measured);
+                txn.first_failure.get_or_insert_with(|| e.to_string());
+                producer.abort_transaction().await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        first = end;
+    }
+    Ok((run, txn))
+}
+
 pub async fn run(mut args: BenchArgs) -> Result<ExitCode, CliError> {
     let config_file =
         crate::produce::config_file(&mut args.bootstrap_server, args.producer_config.as_deref())?;
@@ -278,6 +384,21 @@ pub async fn run(mut args: BenchArgs) -> Result<ExitCode, CliError> {
     for p in &args.properties {
         props.push(split_property(p).map_err(|e| CliError::usage(format!("-X {e}")))?);
     }
+    // Transactions: --transactional-id, or transactional.id from -X / -F.
+    let txn_id = args.transactional_id.clone().or_else(|| {
+        props.iter().rev().find(|(k, _)| k.trim() == "transactional.id").map(|(_, v)| v.trim().to_owned())
+    });
+    let per_txn = txn_id.as_ref().map(|_| args.transaction_records);
+    if per_txn.is_some() {
+        if embedded.is_some() {
+            return Err(CliError::usage(
+                "--transactional-id needs --bootstrap-server: the embedded cluster has no transaction coordinator",
+            ));
+        }
+        if args.throughput > 0 {
+            return Err(CliError::usage("--transactional-id runs at full speed only (no --throughput)"));
+        }
+    }
     let admin = Admin::from_properties(props)?;
     if admin.describe_topic(&args.topic).await.is_err() {
         admin.create_topic(NewTopic::new(args.topic.clone(), args.partitions, 1)).await?;
@@ -290,8 +411,17 @@ pub async fn run(mut args: BenchArgs) -> Result<ExitCode, CliError> {
         let (k, v) = split_property(p).map_err(|e| CliError::usage(format!("-X {e}")))?;
         builder = builder.set(k, v);
     }
+    if let Some(id) = &args.transactional_id {
+        builder = builder.set("transactional.id", id);
+    }
     let producer = builder.build()?;
-    let total = args.warmup_records + args.num_records;
+    // In transactions the measured phase starts with a transaction: the warmup is
+    // rounded up to whole ones.
+    let warmup = match per_txn {
+        Some(n) => args.warmup_records.div_ceil(n) * n,
+        None => args.warmup_records,
+    };
+    let total = warmup + args.num_records;
     let progress = if !args.json && std::io::stderr().is_terminal() {
         let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         b.set_style(
@@ -309,10 +439,14 @@ pub async fn run(mut args: BenchArgs) -> Result<ExitCode, CliError> {
     // send time.
     reset_counters();
     let topic = producer.topic(&args.topic);
-    let run = if args.throughput > 0 {
+    let mut txn = None;
+    let run = if let Some(n) = per_txn {
+        let (run, t) = transactional(&producer, &topic, &payloads, n, warmup, total, &progress).await?;
+        txn = Some(t);
+        run
+    } else if args.throughput > 0 {
         let (producer, topic, payloads) = (producer.clone(), topic.clone(), payloads.clone());
         let (progress, rate) = (progress.clone(), args.throughput as f64);
-        let (warmup, total) = (args.warmup_records, total);
         let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
             paced(&handle, &producer, &topic, &payloads, rate, warmup, total, &progress)
@@ -322,12 +456,12 @@ pub async fn run(mut args: BenchArgs) -> Result<ExitCode, CliError> {
     } else {
         let mut run = Run::new();
         for i in 0..total {
-            if i == args.warmup_records {
+            if i == warmup {
                 run.measure_from(Instant::now());
             }
             let value = payloads[(i as usize) % payloads.len()].clone();
             let record = Record::to(&topic).value(value);
-            let sent = if i % SAMPLE_EVERY == 0 && i >= args.warmup_records {
+            let sent = if i % SAMPLE_EVERY == 0 && i >= warmup {
                 let at = Instant::now();
                 producer.send_with_callback(record, move |r| timed(r, at)).await
             } else {
@@ -349,17 +483,24 @@ pub async fn run(mut args: BenchArgs) -> Result<ExitCode, CliError> {
         latency_us: LATENCY_US.lock().clone(),
     };
 
-    let n = args.num_records.max(1) as f64;
+    // Records measured: in transactions, those whose transaction committed.
+    let records = txn.as_ref().map_or(args.num_records, |t| t.committed);
+    let n = records.max(1) as f64;
     let secs = elapsed.as_secs_f64().max(1e-9);
     let bytes_per_record = payloads.iter().map(|p| p.len()).sum::<usize>() as f64 / payloads.len() as f64;
     let cpu = cpu1.saturating_sub(cpu_at_measure);
     let h = &totals.latency_us;
     let ms = |v: u64| v as f64 / 1000.0;
-    let errors = totals.errors + refused;
-    let report = json!({
+    // In transactions, a record that failed or was refused failed its transaction:
+    // the errors are the records that were not committed.
+    let errors = match &txn {
+        Some(t) => t.uncommitted,
+        None => totals.errors + refused,
+    };
+    let mut report = json!({
         "client": "herald",
         "version": env!("CARGO_PKG_VERSION"),
-        "records": args.num_records,
+        "records": records,
         "seconds": secs,
         "records_per_sec": n / secs,
         "mib_per_sec": n * bytes_per_record / secs / (1024.0 * 1024.0),
@@ -377,12 +518,31 @@ pub async fn run(mut args: BenchArgs) -> Result<ExitCode, CliError> {
         "errors": errors,
         "embedded": embedded.is_some(),
     });
+    if let (Some(t), Some(n_txn)) = (&txn, per_txn) {
+        let c = &t.commit_us;
+        report["transactions"] = json!({
+            "transactional_id": txn_id,
+            "records_per_transaction": n_txn,
+            "commits": t.commits,
+            "aborted": t.aborts,
+            "commits_per_sec": t.commits as f64 / secs,
+            "commit_latency_ms": {
+                "avg": c.mean() / 1000.0,
+                "p50": ms(c.value_at_quantile(0.50)),
+                "p95": ms(c.value_at_quantile(0.95)),
+                "p99": ms(c.value_at_quantile(0.99)),
+                "p999": ms(c.value_at_quantile(0.999)),
+                "max": ms(c.max()),
+            },
+        });
+    }
     if args.json {
         println!("{report}");
     } else {
         println!(
-            "{} records sent, {:.0} records/s ({:.2} MiB/s), latency avg {:.2} ms, p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
-            args.num_records,
+            "{} records {}, {:.0} records/s ({:.2} MiB/s), latency avg {:.2} ms, p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+            records,
+            if txn.is_some() { "committed" } else { "sent" },
             n / secs,
             n * bytes_per_record / secs / (1024.0 * 1024.0),
             h.mean() / 1000.0,
@@ -400,9 +560,28 @@ pub async fn run(mut args: BenchArgs) -> Result<ExitCode, CliError> {
             rss as f64 / (1024.0 * 1024.0),
             errors
         );
+        if let (Some(t), Some(n_txn)) = (&txn, per_txn) {
+            let c = &t.commit_us;
+            println!(
+                "{} transactions of {} records committed, {:.1} commits/s, commit latency avg {:.2} ms, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} aborted",
+                t.commits,
+                n_txn,
+                t.commits as f64 / secs,
+                c.mean() / 1000.0,
+                ms(c.value_at_quantile(0.50)),
+                ms(c.value_at_quantile(0.99)),
+                ms(c.max()),
+                t.aborts
+            );
+        }
     }
-    if let Some(e) = totals.first_error.or(first_refusal) {
-        eprintln!("herald bench: {errors} records failed; first: {e}");
+    let first_error = match txn {
+        Some(t) => t.first_failure,
+        None => totals.first_error.or(first_refusal),
+    };
+    if let Some(e) = first_error {
+        let what = if per_txn.is_some() { "not committed" } else { "failed" };
+        eprintln!("herald bench: {errors} records {what}; first: {e}");
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

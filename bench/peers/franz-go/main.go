@@ -2,6 +2,10 @@
 // --num-records records to one topic with kgo.Client.Produce and a promise per
 // record, and prints one JSON object with throughput, latency, CPU and memory.
 // The command line and the JSON are the contract of bench/README.md.
+//
+// With --transactional-id the records go in transactions of
+// --transaction-records (see runTransactional): records/s count committed
+// records, and commits/s and the commit latency are reported too.
 package main
 
 import (
@@ -185,6 +189,8 @@ func main() {
 	throughput := flag.Float64("throughput", -1, "records/s, -1 for unlimited")
 	warmup := flag.Int64("warmup-records", 0, "records excluded from the results")
 	asJSON := flag.Bool("json", false, "print one JSON object")
+	txnID := flag.String("transactional-id", "", "produce in transactions with this transactional ID")
+	txnRecords := flag.Int64("transaction-records", 0, "records per transaction with --transactional-id (default 1000)")
 	flag.Var(p, "X", "producer property name=value (repeatable)")
 	flag.Parse()
 	if *bootstrap == "" || *topic == "" || *numRecords <= 0 || (*recordSize <= 0 && *payloadFile == "") {
@@ -193,6 +199,20 @@ func main() {
 	}
 	if *warmup >= *numRecords {
 		die(64, "--warmup-records must be below --num-records")
+	}
+	if v, ok := p["transactional.id"]; ok && *txnID == "" {
+		*txnID = v
+	}
+	if *txnID == "" && *txnRecords > 0 {
+		die(64, "--transaction-records needs --transactional-id")
+	}
+	if *txnID != "" {
+		if *throughput > 0 {
+			die(64, "--transactional-id runs at full speed only (no --throughput)")
+		}
+		if *txnRecords <= 0 {
+			*txnRecords = 1000
+		}
 	}
 
 	var payloads [][]byte
@@ -251,6 +271,13 @@ func main() {
 	default:
 		die(64, "acks=%s", acks)
 	}
+	if *txnID != "" {
+		// Transactions need the idempotent producer (franz-go's default).
+		if !idempotent {
+			die(64, "a transactional producer must be idempotent (enable.idempotence=false was set)")
+		}
+		opts = append(opts, kgo.TransactionalID(*txnID))
+	}
 	if !idempotent {
 		opts = append(opts, kgo.DisableIdempotentWrite())
 		if v, ok := p["max.in.flight.requests.per.connection"]; ok {
@@ -274,7 +301,7 @@ func main() {
 	}
 	for k := range p {
 		switch k {
-		case "acks", "enable.idempotence", "linger.ms", "batch.size", "compression.type", "max.in.flight.requests.per.connection":
+		case "acks", "enable.idempotence", "linger.ms", "batch.size", "compression.type", "max.in.flight.requests.per.connection", "transactional.id":
 		default:
 			notes = append(notes, k+" ignored")
 		}
@@ -285,6 +312,10 @@ func main() {
 		die(2, "%v", err)
 	}
 	ctx := context.Background()
+	if *txnID != "" {
+		runTransactional(ctx, cl, payloads, *numRecords, *warmup, *txnRecords, *txnID, notes, *asJSON)
+		return
+	}
 
 	n, w := *numRecords, *warmup
 	var (
@@ -377,5 +408,150 @@ func main() {
 	} else {
 		fmt.Printf("franz-go: %d records in %.2f s: %.0f records/s, %.2f MiB/s, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, cpu %.2f s, peak RSS %.1f MiB, %d errors\n",
 			records, secs, float64(records)/secs, float64(measuredB)/secs/1048576, hist.quantileMs(0.5), hist.quantileMs(0.99), hist.quantileMs(0.999), cpu.Seconds(), float64(peakRSS())/1048576, errorsN)
+	}
+}
+
+// runTransactional produces n records in transactions of perTxn, as fast as it
+// goes, in the pattern of franz-go's docs for a producer-only transaction: per
+// transaction BeginTransaction, Produce with a promise per record (latency from
+// the Produce call, as unpaced), then Flush (EndTransaction "does not flush",
+// and Flush "must be called before" it) and EndTransaction(ctx, kgo.TryCommit).
+// The commit latency covers Flush and EndTransaction together, like Java's
+// commitTransaction and herald's commit_transaction, which flush first. A
+// transaction that fails to commit is ended with TryAbort (after
+// AbortBufferedRecords) and its records count as errors; a failed abort ends the
+// run. The warmup is rounded up to whole transactions, so the measured phase
+// starts with one; records/s count the measured records whose transaction
+// committed, from the Produce of the first until the last commit returned.
+func runTransactional(ctx context.Context, cl *kgo.Client, payloads [][]byte, n, w, perTxn int64, txnID string,
+	notes []string, asJSON bool) {
+	warmup := (w + perTxn - 1) / perTxn * perTxn
+	if warmup >= n {
+		die(64, "--warmup-records, rounded up to whole transactions, must be below --num-records")
+	}
+	var (
+		hist        histogram // promises are called serially; read after Flush
+		commitHist  histogram
+		committed   int64
+		uncommitted int64
+		commits     int64
+		aborts      int64
+		firstErr    error
+		promiseErr  error // written by the promises only; read once they all ran
+	)
+	promise := func(r *kgo.Record, err error) {
+		if err != nil {
+			if promiseErr == nil {
+				promiseErr = err
+			}
+			return
+		}
+		tr := (*timedRecord)(unsafe.Pointer(r))
+		if tr.measured {
+			hist.record(time.Since(tr.sent))
+		}
+	}
+	t0, cpu0 := time.Now(), cpuTime()
+	for first := int64(0); first < n; {
+		if first == warmup {
+			t0, cpu0 = time.Now(), cpuTime()
+		}
+		last := min(first+perTxn, n)
+		if err := cl.BeginTransaction(); err != nil {
+			uncommitted += n - first
+			if firstErr == nil {
+				firstErr = err
+			}
+			break
+		}
+		for i := first; i < last; i++ {
+			tr := &timedRecord{Record: kgo.Record{Value: payloads[i%int64(len(payloads))]}, sent: time.Now(), measured: i >= warmup}
+			cl.Produce(ctx, &tr.Record, promise)
+		}
+		at := time.Now()
+		err := cl.Flush(ctx)
+		if err == nil {
+			err = cl.EndTransaction(ctx, kgo.TryCommit)
+		}
+		took := time.Since(at)
+		measured := first >= warmup
+		if err == nil {
+			if measured {
+				commitHist.record(took)
+				commits++
+				committed += last - first
+			}
+		} else {
+			uncommitted += last - first
+			if measured {
+				aborts++
+			}
+			if firstErr == nil {
+				firstErr = err
+			}
+			_ = cl.AbortBufferedRecords(ctx)
+			if err := cl.EndTransaction(ctx, kgo.TryAbort); err != nil {
+				uncommitted += n - last
+				break
+			}
+		}
+		first = last
+	}
+	elapsed := time.Since(t0)
+	cpu := cpuTime() - cpu0
+	cl.Close()
+
+	if firstErr == nil {
+		firstErr = promiseErr
+	}
+	if firstErr != nil {
+		fmt.Fprintf(os.Stderr, "franz-go-bench: %d records not committed, first failure: %v\n", uncommitted, firstErr)
+	}
+	var bytesPerRecord float64
+	for _, p := range payloads {
+		bytesPerRecord += float64(len(p))
+	}
+	bytesPerRecord /= float64(len(payloads))
+	secs := elapsed.Seconds()
+	latency := func(h *histogram) map[string]float64 {
+		return map[string]float64{
+			"avg":  r3(h.sumUs / math.Max(1, float64(h.total)) / 1000),
+			"p50":  r3(h.quantileMs(0.50)),
+			"p95":  r3(h.quantileMs(0.95)),
+			"p99":  r3(h.quantileMs(0.99)),
+			"p999": r3(h.quantileMs(0.999)),
+			"max":  r3(float64(h.maxUs) / 1000),
+		}
+	}
+	out := map[string]any{
+		"client":            "franz-go",
+		"version":           franzVersion(),
+		"records":           committed,
+		"seconds":           secs,
+		"records_per_sec":   math.Round(float64(committed)/secs*10) / 10,
+		"mib_per_sec":       r3(float64(committed) * bytesPerRecord / secs / (1024 * 1024)),
+		"latency_ms":        latency(&hist),
+		"cpu_seconds":       cpu.Seconds(),
+		"cpu_ns_per_record": math.Round(float64(cpu.Nanoseconds())/math.Max(1, float64(committed))*10) / 10,
+		"peak_rss_bytes":    peakRSS(),
+		"errors":            uncommitted,
+		"notes":             append([]string{}, notes...),
+		"transactions": map[string]any{
+			"transactional_id":        txnID,
+			"records_per_transaction": perTxn,
+			"commits":                 commits,
+			"aborted":                 aborts,
+			"commits_per_sec":         math.Round(float64(commits)/secs*100) / 100,
+			"commit_latency_ms":       latency(&commitHist),
+		},
+	}
+	if asJSON {
+		b, _ := json.Marshal(out)
+		fmt.Println(string(b))
+	} else {
+		fmt.Printf("franz-go: %d records committed in %.2f s: %.0f records/s, p50 %.2f ms, p99 %.2f ms, cpu %.2f s, peak RSS %.1f MiB, %d not committed; %d commits of %d records, %.1f commits/s, commit p50 %.2f ms, p99 %.2f ms\n",
+			committed, secs, float64(committed)/secs, hist.quantileMs(0.5), hist.quantileMs(0.99), cpu.Seconds(),
+			float64(peakRSS())/1048576, uncommitted, commits, perTxn, float64(commits)/secs,
+			commitHist.quantileMs(0.5), commitHist.quantileMs(0.99))
 	}
 }

@@ -24,6 +24,10 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerInterceptor;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.errors.AuthorizationException;
+import org.apache.kafka.common.errors.OutOfOrderSequenceException;
+import org.apache.kafka.common.errors.ProducerFencedException;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.utils.AppInfoParser;
 import org.apache.kafka.tools.ProducerPerformance;
@@ -36,6 +40,7 @@ import org.apache.kafka.tools.ProducerPerformance;
  * <pre>
  * --bootstrap-server HOST:PORT --topic T --num-records N --record-size BYTES
  * [--payload-file F] --throughput R --warmup-records W [-X name=value]... [--json]
+ * [--transactional-id ID [--transaction-records N]]
  * </pre>
  *
  * By default it runs its own send loop ({@link #ownLoop}): one {@code send} with a
@@ -44,6 +49,11 @@ import org.apache.kafka.tools.ProducerPerformance;
  * time when paced, from the send call otherwise; {@code System.nanoTime}; every
  * measured record in a microsecond histogram). CPU time is the JVM's process CPU
  * time from the send of record W until {@code flush()} returns; peak RSS is VmHWM.
+ *
+ * <p>With {@code --transactional-id} ({@link #transactional}) the records go in
+ * transactions of {@code --transaction-records}: {@code initTransactions()} once,
+ * then {@code beginTransaction()}, the sends, {@code commitTransaction()}; records/s
+ * count committed records, and commits/s and the commit latency are reported too.
  *
  * <p>{@code -Dpeer.loop=perf} (JAVA_BENCH_OPTS) runs Kafka's own
  * {@code ProducerPerformance} (kafka-producer-perf-test) in this JVM instead and
@@ -269,11 +279,157 @@ public final class JavaPeer {
         System.out.flush();
     }
 
+    /**
+     * The send loop in transactions of {@code perTxn} records, as fast as it goes
+     * (the pattern of KafkaProducer's javadoc): {@code initTransactions()} once,
+     * then per transaction {@code beginTransaction()}, one {@code send} with a
+     * callback per record (latency from the send call, as unpaced), and
+     * {@code commitTransaction()}, which flushes the transaction's records and
+     * returns once the coordinator committed. A commit that fails with a
+     * {@code KafkaException} is followed by {@code abortTransaction()} and its
+     * records count as errors; a fatal error (fenced, authorisation, a failed
+     * abort) ends the run. The warmup is rounded up to whole transactions, so the
+     * measured phase starts with one; records/s count the measured records whose
+     * transaction committed, from the send of the first until the last commit
+     * returned.
+     */
+    static void transactional(String bootstrap, String topic, long n, int recordSize, String payloadFile, long w,
+            long perTxn, Map<String, String> config, boolean json) throws Exception {
+        byte[][] payloads = payloads(payloadFile, recordSize);
+        Properties props = new Properties();
+        props.put("bootstrap.servers", bootstrap);
+        props.putAll(config);
+        Stats stats = new Stats();
+        LatencyHistogram commitLatency = new LatencyHistogram();
+        long warmup = (w + perTxn - 1) / perTxn * perTxn;
+        if (warmup >= n) {
+            usage("--warmup-records, rounded up to whole transactions, must be below --num-records");
+        }
+        long committed = 0, uncommitted = 0, commits = 0, aborts = 0;
+        String firstFailure = null;
+        long t0 = 0, cpu0 = 0, end, cpuEnd;
+        try (KafkaProducer<byte[], byte[]> producer =
+                     new KafkaProducer<>(props, new ByteArraySerializer(), new ByteArraySerializer())) {
+            producer.partitionsFor(topic); // metadata before the clock starts
+            producer.initTransactions();
+            long first = 0;
+            while (first < n) {
+                if (first == warmup) {
+                    t0 = System.nanoTime();
+                    cpu0 = cpuNanos();
+                }
+                long last = Math.min(first + perTxn, n);
+                producer.beginTransaction();
+                for (long i = first; i < last; i++) {
+                    byte[] payload = payloads[(int) (i % payloads.length)];
+                    // A send that fails throws, or fails the callback; either way
+                    // commitTransaction() then fails and the transaction is aborted.
+                    try {
+                        producer.send(new ProducerRecord<>(topic, payload),
+                                new Ack(stats, System.nanoTime(), payload.length, i >= warmup));
+                    } catch (KafkaException e) {
+                        if (firstFailure == null) {
+                            firstFailure = e.toString();
+                        }
+                    }
+                }
+                long at = System.nanoTime();
+                boolean measured = first >= warmup;
+                try {
+                    producer.commitTransaction();
+                    if (measured) {
+                        commitLatency.recordNanos(System.nanoTime() - at);
+                        commits++;
+                        committed += last - first;
+                    }
+                } catch (ProducerFencedException | OutOfOrderSequenceException | AuthorizationException e) {
+                    uncommitted += n - first;
+                    if (firstFailure == null) {
+                        firstFailure = e.toString();
+                    }
+                    break;
+                } catch (KafkaException e) {
+                    uncommitted += last - first;
+                    aborts += measured ? 1 : 0;
+                    if (firstFailure == null) {
+                        firstFailure = e.toString();
+                    }
+                    producer.abortTransaction();
+                }
+                first = last;
+            }
+            end = System.nanoTime();
+            cpuEnd = cpuNanos();
+        }
+        if (firstFailure != null) {
+            System.err.println("java-bench: " + uncommitted + " records not committed, first failure: " + firstFailure);
+        }
+        LatencyHistogram h;
+        synchronized (stats) {
+            h = stats.latency;
+        }
+        double bytesPerRecord = 0;
+        for (byte[] p : payloads) {
+            bytesPerRecord += p.length;
+        }
+        bytesPerRecord /= payloads.length;
+        double seconds = (end - t0) / 1e9;
+        double cpuSeconds = (cpuEnd - cpu0) / 1e9;
+        double rps = committed / seconds;
+        double mibps = committed * bytesPerRecord / seconds / (1024.0 * 1024.0);
+        double cps = commits / seconds;
+        String version = "kafka-clients " + AppInfoParser.getVersion() + " (KafkaProducer, own send loop, Java "
+                + System.getProperty("java.version") + ")";
+        if (json) {
+            StringBuilder b = new StringBuilder();
+            b.append("{\"client\":\"java\"");
+            b.append(",\"version\":\"").append(version.replace("\"", "'")).append('"');
+            b.append(",\"records\":").append(committed);
+            b.append(",\"seconds\":").append(String.format("%.6f", seconds));
+            b.append(",\"records_per_sec\":").append(String.format("%.1f", rps));
+            b.append(",\"mib_per_sec\":").append(String.format("%.3f", mibps));
+            b.append(",\"latency_ms\":");
+            histogramJson(b, h);
+            b.append(",\"cpu_seconds\":").append(String.format("%.6f", cpuSeconds));
+            b.append(",\"cpu_ns_per_record\":").append(String.format("%.1f", committed > 0 ? cpuSeconds * 1e9 / committed : 0));
+            b.append(",\"peak_rss_bytes\":").append(peakRssBytes());
+            b.append(",\"errors\":").append(uncommitted);
+            b.append(",\"notes\":[]");
+            b.append(",\"transactions\":{\"transactional_id\":\"")
+                    .append(config.get("transactional.id").replace("\"", "'")).append('"');
+            b.append(",\"records_per_transaction\":").append(perTxn);
+            b.append(",\"commits\":").append(commits);
+            b.append(",\"aborted\":").append(aborts);
+            b.append(",\"commits_per_sec\":").append(String.format("%.2f", cps));
+            b.append(",\"commit_latency_ms\":");
+            histogramJson(b, commitLatency);
+            b.append("}}");
+            System.out.println(b);
+        } else {
+            System.out.printf("java: %d records committed in %.2f s: %.0f records/s, %.2f MiB/s, p50 %.2f ms, "
+                            + "p99 %.2f ms, cpu %.2f s (%.0f ns/record), peak RSS %.1f MiB, %d not committed; "
+                            + "%d commits of %d records, %.1f commits/s, commit p50 %.2f ms, p99 %.2f ms%n",
+                    committed, seconds, rps, mibps, h.quantileMs(0.5), h.quantileMs(0.99), cpuSeconds,
+                    committed > 0 ? cpuSeconds * 1e9 / committed : 0, peakRssBytes() / 1048576.0, uncommitted,
+                    commits, perTxn, cps, commitLatency.quantileMs(0.5), commitLatency.quantileMs(0.99));
+        }
+        System.out.flush();
+    }
+
+    static void histogramJson(StringBuilder b, LatencyHistogram h) {
+        b.append("{\"avg\":").append(String.format("%.3f", h.avgMs()))
+                .append(",\"p50\":").append(String.format("%.3f", h.quantileMs(0.50)))
+                .append(",\"p95\":").append(String.format("%.3f", h.quantileMs(0.95)))
+                .append(",\"p99\":").append(String.format("%.3f", h.quantileMs(0.99)))
+                .append(",\"p999\":").append(String.format("%.3f", h.quantileMs(0.999)))
+                .append(",\"max\":").append(String.format("%.3f", h.maxMs())).append('}');
+    }
+
     static void usage(String msg) {
         System.err.println("java-bench: " + msg);
         System.err.println("usage: java-bench --bootstrap-server HOST:PORT --topic T --num-records N "
                 + "--record-size BYTES [--payload-file F] [--throughput R] [--warmup-records W] "
-                + "[-X name=value]... [--json]");
+                + "[-X name=value]... [--json] [--transactional-id ID [--transaction-records N]]");
         System.exit(64);
     }
 
@@ -291,6 +447,8 @@ public final class JavaPeer {
         int recordSize = 0;
         String throughput = "-1";
         boolean json = false;
+        String transactionalId = null;
+        long transactionRecords = 0;
         Map<String, String> props = new LinkedHashMap<>();
         List<String> args = new ArrayList<>();
         for (String a : argv) {
@@ -322,6 +480,8 @@ public final class JavaPeer {
                 case "--payload-file": payloadFile = v; break;
                 case "--throughput": throughput = v; break;
                 case "--warmup-records": warmup = Long.parseLong(v); break;
+                case "--transactional-id": transactionalId = v; break;
+                case "--transaction-records": transactionRecords = Long.parseLong(v); break;
                 case "-X": {
                     int eq = v.indexOf('=');
                     if (eq < 0) usage("-X wants name=value, got " + v);
@@ -351,6 +511,19 @@ public final class JavaPeer {
             producer.putIfAbsent(e.getKey(), e.getValue());
         }
         producer.put("client.id", "java-bench");
+        if (transactionalId != null) {
+            producer.put("transactional.id", transactionalId);
+        } else if (transactionRecords > 0) {
+            usage("--transaction-records needs --transactional-id");
+        }
+        if (producer.containsKey("transactional.id")) {
+            if (Double.parseDouble(throughput) > 0) {
+                usage("--transactional-id runs at full speed only (no --throughput)");
+            }
+            transactional(bootstrap, topic, numRecords, recordSize, payloadFile, warmup,
+                    transactionRecords > 0 ? transactionRecords : 1000, producer, json);
+            return;
+        }
 
         if (!"perf".equals(System.getProperty("peer.loop", "own"))) {
             ownLoop(bootstrap, topic, numRecords, recordSize, payloadFile, Double.parseDouble(throughput), warmup,
