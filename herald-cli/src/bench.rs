@@ -91,8 +91,7 @@ pub struct BenchArgs {
     /// the next transaction begins. Records/s count committed records only;
     /// commits/s and the commit latency (from the call of `commit_transaction()`,
     /// which sends what is still queued, until it returns) are reported too.
-    /// The warmup is rounded up to whole transactions. Needs --bootstrap-server
-    /// (the embedded cluster has no transaction coordinator) and full speed
+    /// The warmup is rounded up to whole transactions. Runs at full speed only
     /// (no --throughput). `-X transactional.id=ID` does the same.
     #[arg(long, value_name = "ID")]
     pub transactional_id: Option<String>,
@@ -389,15 +388,8 @@ pub async fn run(mut args: BenchArgs) -> Result<ExitCode, CliError> {
         props.iter().rev().find(|(k, _)| k.trim() == "transactional.id").map(|(_, v)| v.trim().to_owned())
     });
     let per_txn = txn_id.as_ref().map(|_| args.transaction_records);
-    if per_txn.is_some() {
-        if embedded.is_some() {
-            return Err(CliError::usage(
-                "--transactional-id needs --bootstrap-server: the embedded cluster has no transaction coordinator",
-            ));
-        }
-        if args.throughput > 0 {
-            return Err(CliError::usage("--transactional-id runs at full speed only (no --throughput)"));
-        }
+    if per_txn.is_some() && args.throughput > 0 {
+        return Err(CliError::usage("--transactional-id runs at full speed only (no --throughput)"));
     }
     let admin = Admin::from_properties(props)?;
     if admin.describe_topic(&args.topic).await.is_err() {

@@ -256,13 +256,10 @@ fn partitions_needs_the_embedded_cluster_and_consume_needs_a_cluster() {
 }
 
 #[test]
-fn bench_in_transactions_needs_an_id_a_broker_and_full_speed() {
+fn bench_in_transactions_needs_an_id_and_full_speed() {
     let out = herald(&["bench", "--num-records", "10", "--transaction-records", "5"], "");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--transactional-id"));
-    let out = herald(&["bench", "--num-records", "10", "--transactional-id", "tx"], "");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("embedded cluster has no transaction coordinator"));
     let out = herald(
         &[
             "bench",
@@ -281,17 +278,8 @@ fn bench_in_transactions_needs_an_id_a_broker_and_full_speed() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("full speed only"));
 }
 
-// Passes against a broker that already ran transactions; against a freshly started
-// Kafka 4.3.1 broker (harness/kafka start) the second transaction's batch for one
-// partition ends "outcome unknown after its retries ran out" within a second of the
-// first commit, and abort_transaction() then waits out max.block.ms (60 s): a fault
-// of the transactional producer, not of herald bench. Run it with --ignored.
 #[tokio::test]
-#[ignore = "the transactional producer fails its second transaction on a fresh broker"]
 async fn bench_in_transactions_commits_every_n_records() {
-    if support::embedded().is_some() {
-        return; // `herald bench --transactional-id` refuses the embedded cluster (above)
-    }
     let topic = create_topic("cli-bench-txn", 3, &[]).await;
     let id = format!("{topic}-tx");
     let b = bootstrap();
