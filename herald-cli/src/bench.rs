@@ -291,6 +291,7 @@ pub async fn run(mut args: BenchArgs) -> Result<ExitCode, CliError> {
         builder = builder.set(k, v);
     }
     let producer = builder.build()?;
+    let built = Instant::now();
     let total = args.warmup_records + args.num_records;
     let progress = if !args.json && std::io::stderr().is_terminal() {
         let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
@@ -343,6 +344,8 @@ pub async fn run(mut args: BenchArgs) -> Result<ExitCode, CliError> {
     let (cpu1, rss) = cpu_and_rss();
     progress.finish_and_clear();
     producer.close(Duration::from_secs(60)).await?;
+    // The producer's own view of the whole run, warm-up included.
+    let summary = crate::stats::Summary::of(&producer.metrics(), built.elapsed());
     let totals = Totals {
         errors: ERRORS.load(Ordering::Relaxed),
         first_error: FIRST_ERROR.lock().take(),
@@ -376,6 +379,7 @@ pub async fn run(mut args: BenchArgs) -> Result<ExitCode, CliError> {
         "peak_rss_bytes": rss,
         "errors": errors,
         "embedded": embedded.is_some(),
+        "producer": summary.to_json(),
     });
     if args.json {
         println!("{report}");
