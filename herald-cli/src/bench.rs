@@ -407,6 +407,7 @@ pub async fn run(mut args: BenchArgs) -> Result<ExitCode, CliError> {
         builder = builder.set("transactional.id", id);
     }
     let producer = builder.build()?;
+    let built = Instant::now();
     // In transactions the measured phase starts with a transaction: the warmup is
     // rounded up to whole ones.
     let warmup = match per_txn {
@@ -469,6 +470,8 @@ pub async fn run(mut args: BenchArgs) -> Result<ExitCode, CliError> {
     let (cpu1, rss) = cpu_and_rss();
     progress.finish_and_clear();
     producer.close(Duration::from_secs(60)).await?;
+    // The producer's own view of the whole run, warm-up included.
+    let summary = crate::stats::Summary::of(&producer.metrics(), built.elapsed());
     let totals = Totals {
         errors: ERRORS.load(Ordering::Relaxed),
         first_error: FIRST_ERROR.lock().take(),
@@ -509,6 +512,7 @@ pub async fn run(mut args: BenchArgs) -> Result<ExitCode, CliError> {
         "peak_rss_bytes": rss,
         "errors": errors,
         "embedded": embedded.is_some(),
+        "producer": summary.to_json(),
     });
     if let (Some(t), Some(n_txn)) = (&txn, per_txn) {
         let c = &t.commit_us;

@@ -8,6 +8,7 @@ mod input;
 mod mock;
 mod produce;
 mod report;
+mod stats;
 mod transactions;
 
 use std::process::ExitCode;

@@ -102,6 +102,17 @@ pub struct ProduceArgs {
     #[arg(long)]
     pub no_progress: bool,
 
+    /// Serve the producer's metrics (Java's names, prefixed herald_producer_) at
+    /// http://ADDR/metrics for Prometheus while producing.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+
+    /// Print a summary of the run on stderr at the end: records/s, bytes/s,
+    /// batches, records per request, compression, retries, request latency and
+    /// throttle time (from the producer's metrics).
+    #[arg(long)]
+    pub stats: bool,
+
     #[command(flatten)]
     pub formats: crate::formats::FormatArgs,
 }
@@ -182,6 +193,11 @@ pub async fn run(mut args: ProduceArgs) -> Result<ExitCode, CliError> {
     }
     let encoders = args.formats.encoders()?;
     let producer = builder.build()?;
+    let started = std::time::Instant::now();
+    let publisher = match args.metrics_addr {
+        Some(addr) => Some(crate::stats::serve_metrics(addr, &producer)?),
+        None => None,
+    };
     let txn = match &args.transactional_id {
         Some(_) => {
             producer.init_transactions().await?;
@@ -211,6 +227,10 @@ pub async fn run(mut args: ProduceArgs) -> Result<ExitCode, CliError> {
     let closed = producer.close(Duration::from_secs(args.close_timeout)).await;
     let totals = reporter.finish(lines);
     eprintln!("herald: {} records delivered to {}, {} failed", totals.delivered, args.topic, totals.failed);
+    if args.stats {
+        eprintln!("{}", crate::stats::Summary::of(&producer.metrics(), started.elapsed()).to_text());
+    }
+    drop(publisher);
     if let Some(cluster) = &embedded {
         print_layout(cluster, &args.topic);
     }

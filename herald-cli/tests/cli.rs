@@ -396,3 +396,76 @@ async fn transactions_commit_every_n_lines_and_one_with_a_refused_line_is_aborte
     values.sort();
     assert_eq!(values, ["l1", "l10", "l2", "l3", "l4", "l9"]);
 }
+
+/// One plain HTTP GET of `path`; the response body.
+fn http_get(addr: &str, path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default())
+}
+
+/// The value of the first sample of `name` in a Prometheus text exposition.
+fn sample(body: &str, name: &str) -> Option<(String, f64)> {
+    body.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (series, value) = l.rsplit_once(' ')?;
+        let rest = series.strip_prefix(name)?;
+        if !rest.is_empty() && !rest.starts_with('{') {
+            return None;
+        }
+        Some((rest.to_owned(), value.parse().ok()?))
+    })
+}
+
+#[tokio::test]
+async fn metrics_addr_serves_the_producer_s_metrics_for_prometheus_while_it_runs() {
+    use std::io::BufRead;
+    let topic = create_topic("cli-metrics", 2, &[]).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["produce", "-b", &bootstrap(), "-t", &topic, "--report", "text", "--stats"])
+        .args(["--metrics-addr", &addr, "-X", "client.id=cli-metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A slow stdin: five lines, then herald waits for more while /metrics is read.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"a\nb\nc\nd\ne\n").unwrap();
+    stdin.flush().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    for _ in 0..5 {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert!(line.contains("partition="), "{line}");
+    }
+    // Published every 500 ms: wait for the five records to show.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let body = loop {
+        let body = http_get(&addr, "/metrics").unwrap_or_default();
+        if sample(&body, "herald_producer_record_send_total").is_some_and(|(_, v)| v == 5.0) {
+            break body;
+        }
+        assert!(std::time::Instant::now() < deadline, "no herald_producer_record_send_total 5 in:\n{body}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let (labels, _) = sample(&body, "herald_producer_record_send_total").unwrap();
+    assert!(labels.contains("client_id=\"cli-metrics\""), "{labels}");
+    let topic_label = format!("topic=\"{topic}\"");
+    let topic_line = body.lines().find(|l| l.starts_with("herald_producer_topic_record_send_total{"));
+    assert!(topic_line.is_some_and(|l| l.contains(&topic_label) && l.ends_with(" 5")), "{body}");
+    assert!(body.contains("# TYPE herald_producer_record_send_total counter"), "{body}");
+    assert!(body.contains("# TYPE herald_producer_request_latency_avg gauge"), "{body}");
+    assert!(body.contains("herald_producer_node_request_total{"), "{body}");
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("5 records delivered") && stderr.contains("herald: 5 records in"), "{stderr}");
+    assert!(stderr.contains("records per request") && stderr.contains("request latency avg"), "{stderr}");
+}

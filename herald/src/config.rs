@@ -205,6 +205,21 @@ pub struct ProducerConfig {
     /// The properties set that have no effect in herald, logged once when the
     /// producer is built ([`finish`](Self::finish)).
     pub(crate) no_effect: Vec<&'static str>,
+    /// librdkafka's `statistics.interval.ms`: how often the statistics callback
+    /// gets a JSON document (`docs/statistics.md`); zero (the default) for never.
+    pub statistics_interval: Duration,
+    /// The statistics callback (`ProducerBuilder::statistics`).
+    pub(crate) statistics_callback: Option<StatisticsCallback>,
+}
+
+/// The callback of `statistics.interval.ms`, given each statistics document.
+#[derive(Clone)]
+pub(crate) struct StatisticsCallback(pub(crate) std::sync::Arc<dyn Fn(String) + Send + Sync>);
+
+impl fmt::Debug for StatisticsCallback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StatisticsCallback")
+    }
 }
 
 /// Kafka's `delivery.timeout.ms` default.
@@ -246,6 +261,8 @@ impl Default for ProducerConfig {
             delivery_timeout_explicit: false,
             reconnect_backoff_max_explicit: false,
             no_effect: Vec::new(),
+            statistics_interval: Duration::ZERO, // librdkafka: statistics.interval.ms=0
+            statistics_callback: None,
         }
     }
 }
@@ -456,6 +473,17 @@ pub(crate) const PROPERTIES: &[Property] = &[
         "How often metadata is refreshed without errors.",
         Effect::Set(|c, v| {
             c.metadata_max_age = ms_long(v)?;
+            Ok(())
+        }),
+    ),
+    prop(
+        "statistics.interval.ms",
+        "0",
+        "librdkafka's: how often the callback of `ProducerBuilder::statistics` gets a JSON document of the \
+         producer's statistics (librdkafka's fields, see `docs/statistics.md`); 0 for never. Without a \
+         callback it has no effect.",
+        Effect::Set(|c, v| {
+            c.statistics_interval = ms_long(v)?;
             Ok(())
         }),
     ),

@@ -20,6 +20,13 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+#[cfg(feature = "metrics")]
+mod export;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub use export::{MetricsPublisher, publish, record};
+pub(crate) mod statistics;
+
 /// Bytes a client's connections wrote and read, counted as frames go by.
 #[derive(Debug, Default)]
 pub(crate) struct Traffic {
@@ -44,8 +51,10 @@ struct TopicTotals {
 /// Per-broker counters.
 #[derive(Default, Debug, Clone, Copy, PartialEq)]
 struct NodeTotals {
+    sent: u64,
     requests: u64,
     latency_ms_total: f64,
+    latency_ms_max: f64,
 }
 
 /// The totals that rates are computed from.
@@ -185,10 +194,16 @@ impl Recorder {
         self.batch_raw_bytes_total.fetch_add(raw, Relaxed);
     }
 
-    /// A Produce request of `records` records went to a broker.
-    pub(crate) fn request_sent(&self, records: u64) {
+    /// A Produce request of `records` records went to broker `node`.
+    pub(crate) fn request_sent(&self, node: i32, records: u64) {
         self.requests.fetch_add(1, Relaxed);
         self.request_records_total.fetch_add(records, Relaxed);
+        self.nodes.lock().entry(node).or_default().sent += 1;
+    }
+
+    /// How long ago the producer started.
+    pub(crate) fn age(&self) -> Duration {
+        self.started.elapsed()
     }
 
     /// A Produce request to `node` was answered after `latency`, asking herald to
@@ -203,8 +218,10 @@ impl Recorder {
         raise(&self.throttle_ms_max, throttle_ms);
         let mut nodes = self.nodes.lock();
         let n = nodes.entry(node).or_default();
+        let ms = latency.as_secs_f64() * 1000.0;
         n.requests += 1;
-        n.latency_ms_total += latency.as_secs_f64() * 1000.0;
+        n.latency_ms_total += ms;
+        n.latency_ms_max = n.latency_ms_max.max(ms);
     }
 
     pub(crate) fn set_in_flight(&self, n: usize) {
@@ -290,6 +307,7 @@ impl Recorder {
             request_total: totals.requests,
             request_rate: rate(totals.requests, base.requests),
             requests_in_flight: self.in_flight.load(Relaxed),
+            batch_send_total: batches,
             batch_size_avg: avg(self.batch_bytes_total.load(Relaxed), batches),
             batch_size_max: self.batch_bytes_max.load(Relaxed),
             records_per_request_avg: avg(self.request_records_total.load(Relaxed), totals.requests),
@@ -349,7 +367,13 @@ impl Recorder {
                 .iter()
                 .map(|(id, n)| {
                     let avg = if n.requests == 0 { 0.0 } else { n.latency_ms_total / n.requests as f64 };
-                    (*id, BrokerMetrics { request_total: n.requests, request_latency_avg: avg })
+                    let b = BrokerMetrics {
+                        request_total: n.requests,
+                        request_latency_avg: avg,
+                        request_latency_max: n.latency_ms_max,
+                        request_sent_total: n.sent,
+                    };
+                    (*id, b)
                 })
                 .collect(),
         }
@@ -392,6 +416,8 @@ pub struct ProducerMetrics {
     pub request_rate: f64,
     /// Produce requests awaiting an answer now.
     pub requests_in_flight: u64,
+    /// herald's own: batches sent (each counted once, retries not).
+    pub batch_send_total: u64,
     /// Average batch size on the wire (compressed when compressing).
     pub batch_size_avg: f64,
     /// Largest batch sent.
@@ -458,6 +484,10 @@ pub struct BrokerMetrics {
     pub request_total: u64,
     /// Their average latency, in milliseconds.
     pub request_latency_avg: f64,
+    /// Their longest latency, in milliseconds.
+    pub request_latency_max: f64,
+    /// herald's own: Produce requests sent to it (answered or not).
+    pub request_sent_total: u64,
 }
 
 impl ProducerMetrics {
@@ -479,6 +509,7 @@ impl ProducerMetrics {
             ("request-total", self.request_total as f64),
             ("request-rate", self.request_rate),
             ("requests-in-flight", self.requests_in_flight as f64),
+            ("batch-send-total", self.batch_send_total as f64),
             ("batch-size-avg", self.batch_size_avg),
             ("batch-size-max", self.batch_size_max as f64),
             ("records-per-request-avg", self.records_per_request_avg),
@@ -503,6 +534,87 @@ impl ProducerMetrics {
     }
 }
 
+impl TopicMetrics {
+    /// Every metric of the topic as (Java's `producer-topic-metrics` name, value).
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, f64)> + '_ {
+        [
+            ("record-send-total", self.record_send_total as f64),
+            ("byte-total", self.byte_total as f64),
+            ("record-error-total", self.record_error_total as f64),
+            ("compression-rate", self.compression_rate),
+        ]
+        .into_iter()
+    }
+}
+
+impl BrokerMetrics {
+    /// Every metric of the broker as (Java's `producer-node-metrics` name, value).
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, f64)> + '_ {
+        [
+            ("request-total", self.request_total as f64),
+            ("request-latency-avg", self.request_latency_avg),
+            ("request-latency-max", self.request_latency_max),
+            ("request-sent-total", self.request_sent_total as f64),
+        ]
+        .into_iter()
+    }
+}
+
+/// What each metric means, by its Java name: the help text exporters publish.
+/// Producer-wide names first, then per topic (`topic-` prefixed) and per broker
+/// (`node-` prefixed), as the `metrics` feature names them.
+pub(crate) const DESCRIPTIONS: &[(&str, &str)] = &[
+    ("record-send-total", "Records written (acknowledged; with acks=0, sent)."),
+    ("record-send-rate", "Records written per second (last 30 s)."),
+    ("record-error-total", "Records that failed."),
+    ("record-error-rate", "Records failed per second (last 30 s)."),
+    ("record-retry-total", "Record sends retried (a batch of n records retried once counts n)."),
+    ("record-retry-rate", "Record retries per second (last 30 s)."),
+    ("record-size-avg", "Average size of a written record in its batch, uncompressed, in bytes."),
+    ("record-size-max", "Largest record written, in bytes."),
+    ("record-queue-time-avg", "Average time a batch waited before it was first sent, in ms."),
+    ("record-queue-time-max", "Longest time a batch waited before it was first sent, in ms."),
+    ("request-latency-avg", "Average Produce request latency, in ms."),
+    ("request-latency-max", "Longest Produce request latency, in ms."),
+    ("request-total", "Produce requests sent."),
+    ("request-rate", "Produce requests per second (last 30 s)."),
+    ("requests-in-flight", "Produce requests awaiting an answer now."),
+    ("batch-send-total", "Batches sent (each once, retries not counted)."),
+    ("batch-size-avg", "Average batch size on the wire, in bytes."),
+    ("batch-size-max", "Largest batch sent, in bytes."),
+    ("records-per-request-avg", "Average records per Produce request."),
+    ("compression-rate-avg", "Compressed / uncompressed batch bytes (1 without compression)."),
+    ("buffer-total-bytes", "buffer.memory, in bytes."),
+    ("buffer-available-bytes", "Bytes of buffer.memory not held by records now."),
+    ("bufferpool-wait-time-ns-total", "Nanoseconds send waited for room in buffer.memory, in all."),
+    ("produce-throttle-time-avg", "Average throttle time brokers asked for (KIP-219), in ms."),
+    ("produce-throttle-time-max", "Longest throttle time brokers asked for, in ms."),
+    ("outgoing-byte-total", "Bytes written to brokers."),
+    ("outgoing-byte-rate", "Bytes written to brokers per second (last 30 s)."),
+    ("incoming-byte-total", "Bytes read from brokers."),
+    ("incoming-byte-rate", "Bytes read from brokers per second (last 30 s)."),
+    ("connection-count", "Broker connections open now."),
+    ("connection-creation-total", "Broker connections opened in all."),
+    ("metadata-age", "Seconds since the last metadata answer."),
+    ("record-error-maybe-written-total", "Failed records that may have been written anyway."),
+    ("record-error-not-written-total", "Failed records that certainly were not written."),
+    ("epoch-bump-total", "Producer epoch bumps of the idempotent producer (KIP-360)."),
+    ("topic-record-send-total", "Records written to the topic."),
+    ("topic-byte-total", "Bytes of the topic's batches written, on the wire."),
+    ("topic-record-error-total", "The topic's records that failed."),
+    ("topic-compression-rate", "Compressed / uncompressed bytes of the topic's batches."),
+    ("node-request-total", "Produce requests the broker answered."),
+    ("node-request-latency-avg", "Average latency of the broker's Produce requests, in ms."),
+    ("node-request-latency-max", "Longest latency of the broker's Produce requests, in ms."),
+    ("node-request-sent-total", "Produce requests sent to the broker."),
+];
+
+/// The description of the metric `name` (see [`DESCRIPTIONS`]).
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) fn description(name: &str) -> &'static str {
+    DESCRIPTIONS.iter().find(|(n, _)| *n == name).map_or("", |(_, d)| d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -513,7 +625,7 @@ mod tests {
         let t: Arc<str> = Arc::from("t");
         r.batch_sent(Duration::from_millis(4), 1000, 400);
         r.batch_sent(Duration::from_millis(8), 1000, 600);
-        r.request_sent(30);
+        r.request_sent(1, 30);
         r.batch_written(&t, 10, 900, 120, 1000, 400);
         r.batch_written(&t, 20, 900, 60, 1000, 600);
         r.batch_failed(&t, 5, true);
@@ -539,6 +651,25 @@ mod tests {
         assert_eq!(m.buffer_available_bytes, 1 << 19);
         assert!(m.metadata_age.is_none());
         assert!(m.record_send_rate > 0.0);
-        assert_eq!(m.iter().count(), 34);
+        assert_eq!(m.iter().count(), 35);
+        assert_eq!(m.batch_send_total, 2);
+        assert_eq!((m.brokers[&1].request_sent_total, m.brokers[&1].request_latency_max), (1, 5.0));
+    }
+
+    #[test]
+    fn every_metric_has_a_description() {
+        let mut m = ProducerMetrics::default();
+        m.topics.insert("t".into(), TopicMetrics::default());
+        m.brokers.insert(1, BrokerMetrics::default());
+        let names = m
+            .iter()
+            .map(|(n, _)| n.to_owned())
+            .chain(m.topics["t"].iter().map(|(n, _)| format!("topic-{n}")))
+            .chain(m.brokers[&1].iter().map(|(n, _)| format!("node-{n}")));
+        let names: Vec<String> = names.collect();
+        assert_eq!(names.len(), DESCRIPTIONS.len());
+        for n in names {
+            assert!(!description(&n).is_empty(), "{n} has no description");
+        }
     }
 }

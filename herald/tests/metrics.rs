@@ -214,3 +214,147 @@ async fn a_client_over_its_quota_is_throttled_and_the_throttle_time_counted() {
     assert!(m.produce_throttle_time_max > 0, "throttled: {m:#?}");
     assert!(m.produce_throttle_time_avg > 0.0);
 }
+
+/// `statistics.interval.ms`: a JSON document every interval, with librdkafka's
+/// names, counts matching what was sent.
+#[tokio::test]
+async fn the_statistics_callback_gets_librdkafka_s_json_every_interval() {
+    use std::sync::{Arc, Mutex};
+    let topic = create_topic("metrics-stats", 2, &[]).await;
+    let docs: Arc<Mutex<Vec<(std::time::Instant, serde_json::Value)>>> = Arc::default();
+    let seen = docs.clone();
+    let p = producer_builder()
+        .client_id("stats-test")
+        .statistics(Duration::from_millis(200), move |json| {
+            let v = serde_json::from_str(&json).expect("the document is JSON");
+            seen.lock().unwrap().push((std::time::Instant::now(), v));
+        })
+        .build()
+        .unwrap();
+    assert_eq!(p.config().statistics_interval, Duration::from_millis(200));
+    assert_eq!(send(&p, &topic, 40, 50).await, 40);
+    let sent_at = std::time::Instant::now();
+    // Two documents after everything was written.
+    let last = loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let d = docs.lock().unwrap();
+        if d.iter().filter(|(at, _)| *at > sent_at).count() >= 2 {
+            break d.last().unwrap().1.clone();
+        }
+        assert!(sent_at.elapsed() < Duration::from_secs(10), "{} documents", d.len());
+    };
+    assert_eq!((last["type"].as_str(), last["client_id"].as_str()), (Some("producer"), Some("stats-test")));
+    assert!(last["name"].as_str().is_some_and(|n| n.starts_with("herald#producer-")), "{last}");
+    assert_eq!(last["txmsgs"].as_u64(), Some(40), "{last}");
+    assert_eq!(last["topics"][&topic]["txmsgs"].as_u64(), Some(40), "{last}");
+    assert_eq!(last["msg_cnt"].as_u64(), Some(0), "nothing queued: {last}");
+    assert_eq!(last["msg_size"].as_u64(), Some(0), "every record's memory given back: {last}");
+    assert_eq!(last["msg_size_max"].as_u64(), Some(32 * 1024 * 1024));
+    let m = p.metrics();
+    assert_eq!(last["tx"].as_u64(), Some(m.request_total), "{last}");
+    assert!(last["tx_bytes"].as_u64().unwrap() > 40 * 50 && last["rx_bytes"].as_u64().unwrap() > 0);
+    let brokers = last["brokers"].as_object().unwrap();
+    let rx: u64 = brokers.values().map(|b| b["rx"].as_u64().unwrap()).sum();
+    assert_eq!(rx, m.request_total, "every request answered: {last}");
+    assert!(brokers.values().all(|b| b["nodeid"].is_i64() && b["rtt"]["avg"].as_u64().is_some()), "{last}");
+    assert_eq!(last["herald"]["record-send-total"].as_f64(), Some(40.0));
+    assert_eq!(last["herald"]["topics"][&topic]["record-send-total"].as_f64(), Some(40.0));
+    assert!(last["herald"]["metadata-age"].as_f64().is_some(), "metadata answered: {last}");
+    // Every interval: consecutive documents 200 ms apart (`ts` in microseconds).
+    {
+        let d = docs.lock().unwrap();
+        for w in d.windows(2) {
+            let gap = w[1].1["ts"].as_u64().unwrap() - w[0].1["ts"].as_u64().unwrap();
+            assert!((150_000..1_000_000).contains(&gap), "{gap} µs between documents");
+        }
+        assert!(d.windows(2).all(|w| w[1].1["age"].as_u64() > w[0].1["age"].as_u64()));
+    }
+    p.close(Duration::from_secs(10)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after_close = docs.lock().unwrap().len();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(docs.lock().unwrap().len(), after_close, "no documents once the producer is closed");
+}
+
+#[tokio::test]
+async fn a_panicking_statistics_callback_is_called_again_and_the_producer_works_on() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let topic = create_topic("metrics-stats-panic", 1, &[]).await;
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let p = producer_builder()
+        .statistics(Duration::from_millis(50), move |_| {
+            c.fetch_add(1, Ordering::Relaxed);
+            panic!("a statistics callback that panics");
+        })
+        .build()
+        .unwrap();
+    assert_eq!(send(&p, &topic, 5, 10).await, 5);
+    // Called again after each panic (a printed backtrace makes each call slow).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while calls.load(Ordering::Relaxed) < 3 {
+        assert!(std::time::Instant::now() < deadline, "{} calls", calls.load(Ordering::Relaxed));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(send(&p, &topic, 5, 10).await, 5);
+}
+
+#[test]
+fn statistics_interval_ms_is_librdkafka_s_property_off_by_default() {
+    let info = herald::config::property_info("statistics.interval.ms").expect("known");
+    assert_eq!(info.default, "0");
+    let mut c = herald::ProducerConfig::default();
+    assert_eq!(c.statistics_interval, Duration::ZERO);
+    c.set("statistics.interval.ms", "1500").unwrap();
+    assert_eq!(c.statistics_interval, Duration::from_millis(1500));
+    assert!(c.set("statistics.interval.ms", "-1").is_err());
+}
+
+/// Feature `metrics`: the snapshot through the `metrics` facade, as
+/// metrics-exporter-prometheus renders it.
+#[tokio::test]
+async fn the_metrics_feature_publishes_java_s_names_to_a_prometheus_recorder() {
+    use metrics_exporter_prometheus::PrometheusBuilder;
+    let topic = create_topic("metrics-prom", 1, &[]).await;
+    let p = producer_builder().client_id("prom-test").build().unwrap();
+    let before = PrometheusBuilder::new().build_recorder();
+    metrics::with_local_recorder(&before, || herald::metrics::record(&p.metrics(), "prom-test"));
+    let text = before.handle().render();
+    assert!(
+        !text.contains("herald_producer_metadata_age"),
+        "NaN (no metadata yet) is not published:\n{text}"
+    );
+    assert!(text.contains("herald_producer_record_send_total{client_id=\"prom-test\"} 0"), "{text}");
+
+    assert_eq!(send(&p, &topic, 7, 10).await, 7);
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let m = p.metrics();
+    metrics::with_local_recorder(&recorder, || herald::metrics::record(&m, "prom-test"));
+    let text = recorder.handle().render();
+    assert!(text.contains("# TYPE herald_producer_record_send_total counter"), "{text}");
+    assert!(text.contains("herald_producer_record_send_total{client_id=\"prom-test\"} 7"), "{text}");
+    assert!(text.contains("# TYPE herald_producer_record_send_rate gauge"), "{text}");
+    assert!(text.contains("# HELP herald_producer_record_send_total Records written"), "{text}");
+    assert!(text.contains("herald_producer_metadata_age{client_id=\"prom-test\"}"), "{text}");
+    let topic_line =
+        format!("herald_producer_topic_record_send_total{{client_id=\"prom-test\",topic=\"{topic}\"}} 7");
+    assert!(text.contains(&topic_line), "{text}");
+    for (id, b) in &m.brokers {
+        let line = format!(
+            "herald_producer_node_request_total{{client_id=\"prom-test\",node_id=\"{id}\"}} {}",
+            b.request_total
+        );
+        assert!(text.contains(&line), "{line} in\n{text}");
+    }
+    // The publisher ends by itself once the producer is closed.
+    let publisher = herald::metrics::publish(&p, Duration::from_millis(20));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!publisher.is_finished());
+    p.close(Duration::from_secs(10)).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !publisher.is_finished() {
+        assert!(std::time::Instant::now() < deadline, "the publisher outlived its producer");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

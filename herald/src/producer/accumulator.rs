@@ -325,6 +325,13 @@ impl QueueState {
         self.open.is_none() && self.ready.is_empty()
     }
 
+    /// Records waiting here, open batch included (not those in a request).
+    pub(crate) fn queued_records(&self) -> u64 {
+        let open = self.open.as_ref().map_or(0, |o| o.writer.count());
+        let ready: i64 = self.ready.iter().map(|b| i64::from(b.records)).sum();
+        u64::try_from(i64::from(open) + ready).unwrap_or(0)
+    }
+
     /// Drops the sealed batches unresolved (the hot-path benchmark's stand-in for
     /// a sender); returns how many.
     #[cfg(feature = "bench-internals")]
@@ -604,6 +611,18 @@ impl Accumulator {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// Records waiting in every partition's queue (statistics' `msg_cnt`): takes
+    /// each partition's lock in turn, briefly.
+    pub(crate) fn queued_records(&self) -> u64 {
+        let mut n = 0;
+        for t in self.topics() {
+            if let Some(meta) = t.meta.load_full() {
+                n += meta.partitions.iter().map(|q| q.state.lock().queued_records()).sum::<u64>();
+            }
+        }
+        n
     }
 
     /// Fails every queued batch of every topic with `err`, and wakes sends waiting

@@ -26,6 +26,7 @@ mod response;
 #[cfg(test)]
 mod scripted;
 pub(crate) mod sender;
+mod statistics;
 mod transaction;
 mod transactional;
 mod transport;
@@ -217,9 +218,13 @@ impl Producer {
     /// # }
     /// ```
     pub fn metrics(&self) -> crate::metrics::ProducerMetrics {
-        let shared = self.shared();
-        let available = shared.accumulator.memory.available_permits() as u64;
-        shared.accumulator.deliveries().recorder.snapshot(shared.config.buffer_memory as u64, available)
+        statistics::snapshot(self.shared())
+    }
+
+    /// The producer's metrics for an exporter, without keeping the producer open.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn metrics_source(&self) -> statistics::MetricsSource {
+        statistics::MetricsSource::new(self.handle.shared.clone())
     }
 
     fn shared(&self) -> &Shared {
@@ -887,6 +892,33 @@ impl ProducerBuilder {
         self
     }
 
+    /// Hands `callback` a JSON document of the producer's statistics every
+    /// `interval` (librdkafka's `statistics.interval.ms` and `stats_cb`; zero turns
+    /// it off): librdkafka's field names where herald's numbers mean the same, and
+    /// a `herald` object with every metric of [`Producer::metrics`] under Java's
+    /// names (the fields: `docs/statistics.md`). The callback runs on a tokio task
+    /// of its own, where herald holds no lock; keep it short (it runs on a runtime
+    /// worker). A panic in it is caught and logged. It stops once the producer is
+    /// closed.
+    ///
+    /// ```no_run
+    /// # fn demo() -> Result<(), herald::Error> {
+    /// let producer = herald::Producer::builder()
+    ///     .bootstrap_servers("127.0.0.1:9092")
+    ///     .statistics(std::time::Duration::from_secs(60), |json| eprintln!("{json}"))
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn statistics(
+        mut self,
+        interval: Duration,
+        callback: impl Fn(String) + Send + Sync + 'static,
+    ) -> Self {
+        self.config.statistics_interval = interval;
+        self.config.statistics_callback = Some(crate::config::StatisticsCallback(Arc::new(callback)));
+        self
+    }
+
     /// Builds the producer and starts its sender task on the current tokio runtime.
     /// Returns the first invalid setting as an error. Does not connect: the first
     /// `send` does.
@@ -931,6 +963,7 @@ impl ProducerBuilder {
         let (tx, rx) = mpsc::unbounded_channel();
         let sender = Sender::new(shared.clone(), pool, rx, calls);
         runtime.spawn(sender.run());
+        statistics::start(&shared, &runtime);
         tracing::info!(
             client_id = %config.client_id,
             bootstrap = ?config.bootstrap_servers,

@@ -669,7 +669,7 @@ impl Sender {
         let id = self.next_request_id;
         self.next_request_id += 1;
         *self.in_flight_per_node.entry(node).or_default() += 1;
-        self.recorder().request_sent(records);
+        self.recorder().request_sent(node, records);
         self.in_flight.insert(id, InFlight { node, broker, batches: kept, topic_ids, sent_at: now });
         self.events.push(Box::pin(async move { Event::Produce(id, answer.await) }));
     }
