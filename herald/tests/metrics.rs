@@ -57,14 +57,22 @@ async fn counts_sizes_requests_and_connections_follow_what_was_sent() {
 
     assert_eq!(m.record_send_total, 201, "{m:#?}");
     assert_eq!(m.topics[&topic].record_send_total, 201);
-    assert_eq!((m.record_error_total, m.record_retry_total), (0, 0));
+    // A topic just created may answer its first Produce before its leader is
+    // ready (Kafka 4.x does): such batches are retried, and counted.
+    assert_eq!(m.record_error_total, 0);
     // The largest record is the 5000-byte one, as encoded in its batch.
     assert_eq!(m.record_size_max, record_size(5000, 0));
     let smallest = record_size(100, 0) as f64;
     assert!(m.record_size_avg > smallest && m.record_size_avg < smallest + 30.0, "{}", m.record_size_avg);
-    // Every record went in exactly one request (no retries).
+    // Every record went in one request, and once more per retry.
     let per_request = m.records_per_request_avg * m.request_total as f64;
-    assert!((per_request - 201.0).abs() < 1e-6, "{} x {}", m.records_per_request_avg, m.request_total);
+    let carried = 201.0 + m.record_retry_total as f64;
+    assert!(
+        (per_request - carried).abs() < 1e-6,
+        "{} x {} vs {carried}",
+        m.records_per_request_avg,
+        m.request_total
+    );
     assert!(m.batch_size_max as usize >= 5000 && m.batch_size_avg > 0.0);
     assert_eq!(m.compression_rate_avg, 1.0, "uncompressed");
     assert!(m.request_latency_avg > 0.0 && m.request_latency_max >= m.request_latency_avg);
