@@ -486,17 +486,11 @@ impl Transactions {
                 return Ok(Next::Refind);
             }
         };
-        let mut worst = (Next::Ok, ErrorCode::NONE, None);
-        for t in &resp.results_by_topic_v3_and_below {
-            for p in &t.results_by_partition {
-                let code = ErrorCode::new(p.partition_error_code);
-                let next = classify(code);
-                if rank(&next) > rank(&worst.0) {
-                    worst = (next, code, Some((t.name.0.to_string(), p.partition_index)));
-                }
-            }
-        }
-        let (next, code, at) = worst;
+        let (next, code, at) = worst(resp.results_by_topic_v3_and_below.iter().flat_map(|t| {
+            t.results_by_partition.iter().map(move |p| {
+                (ErrorCode::new(p.partition_error_code), (t.name.0.to_string(), p.partition_index))
+            })
+        }));
         let named = |e: Error| match &at {
             Some((t, p)) => e.for_partition(&Arc::from(t.as_str()), Some(*p)),
             None => e,
@@ -516,16 +510,9 @@ impl Transactions {
                 Ok(next)
             }
             Next::Fenced => Err(Error::new(ErrorKind::Fenced { transactional_id: self.id.clone() })),
-            Next::Fatal => Err(named(
-                Error::new(ErrorKind::TransactionFatal { reason: "AddPartitionsToTxn was refused".into() })
-                    .caused_by(Error::broker(code, Some("AddPartitionsToTxn".into()))),
-            )),
-            Next::Abortable => Err(named(
-                Error::new(ErrorKind::TransactionAbortable {
-                    reason: "a partition could not be added to the transaction".into(),
-                })
-                .caused_by(Error::broker(code, Some("AddPartitionsToTxn".into()))),
-            )),
+            Next::Fatal | Next::Abortable => Err(named(failure(&next, code, "AddPartitionsToTxn", || {
+                "a partition could not be added to the transaction".into()
+            }))),
         }
     }
 
@@ -606,19 +593,9 @@ impl Transactions {
                     match classify(c) {
                         Next::Ok => return Ok(ok(resp)),
                         Next::Fenced => return Err(self.fenced()),
-                        Next::Fatal => {
-                            return Err(self.fatal(
-                                Error::new(ErrorKind::TransactionFatal {
-                                    reason: format!("{api} was refused"),
-                                })
-                                .caused_by(Error::broker(c, Some(api.into()))),
-                            ));
-                        }
+                        Next::Fatal => return Err(self.fatal(failure(&Next::Fatal, c, api, String::new))),
                         Next::Abortable => {
-                            return Err(Error::new(ErrorKind::TransactionAbortable {
-                                reason: format!("{api} failed"),
-                            })
-                            .caused_by(Error::broker(c, Some(api.into()))));
+                            return Err(failure(&Next::Abortable, c, api, || format!("{api} failed")));
                         }
                         n => {
                             tracing::debug!(api, error = %c, "transactional request failed; retrying");
@@ -889,37 +866,22 @@ impl Transactions {
                 .await
             {
                 Ok(TxnResponse::TxnOffsetCommit(r)) => {
-                    let mut worst = (Next::Ok, ErrorCode::NONE);
-                    for t in &r.topics {
-                        for p in &t.partitions {
-                            let code = ErrorCode::new(p.error_code);
-                            let next = classify(code);
-                            if rank(&next) > rank(&worst.0) {
-                                worst = (next, code);
-                            }
+                    let codes = r
+                        .topics
+                        .iter()
+                        .flat_map(|t| t.partitions.iter().map(|p| (ErrorCode::new(p.error_code), ())));
+                    match worst(codes) {
+                        (Next::Ok, ..) => return Ok(()),
+                        (Next::Fenced, ..) => return Err(self.fenced()),
+                        (Next::Fatal, c, _) => {
+                            return Err(self.fatal(failure(&Next::Fatal, c, "TxnOffsetCommit", String::new)));
                         }
-                    }
-                    match worst {
-                        (Next::Ok, _) => return Ok(()),
-                        (Next::Fenced, _) => return Err(self.fenced()),
-                        (Next::Fatal, c) => {
-                            return Err(self.fatal(
-                                Error::new(ErrorKind::TransactionFatal {
-                                    reason: "TxnOffsetCommit was refused".into(),
-                                })
-                                .caused_by(Error::broker(c, Some("TxnOffsetCommit".into()))),
-                            ));
+                        (Next::Abortable, c, _) => {
+                            return Err(failure(&Next::Abortable, c, "TxnOffsetCommit", || {
+                                format!("the offsets of group {:?} could not be committed", group.group_id)
+                            }));
                         }
-                        (Next::Abortable, c) => {
-                            return Err(Error::new(ErrorKind::TransactionAbortable {
-                                reason: format!(
-                                    "the offsets of group {:?} could not be committed",
-                                    group.group_id
-                                ),
-                            })
-                            .caused_by(Error::broker(c, Some("TxnOffsetCommit".into()))));
-                        }
-                        (n, _) => n,
+                        (n, ..) => n,
                     }
                 }
                 Ok(_) => Next::Refind,
@@ -1056,6 +1018,29 @@ impl Transactions {
     }
 }
 
+/// The worst of several partitions' answers: what to do, its code, and where it
+/// came from (`None` when every answer was fine).
+fn worst<T>(codes: impl IntoIterator<Item = (ErrorCode, T)>) -> (Next, ErrorCode, Option<T>) {
+    let mut out = (Next::Ok, ErrorCode::NONE, None);
+    for (code, at) in codes {
+        let next = classify(code);
+        if rank(&next) > rank(&out.0) {
+            out = (next, code, Some(at));
+        }
+    }
+    out
+}
+
+/// The error a transactional request `api` ends with when its answer `code` is
+/// fatal (refused) or abortable (`reason` says what failed).
+fn failure(next: &Next, code: ErrorCode, api: &str, reason: impl FnOnce() -> String) -> Error {
+    let kind = match next {
+        Next::Fatal => ErrorKind::TransactionFatal { reason: format!("{api} was refused") },
+        _ => ErrorKind::TransactionAbortable { reason: reason() },
+    };
+    Error::new(kind).caused_by(Error::broker(code, Some(api.into())))
+}
+
 /// How bad a [`Next`] is, to act on the worst of several partitions' answers.
 fn rank(n: &Next) -> u8 {
     match n {
@@ -1096,6 +1081,13 @@ mod tests {
         assert_eq!(classify(ErrorCode::TRANSACTION_ABORTABLE), Next::Abortable);
         assert_eq!(classify(ErrorCode::ILLEGAL_GENERATION), Next::Abortable);
         assert!(rank(&Next::Fenced) > rank(&Next::Abortable) && rank(&Next::Abortable) > rank(&Next::Retry));
+        let codes = [
+            (ErrorCode::NONE, 0),
+            (ErrorCode::CONCURRENT_TRANSACTIONS, 1),
+            (ErrorCode::TOPIC_AUTHORIZATION_FAILED, 2),
+        ];
+        assert_eq!(worst(codes), (Next::Abortable, ErrorCode::TOPIC_AUTHORIZATION_FAILED, Some(2)));
+        assert_eq!(worst([(ErrorCode::NONE, ())]), (Next::Ok, ErrorCode::NONE, None));
     }
 
     fn txns() -> (Transactions, mpsc::UnboundedReceiver<Call>) {
