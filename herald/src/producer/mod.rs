@@ -51,6 +51,7 @@ pub use self::transaction::{ConsumerGroupMetadata, TxnOffset};
 use crate::client::ClientConfig;
 use crate::config::{Acks, BuiltInPartitioner, ProducerConfig};
 use crate::error::{Error, ErrorKind, Result, TimeoutKind};
+use crate::interceptor::{Intercepted, Interceptor, Interceptors, ProducerInterceptor};
 use crate::partitioner::{NullKeyPartitioning, Partitioner, Partitions, partition_for_key};
 use crate::protocol::batch::{BATCH_HEADER_LEN, fields_len, record_size_upper_bound_of};
 pub use crate::record::Topic;
@@ -156,6 +157,8 @@ pub(crate) struct Shared {
 struct Handle {
     shared: Arc<Shared>,
     commands: mpsc::UnboundedSender<Command>,
+    /// The producer interceptors, `None` without any (the fast path's one branch).
+    interceptors: Option<Arc<Interceptors>>,
 }
 
 /// A Kafka producer. Cheap to clone: clones share one set of connections and
@@ -220,21 +223,37 @@ impl Producer {
     /// than `max.request.size` or `buffer.memory`, it names a partition the topic
     /// does not have, or the wait ran out. Otherwise the [`DeliveryFuture`] resolves
     /// exactly once, to where the record was written or why it was not.
-    pub fn send(&self, record: Record) -> SendFuture<DeliveryFuture> {
-        match self.fast(record, None) {
-            Fast::Done(r) => SendFuture::ready(r.and_then(expect_future).map_err(|e| self.refused(e))),
+    pub fn send(&self, mut record: Record) -> SendFuture<DeliveryFuture> {
+        let mut ic = self.intercept(&mut record);
+        match self.fast(record, None, &mut ic) {
+            Fast::Done(r) => SendFuture::ready(r.and_then(expect_future).map_err(|e| self.refused(e, ic))),
             Fast::Slow(pending, _) => {
                 let p = self.clone();
+                let mut ic = waiting(ic, &pending);
                 SendFuture::waiting(async move {
-                    p.send_slow(pending).await.and_then(expect_future).map_err(|e| p.refused(e))
+                    let r = p.send_slow(pending, &mut ic).await;
+                    r.and_then(expect_future).map_err(|e| p.refused(e, ic))
                 })
             }
         }
     }
 
-    /// A record was refused: in a transaction, that transaction can no longer
-    /// commit (as Java's `KafkaProducer.send`).
-    fn refused(&self, e: Error) -> Error {
+    /// Runs the interceptors' `on_send`, if there are any.
+    #[inline]
+    fn intercept(&self, record: &mut Record) -> Option<Intercepted> {
+        match &self.handle.interceptors {
+            None => None,
+            Some(chain) => Some(chain.on_send(record)),
+        }
+    }
+
+    /// A record was refused: its interceptors see the error (unless it reached
+    /// its batch, whose callback tells them), and in a transaction, that
+    /// transaction can no longer commit (as Java's `KafkaProducer.send`).
+    fn refused(&self, e: Error, ic: Option<Intercepted>) -> Error {
+        if let Some(ic) = ic {
+            ic.refuse(&e);
+        }
         if let Some(t) = &self.shared().txn {
             t.record_refused(&e);
         }
@@ -246,7 +265,7 @@ impl Producer {
     /// awaited. What cannot be done without waiting comes back as [`Fast::Slow`],
     /// saying what it waits for: `send` then waits ([`send_slow`](Self::send_slow)),
     /// `try_send` fails.
-    fn fast(&self, record: Record, callback: Option<Callback>) -> Fast {
+    fn fast(&self, record: Record, callback: Option<Callback>, ic: &mut Option<Intercepted>) -> Fast {
         let shared = self.shared();
         let (entry, size, fields) = match self.admit(&record) {
             Ok(v) => v,
@@ -265,7 +284,7 @@ impl Producer {
         match shared.accumulator.memory.try_acquire_many(permits) {
             Ok(p) => {
                 p.forget();
-                Fast::Done(self.append(queue, &record, size, fields, callback))
+                Fast::Done(self.append(queue, &record, size, fields, callback, ic))
             }
             Err(_) => {
                 let blocked = Blocked::Memory { size, partition: queue.partition };
@@ -275,7 +294,11 @@ impl Producer {
     }
 
     /// The path of a record that must wait for metadata or buffer room.
-    async fn send_slow(&self, pending: Pending) -> Result<Option<DeliveryFuture>> {
+    async fn send_slow(
+        &self,
+        pending: Pending,
+        ic: &mut Option<Intercepted>,
+    ) -> Result<Option<DeliveryFuture>> {
         let Pending { record, callback } = pending;
         let shared = self.shared();
         let (entry, size, fields) = self.admit(&record)?;
@@ -299,29 +322,34 @@ impl Producer {
                     .written(false));
             }
         }
-        self.append(queue, &record, size, fields, callback)
+        self.append(queue, &record, size, fields, callback, ic)
     }
 
     /// Queues a record without waiting: like [`send`](Self::send), but when the
     /// producer's buffer is full it fails at once with [`ErrorKind::BufferFull`],
     /// and when the topic's metadata is not known yet with a metadata timeout (and
     /// asks for it, so a later try may succeed).
-    pub fn try_send(&self, record: Record) -> Result<DeliveryFuture> {
+    pub fn try_send(&self, mut record: Record) -> Result<DeliveryFuture> {
         let shared = self.shared();
-        match self.fast(record, None) {
-            Fast::Done(r) => r.and_then(expect_future).map_err(|e| self.refused(e)),
+        let mut ic = self.intercept(&mut record);
+        match self.fast(record, None, &mut ic) {
+            Fast::Done(r) => r.and_then(expect_future).map_err(|e| self.refused(e, ic)),
             Fast::Slow(Pending { record, .. }, Blocked::Metadata) => {
                 shared.wake.notify_one();
                 let (entry, _) = shared.accumulator.topic(record.topic());
                 if let Some((_, err)) = entry.verdict.lock().as_ref() {
-                    return Err(err.clone());
+                    return Err(self.refused(err.clone(), ic));
                 }
-                Err(Error::timeout(TimeoutKind::Metadata, Duration::ZERO).for_partition(&entry.name, None))
+                let e =
+                    Error::timeout(TimeoutKind::Metadata, Duration::ZERO).for_partition(&entry.name, None);
+                Err(self.refused(e, ic))
             }
             Fast::Slow(Pending { record, .. }, Blocked::Memory { size, partition }) => {
-                Err(Error::new(ErrorKind::BufferFull { needed: size, capacity: shared.config.buffer_memory })
-                    .for_partition(&Arc::from(record.topic()), Some(partition))
-                    .written(false))
+                let e =
+                    Error::new(ErrorKind::BufferFull { needed: size, capacity: shared.config.buffer_memory })
+                        .for_partition(&Arc::from(record.topic()), Some(partition))
+                        .written(false);
+                Err(self.refused(e, ic))
             }
         }
     }
@@ -358,16 +386,19 @@ impl Producer {
     /// sender does not send. A callback that panics is caught and logged.
     /// [`flush`](Self::flush) and [`close`](Self::close) return once the callbacks of
     /// the records they waited for have run.
-    pub fn send_with_callback<F>(&self, record: Record, callback: F) -> SendFuture<()>
+    pub fn send_with_callback<F>(&self, mut record: Record, callback: F) -> SendFuture<()>
     where
         F: FnOnce(Result<RecordMetadata>) + Send + 'static,
     {
-        match self.fast(record, Some(Box::new(callback))) {
-            Fast::Done(r) => SendFuture::ready(r.map(|_| ()).map_err(|e| self.refused(e))),
+        let mut ic = self.intercept(&mut record);
+        match self.fast(record, Some(Box::new(callback)), &mut ic) {
+            Fast::Done(r) => SendFuture::ready(r.map(|_| ()).map_err(|e| self.refused(e, ic))),
             Fast::Slow(pending, _) => {
                 let p = self.clone();
+                let mut ic = waiting(ic, &pending);
                 SendFuture::waiting(async move {
-                    p.send_slow(pending).await.map(|_| ()).map_err(|e| p.refused(e))
+                    let r = p.send_slow(pending, &mut ic).await;
+                    r.map(|_| ()).map_err(|e| p.refused(e, ic))
                 })
             }
         }
@@ -474,6 +505,7 @@ impl Producer {
     }
 
     /// Encodes the record into its queue (its `size` bytes of buffer already taken).
+    /// A record with interceptors gets a callback that tells them its outcome.
     fn append(
         &self,
         queue: &accumulator::PartitionQueue,
@@ -481,9 +513,13 @@ impl Producer {
         size: usize,
         fields: usize,
         callback: Option<Callback>,
+        ic: &mut Option<Intercepted>,
     ) -> Result<Option<DeliveryFuture>> {
         let shared = self.shared();
         let timestamp = record.timestamp.unwrap_or_else(crate::clock::now_ms);
+        if let Some(ic) = ic.take() {
+            return self.append_intercepted(queue, record, timestamp, size, fields, callback, ic);
+        }
         let rec = accumulator::RecordRef {
             timestamp,
             key: record.key.as_deref(),
@@ -496,6 +532,54 @@ impl Producer {
             shared.wake.notify_one();
         }
         Ok(appended.future)
+    }
+
+    /// [`append`](Self::append) for a record with interceptors: its outcome
+    /// reaches them through a delivery callback (run where callbacks run), then
+    /// reaches the caller — the caller's callback, or a future resolved by that
+    /// callback.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn append_intercepted(
+        &self,
+        queue: &accumulator::PartitionQueue,
+        record: &Record,
+        timestamp: i64,
+        size: usize,
+        fields: usize,
+        callback: Option<Callback>,
+        mut ic: Intercepted,
+    ) -> Result<Option<DeliveryFuture>> {
+        let shared = self.shared();
+        ic.queued(queue.topic.clone(), queue.partition);
+        let (future, callback): (_, Callback) = match callback {
+            Some(user) => (
+                None,
+                Box::new(move |r| {
+                    ic.complete(&r);
+                    user(r)
+                }),
+            ),
+            None => {
+                let deliveries = shared.accumulator.deliveries().clone();
+                let (future, completion) =
+                    DeliveryFuture::deferred(queue.topic.clone(), queue.partition, timestamp, deliveries);
+                ic.resolves(completion);
+                (Some(future), Box::new(move |r| ic.complete(&r)))
+            }
+        };
+        let rec = accumulator::RecordRef {
+            timestamp,
+            key: record.key.as_deref(),
+            value: record.value.as_deref(),
+            headers: &record.headers,
+            fields,
+        };
+        let appended = shared.accumulator.append(queue, &rec, size, Some(callback))?;
+        if appended.wake {
+            shared.wake.notify_one();
+        }
+        Ok(future)
     }
 
     fn choose_partition(&self, entry: &TopicEntry, meta: &TopicMeta, record: &Record, size: usize) -> i32 {
@@ -575,6 +659,15 @@ impl Producer {
     }
 }
 
+/// A record with interceptors starts waiting: from now on, dropping its
+/// `SendFuture` drops it unsent, and its interceptors are told so.
+fn waiting(ic: Option<Intercepted>, pending: &Pending) -> Option<Intercepted> {
+    ic.map(|mut ic| {
+        ic.waiting(&pending.record);
+        ic
+    })
+}
+
 /// A custom partitioner's choice. User code: a panic in it refuses this record (as
 /// an out-of-range partition, -1) and leaves the producer working.
 #[inline(never)]
@@ -603,11 +696,15 @@ pub struct ProducerBuilder {
     config: ProducerConfig,
     error: Option<Error>,
     partitioner: Option<Arc<dyn Partitioner>>,
+    interceptors: Vec<crate::interceptor::Factory>,
 }
 
 impl fmt::Debug for ProducerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProducerBuilder").field("config", &self.config).finish()
+        f.debug_struct("ProducerBuilder")
+            .field("config", &self.config)
+            .field("interceptors", &self.interceptors.len())
+            .finish()
     }
 }
 
@@ -620,7 +717,12 @@ impl Default for ProducerBuilder {
 impl ProducerBuilder {
     /// A builder with Kafka's default settings.
     pub fn new() -> ProducerBuilder {
-        ProducerBuilder { config: ProducerConfig::default(), error: None, partitioner: None }
+        ProducerBuilder {
+            config: ProducerConfig::default(),
+            error: None,
+            partitioner: None,
+            interceptors: Vec::new(),
+        }
     }
 
     /// Sets a setting by its Kafka property name, e.g. `("linger.ms", "20")`. Java's
@@ -864,6 +966,99 @@ impl ProducerBuilder {
         self
     }
 
+    /// Adds a producer interceptor (Java's `interceptor.classes`): its
+    /// [`on_send`](ProducerInterceptor::on_send) sees every record before it is
+    /// partitioned and encoded, its
+    /// [`on_acknowledgement`](ProducerInterceptor::on_acknowledgement) every
+    /// record's outcome (see [`crate::interceptor`] for where each runs).
+    /// Interceptors run in the order they were added.
+    ///
+    /// ```no_run
+    /// # fn demo() -> Result<(), herald::Error> {
+    /// # let _rt = tokio::runtime::Runtime::new().unwrap(); let _g = _rt.enter();
+    /// use herald::{Record, interceptor::ProducerInterceptor};
+    ///
+    /// struct Tenant(&'static str);
+    /// impl ProducerInterceptor for Tenant {
+    ///     type State = ();
+    ///     fn on_send(&self, record: &mut Record) {
+    ///         record.headers_mut().push(herald::Header::new("tenant", self.0));
+    ///     }
+    /// }
+    ///
+    /// let producer = herald::Producer::builder()
+    ///     .bootstrap_servers("127.0.0.1:9092")
+    ///     .interceptor(Tenant("acme"))
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn interceptor(mut self, interceptor: impl ProducerInterceptor) -> Self {
+        self.interceptors.push(Box::new(move |_| Interceptor::new(interceptor)));
+        self
+    }
+
+    /// Adds an interceptor built from the producer's final settings (its
+    /// `client.id`, say) when the producer is built.
+    #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
+    pub(crate) fn interceptor_with<I: ProducerInterceptor>(
+        mut self,
+        make: impl FnOnce(&ProducerConfig) -> I + Send + 'static,
+    ) -> Self {
+        self.interceptors.push(Box::new(move |config| Interceptor::new(make(config))));
+        self
+    }
+
+    /// Traces every record with OpenTelemetry (feature `opentelemetry`): adds a
+    /// [`TracingInterceptor`](crate::otel::TracingInterceptor) over the global
+    /// tracer provider as installed when the producer is built, with this
+    /// producer's `client.id`. Each record gets a PRODUCER span, child of the
+    /// sender's current context, and a W3C `traceparent` header; see
+    /// [`crate::otel`].
+    ///
+    /// ```no_run
+    /// # fn demo() -> Result<(), herald::Error> {
+    /// # let _rt = tokio::runtime::Runtime::new().unwrap(); let _g = _rt.enter();
+    /// let producer = herald::Producer::builder()
+    ///     .bootstrap_servers("127.0.0.1:9092")
+    ///     .opentelemetry()
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "opentelemetry")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
+    pub fn opentelemetry(self) -> Self {
+        self.interceptor_with(|config| {
+            crate::otel::TracingInterceptor::new().client_id(config.client_id.clone())
+        })
+    }
+
+    /// Like [`opentelemetry`](Self::opentelemetry), with `tracer` instead of the
+    /// global tracer provider's.
+    ///
+    /// ```no_run
+    /// # fn demo() -> Result<(), herald::Error> {
+    /// # let _rt = tokio::runtime::Runtime::new().unwrap(); let _g = _rt.enter();
+    /// use opentelemetry::trace::TracerProvider;
+    ///
+    /// let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    /// let producer = herald::Producer::builder()
+    ///     .bootstrap_servers("127.0.0.1:9092")
+    ///     .opentelemetry_tracer(provider.tracer("orders-service"))
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "opentelemetry")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
+    pub fn opentelemetry_tracer<T>(self, tracer: T) -> Self
+    where
+        T: opentelemetry::trace::Tracer + Send + Sync + 'static,
+        T::Span: Send + Sync + 'static,
+    {
+        self.interceptor_with(move |config| {
+            crate::otel::TracingInterceptor::with_tracer(tracer).client_id(config.client_id.clone())
+        })
+    }
+
     /// Builds the producer and starts its sender task on the current tokio runtime.
     /// Returns the first invalid setting as an error. Does not connect: the first
     /// `send` does.
@@ -904,6 +1099,7 @@ impl ProducerBuilder {
                 Arc::new(Transactions::new(id, config.transaction_timeout, config.max_block, backoff, caller))
             }),
         });
+        let interceptors = Interceptors::new(self.interceptors.into_iter().map(|f| f(&config)).collect());
         let (tx, rx) = mpsc::unbounded_channel();
         let sender = Sender::new(shared.clone(), pool, rx, calls);
         runtime.spawn(sender.run());
@@ -914,6 +1110,6 @@ impl ProducerBuilder {
             security = %config.security.protocol,
             "producer started"
         );
-        Ok(Producer { handle: Arc::new(Handle { shared, commands: tx }) })
+        Ok(Producer { handle: Arc::new(Handle { shared, commands: tx, interceptors }) })
     }
 }
