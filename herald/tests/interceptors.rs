@@ -19,6 +19,9 @@ use herald::{
 use parking_lot::Mutex;
 use support::{bootstrap, create_topic, producer_builder};
 
+/// A record's outcome as logged: (partition, offset), or the error's kind.
+type Outcome = Result<(i32, Option<i64>), String>;
+
 /// What a [`Recorder`] saw.
 #[derive(Debug, Clone, PartialEq)]
 enum Event {
@@ -27,7 +30,7 @@ enum Event {
     Send { name: &'static str, key: Option<Vec<u8>>, headers: Vec<String>, state: u64 },
     /// `on_acknowledgement`: the state, and the offset or the error kind; whether
     /// `flush` was refused at once there (it runs where callbacks run).
-    Ack { name: &'static str, state: u64, outcome: Result<(i32, Option<i64>), String>, in_callback: bool },
+    Ack { name: &'static str, state: u64, outcome: Outcome, in_callback: bool },
     /// A delivery callback ran for the record of this key.
     Callback(Vec<u8>),
 }
@@ -102,7 +105,7 @@ impl Partitioner for KeySpy {
     }
 }
 
-fn acks(log: &[Event], name: &str) -> Vec<(u64, Result<(i32, Option<i64>), String>, bool)> {
+fn acks(log: &[Event], name: &str) -> Vec<(u64, Outcome, bool)> {
     log.iter()
         .filter_map(|e| match e {
             Event::Ack { name: n, state, outcome, in_callback } if *n == name => {

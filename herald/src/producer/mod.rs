@@ -241,10 +241,7 @@ impl Producer {
     /// Runs the interceptors' `on_send`, if there are any.
     #[inline]
     fn intercept(&self, record: &mut Record) -> Option<Intercepted> {
-        match &self.handle.interceptors {
-            None => None,
-            Some(chain) => Some(chain.on_send(record)),
-        }
+        self.handle.interceptors.as_ref().map(|chain| chain.on_send(record))
     }
 
     /// A record was refused: its interceptors see the error (unless it reached
