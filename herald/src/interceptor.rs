@@ -30,8 +30,7 @@
 //! ones at `debug`) and the record goes on. Changes an `on_send` made before it
 //! panicked stay; a record whose `on_send` panicked gets no `on_acknowledgement`
 //! from that interceptor (there is no state to hand it).
-//!
-//! Without an interceptor, `send` pays one branch for this.
+
 //!
 //! ```
 //! use std::sync::atomic::{AtomicU64, Ordering};

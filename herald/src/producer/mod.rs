@@ -223,8 +223,22 @@ impl Producer {
     /// than `max.request.size` or `buffer.memory`, it names a partition the topic
     /// does not have, or the wait ran out. Otherwise the [`DeliveryFuture`] resolves
     /// exactly once, to where the record was written or why it was not.
-    pub fn send(&self, mut record: Record) -> SendFuture<DeliveryFuture> {
-        let mut ic = self.intercept(&mut record);
+    pub fn send(&self, record: Record) -> SendFuture<DeliveryFuture> {
+        if self.handle.interceptors.is_some() {
+            return self.send_intercepted(record);
+        }
+        self.send_with(record, None)
+    }
+
+    /// [`send`](Self::send) with interceptors: kept out of the fast path.
+    #[inline(never)]
+    fn send_intercepted(&self, mut record: Record) -> SendFuture<DeliveryFuture> {
+        let ic = self.intercept(&mut record);
+        self.send_with(record, ic)
+    }
+
+    #[inline(always)]
+    fn send_with(&self, record: Record, mut ic: Option<Intercepted>) -> SendFuture<DeliveryFuture> {
         match self.fast(record, None, &mut ic) {
             Fast::Done(r) => SendFuture::ready(r.and_then(expect_future).map_err(|e| self.refused(e, ic))),
             Fast::Slow(pending, _) => {
@@ -326,9 +340,23 @@ impl Producer {
     /// producer's buffer is full it fails at once with [`ErrorKind::BufferFull`],
     /// and when the topic's metadata is not known yet with a metadata timeout (and
     /// asks for it, so a later try may succeed).
-    pub fn try_send(&self, mut record: Record) -> Result<DeliveryFuture> {
+    pub fn try_send(&self, record: Record) -> Result<DeliveryFuture> {
+        if self.handle.interceptors.is_some() {
+            return self.try_send_intercepted(record);
+        }
+        self.try_send_with(record, None)
+    }
+
+    /// [`try_send`](Self::try_send) with interceptors: kept out of the fast path.
+    #[inline(never)]
+    fn try_send_intercepted(&self, mut record: Record) -> Result<DeliveryFuture> {
+        let ic = self.intercept(&mut record);
+        self.try_send_with(record, ic)
+    }
+
+    #[inline(always)]
+    fn try_send_with(&self, record: Record, mut ic: Option<Intercepted>) -> Result<DeliveryFuture> {
         let shared = self.shared();
-        let mut ic = self.intercept(&mut record);
         match self.fast(record, None, &mut ic) {
             Fast::Done(r) => r.and_then(expect_future).map_err(|e| self.refused(e, ic)),
             Fast::Slow(Pending { record, .. }, Blocked::Metadata) => {
@@ -383,12 +411,32 @@ impl Producer {
     /// sender does not send. A callback that panics is caught and logged.
     /// [`flush`](Self::flush) and [`close`](Self::close) return once the callbacks of
     /// the records they waited for have run.
-    pub fn send_with_callback<F>(&self, mut record: Record, callback: F) -> SendFuture<()>
+    pub fn send_with_callback<F>(&self, record: Record, callback: F) -> SendFuture<()>
     where
         F: FnOnce(Result<RecordMetadata>) + Send + 'static,
     {
-        let mut ic = self.intercept(&mut record);
-        match self.fast(record, Some(Box::new(callback)), &mut ic) {
+        if self.handle.interceptors.is_some() {
+            return self.send_with_callback_intercepted(record, Box::new(callback));
+        }
+        self.send_with_callback_with(record, Box::new(callback), None)
+    }
+
+    /// [`send_with_callback`](Self::send_with_callback) with interceptors: kept
+    /// out of the fast path.
+    #[inline(never)]
+    fn send_with_callback_intercepted(&self, mut record: Record, callback: Callback) -> SendFuture<()> {
+        let ic = self.intercept(&mut record);
+        self.send_with_callback_with(record, callback, ic)
+    }
+
+    #[inline(always)]
+    fn send_with_callback_with(
+        &self,
+        record: Record,
+        callback: Callback,
+        mut ic: Option<Intercepted>,
+    ) -> SendFuture<()> {
+        match self.fast(record, Some(callback), &mut ic) {
             Fast::Done(r) => SendFuture::ready(r.map(|_| ()).map_err(|e| self.refused(e, ic))),
             Fast::Slow(pending, _) => {
                 let p = self.clone();
@@ -514,9 +562,10 @@ impl Producer {
     ) -> Result<Option<DeliveryFuture>> {
         let shared = self.shared();
         let timestamp = record.timestamp.unwrap_or_else(crate::clock::now_ms);
-        if let Some(ic) = ic.take() {
-            return self.append_intercepted(queue, record, timestamp, size, fields, callback, ic);
-        }
+        let (callback, deferred) = match ic.take() {
+            None => (callback, None),
+            Some(ic) => self.intercepted_callback(queue, timestamp, callback, ic),
+        };
         let rec = accumulator::RecordRef {
             timestamp,
             key: record.key.as_deref(),
@@ -528,55 +577,38 @@ impl Producer {
         if appended.wake {
             shared.wake.notify_one();
         }
-        Ok(appended.future)
+        Ok(appended.future.or(deferred))
     }
 
-    /// [`append`](Self::append) for a record with interceptors: its outcome
+    /// For [`append`](Self::append), a record with interceptors: its outcome
     /// reaches them through a delivery callback (run where callbacks run), then
-    /// reaches the caller — the caller's callback, or a future resolved by that
-    /// callback.
+    /// reaches the caller — the caller's callback, or a future (returned here)
+    /// resolved by that callback.
     #[inline(never)]
-    #[allow(clippy::too_many_arguments)]
-    fn append_intercepted(
+    fn intercepted_callback(
         &self,
         queue: &accumulator::PartitionQueue,
-        record: &Record,
         timestamp: i64,
-        size: usize,
-        fields: usize,
         callback: Option<Callback>,
         mut ic: Intercepted,
-    ) -> Result<Option<DeliveryFuture>> {
-        let shared = self.shared();
+    ) -> (Option<Callback>, Option<DeliveryFuture>) {
         ic.queued(queue.topic.clone(), queue.partition);
-        let (future, callback): (_, Callback) = match callback {
+        match callback {
             Some(user) => (
-                None,
-                Box::new(move |r| {
+                Some(Box::new(move |r| {
                     ic.complete(&r);
                     user(r)
-                }),
+                })),
+                None,
             ),
             None => {
-                let deliveries = shared.accumulator.deliveries().clone();
+                let deliveries = self.shared().accumulator.deliveries().clone();
                 let (future, completion) =
                     DeliveryFuture::deferred(queue.topic.clone(), queue.partition, timestamp, deliveries);
                 ic.resolves(completion);
-                (Some(future), Box::new(move |r| ic.complete(&r)))
+                (Some(Box::new(move |r| ic.complete(&r))), Some(future))
             }
-        };
-        let rec = accumulator::RecordRef {
-            timestamp,
-            key: record.key.as_deref(),
-            value: record.value.as_deref(),
-            headers: &record.headers,
-            fields,
-        };
-        let appended = shared.accumulator.append(queue, &rec, size, Some(callback))?;
-        if appended.wake {
-            shared.wake.notify_one();
         }
-        Ok(future)
     }
 
     fn choose_partition(&self, entry: &TopicEntry, meta: &TopicMeta, record: &Record, size: usize) -> i32 {
