@@ -86,6 +86,8 @@ provision() {
 
 embedded() {
   # No HERALD_TEST_BOOTSTRAP: the suites start the embedded cluster themselves.
+  # herald's dev-dependency on itself turns on every feature its tests need
+  # (mock, the serializers, opentelemetry), so tests/otel.rs runs here too.
   env -u HERALD_TEST_BOOTSTRAP -u HERALD_TEST_CLUSTER cargo test --workspace --locked
   # The fuzz crate's own checks: its seed corpus matches its generator.
   cargo test --locked --manifest-path fuzz/Cargo.toml
@@ -99,7 +101,7 @@ suites_against() { # version
   if [[ "$1" == "$KAFKA_VERSION" ]]; then reg=$(harness/registry/run start --name "$run_id"); fi
   HERALD_TEST_BOOTSTRAP=$b HERALD_TEST_SCHEMA_REGISTRY=$reg \
     cargo test --locked -p herald --test broker --test compression --test serializers_registry --test transactions \
-      --test metrics
+      --test metrics --test interceptors --test otel
   HERALD_TEST_BOOTSTRAP=$b HERALD_TEST_SCHEMA_REGISTRY=$reg cargo test --locked -p herald-cli --test cli --test formats
   [[ -z "$reg" ]] || harness/registry/run stop --name "$run_id"
   harness/kafka stop --name "$name"

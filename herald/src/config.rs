@@ -1024,8 +1024,8 @@ pub(crate) const PROPERTIES: &[Property] = &[
         "interceptor.classes",
         "",
         |v| list(v).is_ok_and(|l| l.is_empty()),
-        "interceptors are Java classes: wrap Producer::send in a function of your own to change records, \
-         and use Producer::send_with_callback to see each outcome (empty is accepted)",
+        "interceptors are Java classes, which herald cannot load: register a herald::ProducerInterceptor \
+         with ProducerBuilder::interceptor instead (empty is accepted)",
     ),
     refused_unless(
         "config.providers",
@@ -1789,7 +1789,7 @@ mod tests {
     fn refused_properties_say_what_to_use_instead() {
         for (k, v, hint) in [
             ("transaction.two.phase.commit.enable", "true", "KIP-939"),
-            ("interceptor.classes", "com.example.Audit", "Producer::send_with_callback"),
+            ("interceptor.classes", "com.example.Audit", "ProducerBuilder::interceptor"),
             ("config.providers", "file", "KIP-297"),
             (
                 "config.providers.file.class",

@@ -271,6 +271,11 @@ pub enum ErrorKind {
     },
     /// The producer was closed before the record could be delivered.
     Closed,
+    /// The record was dropped unsent: the [`SendFuture`](crate::SendFuture) that
+    /// would have queued it (after waiting for metadata or buffer room) was
+    /// dropped first. Only producer interceptors see this outcome
+    /// ([`ProducerInterceptor::on_acknowledgement`](crate::interceptor::ProducerInterceptor::on_acknowledgement)).
+    Cancelled,
     /// The record was refused before sending: e.g. it names a partition the topic
     /// does not have.
     InvalidRecord {
@@ -599,6 +604,9 @@ impl fmt::Display for Error {
                 write!(f, "malformed response from {broker}: {detail}")?
             }
             ErrorKind::Closed => f.write_str("producer closed before the record was delivered")?,
+            ErrorKind::Cancelled => {
+                f.write_str("the record was dropped unsent: its SendFuture was dropped before it was queued")?
+            }
             ErrorKind::InvalidRecord { reason } => write!(f, "invalid record: {reason}")?,
             ErrorKind::Unsupported { what } => write!(f, "not supported by the cluster: {what}")?,
             ErrorKind::InCallback { call } => write!(

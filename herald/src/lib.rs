@@ -18,6 +18,8 @@
 //! - [`config`]: every setting and its Kafka default; Kafka property names.
 //! - [`security`]: TLS (rustls) and SASL settings; secrets masked in `Debug`.
 //! - [`error`]: one [`Error`] type, matchable through [`ErrorKind`].
+//! - `otel` (feature `opentelemetry`): the OpenTelemetry tracing interceptor.
+//! - [`interceptor`]: [`ProducerInterceptor`], code that sees every record sent and its outcome.
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -36,11 +38,15 @@ pub mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod interceptor;
 mod metadata;
 pub mod metrics;
 #[cfg(feature = "mock")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub mod mock;
+#[cfg(feature = "opentelemetry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
+pub mod otel;
 pub mod partitioner;
 mod parts;
 pub mod producer;
@@ -54,6 +60,7 @@ pub mod serialization;
 pub use crate::admin::{Admin, NewTopic, TopicDescription};
 pub use crate::config::{Acks, Compression, ProducerConfig};
 pub use crate::error::{Error, ErrorCode, ErrorKind, Result, TimeoutKind};
+pub use crate::interceptor::ProducerInterceptor;
 pub use crate::metrics::ProducerMetrics;
 pub use crate::partitioner::{NullKeyPartitioning, Partitioner, Partitions};
 pub use crate::producer::{

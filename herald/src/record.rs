@@ -139,6 +139,38 @@ impl Record {
     pub fn partition_hint(&self) -> Option<i32> {
         self.partition
     }
+
+    /// The headers, to change in place (a [producer
+    /// interceptor](crate::interceptor::ProducerInterceptor) adding one, say).
+    ///
+    /// ```
+    /// let mut r = herald::Record::new("t").header("a", "1");
+    /// r.headers_mut().retain(|h| h.key != "a");
+    /// assert!(r.header_list().is_empty());
+    /// ```
+    pub fn headers_mut(&mut self) -> &mut Vec<Header> {
+        &mut self.headers
+    }
+
+    /// Sets or clears (`None`: null) the key in place.
+    pub fn set_key(&mut self, key: Option<Bytes>) {
+        self.key = key;
+    }
+
+    /// Sets or clears (`None`: null) the value in place.
+    pub fn set_value(&mut self, value: Option<Bytes>) {
+        self.value = value;
+    }
+
+    /// Sets or clears (`None`: the send time) the timestamp in place.
+    pub fn set_timestamp(&mut self, timestamp_ms: Option<i64>) {
+        self.timestamp = timestamp_ms;
+    }
+
+    /// Sets or clears (`None`: the partitioner's choice) the partition in place.
+    pub fn set_partition(&mut self, partition: Option<i32>) {
+        self.partition = partition;
+    }
 }
 
 impl fmt::Debug for Record {

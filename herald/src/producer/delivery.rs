@@ -244,6 +244,16 @@ impl BatchCompletion {
         true
     }
 
+    /// Resolves a completion made by [`DeliveryFuture::deferred`] with its one
+    /// record's outcome.
+    pub(crate) fn resolve_record(self: &Arc<Self>, outcome: &Result<RecordMetadata>) {
+        let ack = outcome.as_ref().map_err(Clone::clone).map(|m| BatchAck {
+            base_offset: m.offset,
+            log_append_time: (m.timestamp_type == TimestampType::LogAppendTime).then_some(m.timestamp),
+        });
+        self.resolve(ack, Vec::new());
+    }
+
     /// Resolves a batch without callbacks.
     #[cfg(test)]
     pub(crate) fn complete(self: &Arc<Self>, result: Result<BatchAck>) -> bool {
@@ -321,6 +331,20 @@ impl fmt::Debug for DeliveryFuture {
 impl DeliveryFuture {
     pub(crate) fn new(batch: Arc<BatchCompletion>, offset_delta: i32, timestamp: i64) -> DeliveryFuture {
         DeliveryFuture { batch, offset_delta, timestamp }
+    }
+
+    /// A future of one record of `topic`'s `partition` (timestamp `timestamp`)
+    /// whose batch resolves it through a callback, by
+    /// [`BatchCompletion::resolve_record`]: for records whose interceptors must
+    /// see the outcome before the caller does.
+    pub(crate) fn deferred(
+        topic: Arc<str>,
+        partition: i32,
+        timestamp: i64,
+        deliveries: Arc<Deliveries>,
+    ) -> (DeliveryFuture, Arc<BatchCompletion>) {
+        let completion = BatchCompletion::new(topic, partition, deliveries);
+        (DeliveryFuture::new(completion.clone(), 0, timestamp), completion)
     }
 
     /// The topic the record is going to.

@@ -52,6 +52,7 @@ pub use self::transaction::{ConsumerGroupMetadata, TxnOffset};
 use crate::client::ClientConfig;
 use crate::config::{Acks, BuiltInPartitioner, ProducerConfig};
 use crate::error::{Error, ErrorKind, Result, TimeoutKind};
+use crate::interceptor::{Intercepted, Interceptor, Interceptors, ProducerInterceptor};
 use crate::partitioner::{NullKeyPartitioning, Partitioner, Partitions, partition_for_key};
 use crate::protocol::batch::{BATCH_HEADER_LEN, fields_len, record_size_upper_bound_of};
 pub use crate::record::Topic;
@@ -82,6 +83,11 @@ enum Blocked {
 /// Without a callback the accumulator always hands back a future.
 fn expect_future(f: Option<DeliveryFuture>) -> Result<DeliveryFuture> {
     f.ok_or_else(|| Error::new(ErrorKind::Closed))
+}
+
+/// What `send_with_callback` hands its caller once the record is queued.
+fn queued(_: Option<DeliveryFuture>) -> Result<()> {
+    Ok(())
 }
 
 /// Returned by [`Producer::send`] and [`Producer::send_with_callback`]: resolves
@@ -157,6 +163,8 @@ pub(crate) struct Shared {
 struct Handle {
     shared: Arc<Shared>,
     commands: mpsc::UnboundedSender<Command>,
+    /// The producer interceptors, `None` without any (the fast path's one branch).
+    interceptors: Option<Arc<Interceptors>>,
 }
 
 /// A Kafka producer. Cheap to clone: clones share one set of connections and
@@ -246,20 +254,57 @@ impl Producer {
     /// does not have, or the wait ran out. Otherwise the [`DeliveryFuture`] resolves
     /// exactly once, to where the record was written or why it was not.
     pub fn send(&self, record: Record) -> SendFuture<DeliveryFuture> {
-        match self.fast(record, None) {
-            Fast::Done(r) => SendFuture::ready(r.and_then(expect_future).map_err(|e| self.refused(e))),
+        if self.handle.interceptors.is_some() {
+            return self.send_intercepted(record);
+        }
+        self.enqueue(record, None, Plain, expect_future)
+    }
+
+    /// [`send`](Self::send) with interceptors: kept out of the fast path.
+    #[inline(never)]
+    fn send_intercepted(&self, mut record: Record) -> SendFuture<DeliveryFuture> {
+        let hook = self.intercept(&mut record);
+        self.enqueue(record, None, hook, expect_future)
+    }
+
+    /// The send path after the interceptors' `on_send` (if any): queues the
+    /// record with `callback`, at once or as the returned future is awaited, and
+    /// hands the caller `finish` of what the batch returned.
+    #[inline(always)]
+    fn enqueue<H: Hook, T: Send + 'static>(
+        &self,
+        record: Record,
+        callback: Option<Callback>,
+        mut hook: H,
+        finish: fn(Option<DeliveryFuture>) -> Result<T>,
+    ) -> SendFuture<T> {
+        match self.fast(record, callback, &mut hook) {
+            Fast::Done(r) => SendFuture::ready(r.and_then(finish).map_err(|e| self.refused(e, hook))),
             Fast::Slow(pending, _) => {
                 let p = self.clone();
+                hook.waiting(&pending.record);
                 SendFuture::waiting(async move {
-                    p.send_slow(pending).await.and_then(expect_future).map_err(|e| p.refused(e))
+                    let r = p.send_slow(pending, &mut hook).await;
+                    r.and_then(finish).map_err(|e| p.refused(e, hook))
                 })
             }
         }
     }
 
-    /// A record was refused: in a transaction, that transaction can no longer
-    /// commit (as Java's `KafkaProducer.send`).
-    fn refused(&self, e: Error) -> Error {
+    /// Runs the interceptors' `on_send`, if there are any.
+    #[inline]
+    fn intercept(&self, record: &mut Record) -> WithInterceptors {
+        WithInterceptors {
+            states: self.handle.interceptors.as_ref().map(|chain| chain.on_send(record)),
+            future: None,
+        }
+    }
+
+    /// A record was refused: its interceptors see the error (unless it reached
+    /// its batch, whose callback tells them), and in a transaction, that
+    /// transaction can no longer commit (as Java's `KafkaProducer.send`).
+    fn refused<H: Hook>(&self, e: Error, hook: H) -> Error {
+        hook.refuse(&e);
         if let Some(t) = &self.shared().txn {
             t.record_refused(&e);
         }
@@ -271,7 +316,7 @@ impl Producer {
     /// awaited. What cannot be done without waiting comes back as [`Fast::Slow`],
     /// saying what it waits for: `send` then waits ([`send_slow`](Self::send_slow)),
     /// `try_send` fails.
-    fn fast(&self, record: Record, callback: Option<Callback>) -> Fast {
+    fn fast<H: Hook>(&self, record: Record, callback: Option<Callback>, hook: &mut H) -> Fast {
         let shared = self.shared();
         let (entry, size, fields) = match self.admit(&record) {
             Ok(v) => v,
@@ -290,7 +335,7 @@ impl Producer {
         match shared.accumulator.memory.try_acquire_many(permits) {
             Ok(p) => {
                 p.forget();
-                Fast::Done(self.append(queue, &record, size, fields, callback))
+                Fast::Done(self.append(queue, &record, size, fields, callback, hook))
             }
             Err(_) => {
                 let blocked = Blocked::Memory { size, partition: queue.partition };
@@ -300,7 +345,7 @@ impl Producer {
     }
 
     /// The path of a record that must wait for metadata or buffer room.
-    async fn send_slow(&self, pending: Pending) -> Result<Option<DeliveryFuture>> {
+    async fn send_slow<H: Hook>(&self, pending: Pending, hook: &mut H) -> Result<Option<DeliveryFuture>> {
         let Pending { record, callback } = pending;
         let shared = self.shared();
         let (entry, size, fields) = self.admit(&record)?;
@@ -327,7 +372,7 @@ impl Producer {
                     .written(false));
             }
         }
-        self.append(queue, &record, size, fields, callback)
+        self.append(queue, &record, size, fields, callback, hook)
     }
 
     /// Queues a record without waiting: like [`send`](Self::send), but when the
@@ -335,21 +380,40 @@ impl Producer {
     /// and when the topic's metadata is not known yet with a metadata timeout (and
     /// asks for it, so a later try may succeed).
     pub fn try_send(&self, record: Record) -> Result<DeliveryFuture> {
+        if self.handle.interceptors.is_some() {
+            return self.try_send_intercepted(record);
+        }
+        self.try_send_with(record, Plain)
+    }
+
+    /// [`try_send`](Self::try_send) with interceptors: kept out of the fast path.
+    #[inline(never)]
+    fn try_send_intercepted(&self, mut record: Record) -> Result<DeliveryFuture> {
+        let hook = self.intercept(&mut record);
+        self.try_send_with(record, hook)
+    }
+
+    #[inline(always)]
+    fn try_send_with<H: Hook>(&self, record: Record, mut hook: H) -> Result<DeliveryFuture> {
         let shared = self.shared();
-        match self.fast(record, None) {
-            Fast::Done(r) => r.and_then(expect_future).map_err(|e| self.refused(e)),
+        match self.fast(record, None, &mut hook) {
+            Fast::Done(r) => r.and_then(expect_future).map_err(|e| self.refused(e, hook)),
             Fast::Slow(Pending { record, .. }, Blocked::Metadata) => {
                 shared.wake.notify_one();
                 let (entry, _) = shared.accumulator.topic(record.topic());
                 if let Some((_, err)) = entry.verdict.lock().as_ref() {
-                    return Err(err.clone());
+                    return Err(self.refused(err.clone(), hook));
                 }
-                Err(Error::timeout(TimeoutKind::Metadata, Duration::ZERO).for_partition(&entry.name, None))
+                let e =
+                    Error::timeout(TimeoutKind::Metadata, Duration::ZERO).for_partition(&entry.name, None);
+                Err(self.refused(e, hook))
             }
             Fast::Slow(Pending { record, .. }, Blocked::Memory { size, partition }) => {
-                Err(Error::new(ErrorKind::BufferFull { needed: size, capacity: shared.config.buffer_memory })
-                    .for_partition(&Arc::from(record.topic()), Some(partition))
-                    .written(false))
+                let e =
+                    Error::new(ErrorKind::BufferFull { needed: size, capacity: shared.config.buffer_memory })
+                        .for_partition(&Arc::from(record.topic()), Some(partition))
+                        .written(false);
+                Err(self.refused(e, hook))
             }
         }
     }
@@ -390,15 +454,18 @@ impl Producer {
     where
         F: FnOnce(Result<RecordMetadata>) + Send + 'static,
     {
-        match self.fast(record, Some(Box::new(callback))) {
-            Fast::Done(r) => SendFuture::ready(r.map(|_| ()).map_err(|e| self.refused(e))),
-            Fast::Slow(pending, _) => {
-                let p = self.clone();
-                SendFuture::waiting(async move {
-                    p.send_slow(pending).await.map(|_| ()).map_err(|e| p.refused(e))
-                })
-            }
+        if self.handle.interceptors.is_some() {
+            return self.send_with_callback_intercepted(record, Box::new(callback));
         }
+        self.enqueue(record, Some(Box::new(callback)), Plain, queued)
+    }
+
+    /// [`send_with_callback`](Self::send_with_callback) with interceptors: kept
+    /// out of the fast path.
+    #[inline(never)]
+    fn send_with_callback_intercepted(&self, mut record: Record, callback: Callback) -> SendFuture<()> {
+        let hook = self.intercept(&mut record);
+        self.enqueue(record, Some(callback), hook, queued)
     }
 
     /// The checks every record passes before anything waits: the producer is open,
@@ -502,16 +569,19 @@ impl Producer {
     }
 
     /// Encodes the record into its queue (its `size` bytes of buffer already taken).
-    fn append(
+    /// A record with interceptors gets a callback that tells them its outcome.
+    fn append<H: Hook>(
         &self,
         queue: &accumulator::PartitionQueue,
         record: &Record,
         size: usize,
         fields: usize,
         callback: Option<Callback>,
+        hook: &mut H,
     ) -> Result<Option<DeliveryFuture>> {
         let shared = self.shared();
         let timestamp = record.timestamp.unwrap_or_else(crate::clock::now_ms);
+        let callback = hook.attach(self, queue, timestamp, callback);
         let rec = accumulator::RecordRef {
             timestamp,
             key: record.key.as_deref(),
@@ -523,7 +593,38 @@ impl Producer {
         if appended.wake {
             shared.wake.notify_one();
         }
-        Ok(appended.future)
+        Ok(hook.future(appended.future))
+    }
+
+    /// For [`append`](Self::append), a record with interceptors: its outcome
+    /// reaches them through a delivery callback (run where callbacks run), then
+    /// reaches the caller — the caller's callback, or a future (returned here)
+    /// resolved by that callback.
+    #[inline(never)]
+    fn intercepted_callback(
+        &self,
+        queue: &accumulator::PartitionQueue,
+        timestamp: i64,
+        callback: Option<Callback>,
+        mut ic: Intercepted,
+    ) -> (Option<Callback>, Option<DeliveryFuture>) {
+        ic.queued(queue.topic.clone(), queue.partition);
+        match callback {
+            Some(user) => (
+                Some(Box::new(move |r| {
+                    ic.complete(&r);
+                    user(r)
+                })),
+                None,
+            ),
+            None => {
+                let deliveries = self.shared().accumulator.deliveries().clone();
+                let (future, completion) =
+                    DeliveryFuture::deferred(queue.topic.clone(), queue.partition, timestamp, deliveries);
+                ic.resolves(completion);
+                (Some(Box::new(move |r| ic.complete(&r))), Some(future))
+            }
+        }
     }
 
     fn choose_partition(&self, entry: &TopicEntry, meta: &TopicMeta, record: &Record, size: usize) -> i32 {
@@ -603,6 +704,91 @@ impl Producer {
     }
 }
 
+/// What a record carries through the send path beside itself: nothing on the
+/// plain path ([`Plain`], a zero-sized type, so that path compiles to the code it
+/// had before interceptors existed), its interceptors' states otherwise. The send
+/// path is generic over it rather than testing an `Option` on every record.
+trait Hook: Send + 'static {
+    /// The record must wait (for metadata or buffer room): from now on, dropping
+    /// its `SendFuture` drops it unsent.
+    fn waiting(&mut self, record: &Record);
+    /// The record is being appended to `queue`'s batch: the callback the batch
+    /// keeps for it.
+    fn attach(
+        &mut self,
+        producer: &Producer,
+        queue: &accumulator::PartitionQueue,
+        timestamp: i64,
+        callback: Option<Callback>,
+    ) -> Option<Callback>;
+    /// The future to hand the caller, given the batch's (`batch`).
+    fn future(&mut self, batch: Option<DeliveryFuture>) -> Option<DeliveryFuture>;
+    /// The record was refused before reaching a batch.
+    fn refuse(self, err: &Error);
+}
+
+/// The send path without interceptors.
+struct Plain;
+
+impl Hook for Plain {
+    #[inline(always)]
+    fn waiting(&mut self, _: &Record) {}
+    #[inline(always)]
+    fn attach(
+        &mut self,
+        _: &Producer,
+        _: &accumulator::PartitionQueue,
+        _: i64,
+        callback: Option<Callback>,
+    ) -> Option<Callback> {
+        callback
+    }
+    #[inline(always)]
+    fn future(&mut self, batch: Option<DeliveryFuture>) -> Option<DeliveryFuture> {
+        batch
+    }
+    #[inline(always)]
+    fn refuse(self, _: &Error) {}
+}
+
+/// The send path with interceptors.
+struct WithInterceptors {
+    /// The interceptors' states, until the record reaches its batch (whose
+    /// callback then tells them its outcome).
+    states: Option<Intercepted>,
+    /// The caller's future when the caller gave no callback: resolved by the
+    /// callback that runs the interceptors first.
+    future: Option<DeliveryFuture>,
+}
+
+impl Hook for WithInterceptors {
+    fn waiting(&mut self, record: &Record) {
+        if let Some(ic) = &mut self.states {
+            ic.waiting(record);
+        }
+    }
+    fn attach(
+        &mut self,
+        producer: &Producer,
+        queue: &accumulator::PartitionQueue,
+        timestamp: i64,
+        callback: Option<Callback>,
+    ) -> Option<Callback> {
+        let Some(ic) = self.states.take() else { return callback };
+        let (callback, future) = producer.intercepted_callback(queue, timestamp, callback, ic);
+        self.future = future;
+        callback
+    }
+    fn future(&mut self, batch: Option<DeliveryFuture>) -> Option<DeliveryFuture> {
+        self.future.take().or(batch)
+    }
+    fn refuse(self, err: &Error) {
+        if let Some(ic) = self.states {
+            ic.refuse(err);
+        }
+    }
+}
+
 /// A custom partitioner's choice. User code: a panic in it refuses this record (as
 /// an out-of-range partition, -1) and leaves the producer working.
 #[inline(never)]
@@ -631,11 +817,15 @@ pub struct ProducerBuilder {
     config: ProducerConfig,
     error: Option<Error>,
     partitioner: Option<Arc<dyn Partitioner>>,
+    interceptors: Vec<crate::interceptor::Factory>,
 }
 
 impl fmt::Debug for ProducerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProducerBuilder").field("config", &self.config).finish()
+        f.debug_struct("ProducerBuilder")
+            .field("config", &self.config)
+            .field("interceptors", &self.interceptors.len())
+            .finish()
     }
 }
 
@@ -648,7 +838,12 @@ impl Default for ProducerBuilder {
 impl ProducerBuilder {
     /// A builder with Kafka's default settings.
     pub fn new() -> ProducerBuilder {
-        ProducerBuilder { config: ProducerConfig::default(), error: None, partitioner: None }
+        ProducerBuilder {
+            config: ProducerConfig::default(),
+            error: None,
+            partitioner: None,
+            interceptors: Vec::new(),
+        }
     }
 
     /// Sets a setting by its Kafka property name, e.g. `("linger.ms", "20")`. Java's
@@ -919,6 +1114,99 @@ impl ProducerBuilder {
         self
     }
 
+    /// Adds a producer interceptor (Java's `interceptor.classes`): its
+    /// [`on_send`](ProducerInterceptor::on_send) sees every record before it is
+    /// partitioned and encoded, its
+    /// [`on_acknowledgement`](ProducerInterceptor::on_acknowledgement) every
+    /// record's outcome (see [`crate::interceptor`] for where each runs).
+    /// Interceptors run in the order they were added.
+    ///
+    /// ```no_run
+    /// # fn demo() -> Result<(), herald::Error> {
+    /// # let _rt = tokio::runtime::Runtime::new().unwrap(); let _g = _rt.enter();
+    /// use herald::{Record, interceptor::ProducerInterceptor};
+    ///
+    /// struct Tenant(&'static str);
+    /// impl ProducerInterceptor for Tenant {
+    ///     type State = ();
+    ///     fn on_send(&self, record: &mut Record) {
+    ///         record.headers_mut().push(herald::Header::new("tenant", self.0));
+    ///     }
+    /// }
+    ///
+    /// let producer = herald::Producer::builder()
+    ///     .bootstrap_servers("127.0.0.1:9092")
+    ///     .interceptor(Tenant("acme"))
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn interceptor(mut self, interceptor: impl ProducerInterceptor) -> Self {
+        self.interceptors.push(Box::new(move |_| Interceptor::new(interceptor)));
+        self
+    }
+
+    /// Adds an interceptor built from the producer's final settings (its
+    /// `client.id`, say) when the producer is built.
+    #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
+    pub(crate) fn interceptor_with<I: ProducerInterceptor>(
+        mut self,
+        make: impl FnOnce(&ProducerConfig) -> I + Send + 'static,
+    ) -> Self {
+        self.interceptors.push(Box::new(move |config| Interceptor::new(make(config))));
+        self
+    }
+
+    /// Traces every record with OpenTelemetry (feature `opentelemetry`): adds a
+    /// [`TracingInterceptor`](crate::otel::TracingInterceptor) over the global
+    /// tracer provider as installed when the producer is built, with this
+    /// producer's `client.id`. Each record gets a PRODUCER span, child of the
+    /// sender's current context, and a W3C `traceparent` header; see
+    /// [`crate::otel`].
+    ///
+    /// ```no_run
+    /// # fn demo() -> Result<(), herald::Error> {
+    /// # let _rt = tokio::runtime::Runtime::new().unwrap(); let _g = _rt.enter();
+    /// let producer = herald::Producer::builder()
+    ///     .bootstrap_servers("127.0.0.1:9092")
+    ///     .opentelemetry()
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "opentelemetry")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
+    pub fn opentelemetry(self) -> Self {
+        self.interceptor_with(|config| {
+            crate::otel::TracingInterceptor::new().client_id(config.client_id.clone())
+        })
+    }
+
+    /// Like [`opentelemetry`](Self::opentelemetry), with `tracer` instead of the
+    /// global tracer provider's.
+    ///
+    /// ```no_run
+    /// # fn demo() -> Result<(), herald::Error> {
+    /// # let _rt = tokio::runtime::Runtime::new().unwrap(); let _g = _rt.enter();
+    /// use opentelemetry::trace::TracerProvider;
+    ///
+    /// let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    /// let producer = herald::Producer::builder()
+    ///     .bootstrap_servers("127.0.0.1:9092")
+    ///     .opentelemetry_tracer(provider.tracer("orders-service"))
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "opentelemetry")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
+    pub fn opentelemetry_tracer<T>(self, tracer: T) -> Self
+    where
+        T: opentelemetry::trace::Tracer + Send + Sync + 'static,
+        T::Span: Send + Sync + 'static,
+    {
+        self.interceptor_with(move |config| {
+            crate::otel::TracingInterceptor::with_tracer(tracer).client_id(config.client_id.clone())
+        })
+    }
+
     /// Builds the producer and starts its sender task on the current tokio runtime.
     /// Returns the first invalid setting as an error. Does not connect: the first
     /// `send` does.
@@ -960,6 +1248,7 @@ impl ProducerBuilder {
                 Arc::new(Transactions::new(id, config.transaction_timeout, config.max_block, backoff, caller))
             }),
         });
+        let interceptors = Interceptors::new(self.interceptors.into_iter().map(|f| f(&config)).collect());
         let (tx, rx) = mpsc::unbounded_channel();
         let sender = Sender::new(shared.clone(), pool, rx, calls);
         runtime.spawn(sender.run());
@@ -971,6 +1260,6 @@ impl ProducerBuilder {
             security = %config.security.protocol,
             "producer started"
         );
-        Ok(Producer { handle: Arc::new(Handle { shared, commands: tx }) })
+        Ok(Producer { handle: Arc::new(Handle { shared, commands: tx, interceptors }) })
     }
 }
