@@ -105,6 +105,9 @@ pub(crate) struct Recorder {
     nodes: Mutex<HashMap<i32, NodeTotals>>,
     /// One sample a second of the rate totals, the last 31 seconds.
     samples: Mutex<VecDeque<(Instant, RateTotals)>>,
+    /// Nanoseconds since `started` when the next sample is due: the sender's loop
+    /// reads this, not the lock, on the turns (nearly all) where none is.
+    next_sample_ns: AtomicU64,
 }
 
 /// The rate window (Java: `metrics.sample.window.ms` 30 s × `metrics.num.samples` 2, read as 30 s).
@@ -144,6 +147,7 @@ impl Recorder {
             topics: Mutex::new(HashMap::new()),
             nodes: Mutex::new(HashMap::new()),
             samples: Mutex::new(VecDeque::new()),
+            next_sample_ns: AtomicU64::new(0),
         })
     }
 
@@ -261,6 +265,11 @@ impl Recorder {
     /// Takes a sample for the rates, at most once a second (the sender calls it
     /// every turn of its loop).
     pub(crate) fn sample(&self, now: Instant) {
+        let at_ns = now.saturating_duration_since(self.started).as_nanos() as u64;
+        if at_ns < self.next_sample_ns.load(Relaxed) {
+            return;
+        }
+        self.next_sample_ns.store(at_ns + 1_000_000_000, Relaxed);
         let mut s = self.samples.lock();
         if s.back().is_some_and(|(at, _)| now.duration_since(*at) < Duration::from_secs(1)) {
             return;

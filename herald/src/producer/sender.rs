@@ -87,6 +87,8 @@ pub(crate) struct Sender {
     commands: mpsc::UnboundedReceiver<Command>,
     pub(crate) events: FuturesUnordered<BoxFuture<'static, Event>>,
     pub(crate) in_flight: HashMap<u64, InFlight>,
+    /// `in_flight.len()` as last stored in the `requests-in-flight` gauge.
+    gauged_in_flight: usize,
     pub(crate) in_flight_per_node: HashMap<i32, usize>,
     next_request_id: u64,
     pub(crate) metadata: MetadataState,
@@ -153,6 +155,7 @@ impl Sender {
             commands,
             events: FuturesUnordered::new(),
             in_flight: HashMap::new(),
+            gauged_in_flight: 0,
             in_flight_per_node: HashMap::new(),
             next_request_id: 0,
             metadata: MetadataState::new(),
@@ -333,9 +336,12 @@ impl Sender {
     }
 
     /// Gauges and the rates' sample, once per turn of the loop.
-    fn record_gauges(&self, now: Instant) {
+    fn record_gauges(&mut self, now: Instant) {
+        if self.in_flight.len() != self.gauged_in_flight {
+            self.gauged_in_flight = self.in_flight.len();
+            self.recorder().set_in_flight(self.gauged_in_flight);
+        }
         let r = self.recorder();
-        r.set_in_flight(self.in_flight.len());
         let (open, created) = self.transport.connection_stats();
         r.set_connections(open, created);
         r.sample(now.into_std());
