@@ -71,6 +71,22 @@ pub struct PartitionDescription {
     pub isr: Vec<i32>,
 }
 
+impl PartitionDescription {
+    /// A topic's partitions as a Metadata answer lists them (by number).
+    pub(crate) fn all(partitions: &[crate::metadata::PartitionInfo]) -> Vec<PartitionDescription> {
+        partitions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| PartitionDescription {
+                partition: i as i32,
+                leader: (p.leader >= 0).then_some(p.leader),
+                replicas: p.replicas.clone(),
+                isr: p.isr.clone(),
+            })
+            .collect()
+    }
+}
+
 /// A topic as the cluster's metadata describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopicDescription {
@@ -297,20 +313,7 @@ impl Admin {
         if !t.error.is_ok() {
             return Err(Error::broker(t.error, None).for_partition(&topic, None));
         }
-        Ok(TopicDescription {
-            name: name.to_owned(),
-            partitions: t
-                .partitions
-                .into_iter()
-                .enumerate()
-                .map(|(i, p)| PartitionDescription {
-                    partition: i as i32,
-                    leader: (p.leader >= 0).then_some(p.leader),
-                    replicas: p.replicas,
-                    isr: p.isr,
-                })
-                .collect(),
-        })
+        Ok(TopicDescription { name: name.to_owned(), partitions: PartitionDescription::all(&t.partitions) })
     }
 
     /// The cluster's brokers.

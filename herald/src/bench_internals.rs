@@ -55,7 +55,7 @@ impl BenchAccumulator {
     pub fn new(batch_size: usize) -> BenchAccumulator {
         let acc = crate::producer::accumulator::Accumulator::new(batch_size, 1 << 20, usize::MAX >> 4);
         let (entry, _) = acc.topic("bench");
-        entry.update(uuid::Uuid::nil(), &[1], false);
+        entry.update(uuid::Uuid::nil(), &[1], Vec::new(), false);
         let queue = match entry.meta.load_full().and_then(|m| m.partitions.first().cloned()) {
             Some(q) => q,
             None => std::sync::Arc::new(crate::producer::accumulator::PartitionQueue::new(

@@ -271,6 +271,10 @@ pub enum ErrorKind {
     },
     /// The producer was closed before the record could be delivered.
     Closed,
+    /// The record was purged unsent by [`Producer::purge`](crate::Producer::purge)
+    /// (librdkafka's `rd_kafka_purge`, franz-go's `AbortBufferedRecords`): it was
+    /// queued and never sent, so it was not written.
+    Purged,
     /// The record was dropped unsent: the [`SendFuture`](crate::SendFuture) that
     /// would have queued it (after waiting for metadata or buffer room) was
     /// dropped first. Only producer interceptors see this outcome
@@ -604,6 +608,7 @@ impl fmt::Display for Error {
                 write!(f, "malformed response from {broker}: {detail}")?
             }
             ErrorKind::Closed => f.write_str("producer closed before the record was delivered")?,
+            ErrorKind::Purged => f.write_str("purged unsent by Producer::purge")?,
             ErrorKind::Cancelled => {
                 f.write_str("the record was dropped unsent: its SendFuture was dropped before it was queued")?
             }

@@ -566,3 +566,62 @@ async fn herald_reader_reads_what_java_reads() {
         assert_eq!(oh, jh);
     }
 }
+
+#[tokio::test]
+async fn partitions_for_describes_the_topic_as_the_cluster_does() {
+    let topic = create_topic("partitions-for", 3, &[]).await;
+    let p = producer_builder().build().unwrap();
+    let mine = p.partitions_for(&topic).await.unwrap();
+    let cluster = support::admin().describe_topic(&topic).await.unwrap();
+    assert_eq!(mine.len(), 3);
+    for (i, (m, c)) in mine.iter().zip(&cluster.partitions).enumerate() {
+        assert_eq!(m.partition, i as i32);
+        assert!(m.leader.is_some(), "partition {i} has a leader");
+        assert_eq!((m.leader, &m.replicas), (c.leader, &c.replicas), "partition {i}");
+        assert!(m.isr.contains(&m.leader.unwrap()), "partition {i}: the leader is in sync");
+    }
+    let missing = support::topic_name("partitions-for-missing");
+    let e = p.partitions_for(&missing).await.unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::UnknownTopic, "{e}");
+    p.close(Duration::from_secs(30)).await.unwrap();
+    let e = p.partitions_for(&topic).await.unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::Closed, "{e}");
+}
+
+#[tokio::test]
+async fn purge_fails_unsent_records_as_not_written_and_later_ones_arrive_in_order() {
+    let topic = create_topic("purge", 2, &[]).await;
+    // A linger far longer than the test: nothing is sent until flush.
+    let p = producer_builder()
+        .linger(Duration::from_secs(300))
+        .delivery_timeout(Duration::from_secs(400))
+        .build()
+        .unwrap();
+    let mut queued = Vec::new();
+    for i in 0..50u32 {
+        queued.push(p.send(Record::new(&topic).key(format!("k{i}")).value("purged")).await.unwrap());
+    }
+    assert_eq!(p.purge().await.unwrap(), 50);
+    for f in queued {
+        let e = tokio::time::timeout(Duration::from_secs(10), f).await.expect("resolves").unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::Purged, "{e}");
+        assert!(!e.may_have_been_written(), "{e}");
+        assert_eq!(e.topic(), Some(topic.as_str()));
+        assert!(e.partition().is_some(), "{e}");
+    }
+    assert_eq!(p.purge().await.unwrap(), 0, "nothing left to purge");
+    // The producer stays usable, and (idempotent by default) its sequences did
+    // not move for the purged batches: what follows is written exactly once.
+    let sent: Vec<Sent> = (0..20).map(keyed).collect();
+    let mut futures = Vec::new();
+    for s in &sent {
+        futures.push(p.send(s.record(&topic)).await.unwrap());
+    }
+    p.flush().await.unwrap();
+    let mut acks = Vec::new();
+    for f in futures {
+        acks.push(f.await.expect("written after the purge"));
+    }
+    p.close(Duration::from_secs(30)).await.unwrap();
+    assert_read_back(&sent, &acks, &consume_with_java(&topic).await);
+}

@@ -285,3 +285,49 @@ impl From<herald::Error> for AppError {
         AppError::Herald(e)
     }
 }
+
+#[tokio::test]
+async fn a_purge_leaves_the_transaction_only_abortable_and_the_next_one_commits() {
+    let topic = create_topic("txn-purge", 2, &[]).await;
+    // A linger far longer than the test: records stay queued until a commit
+    // flushes them.
+    let p = producer_builder()
+        .set("transactional.id", &topic_name("tx"))
+        .linger(Duration::from_secs(300))
+        .delivery_timeout(Duration::from_secs(400))
+        .build()
+        .unwrap();
+    p.init_transactions().await.unwrap();
+
+    p.begin_transaction().unwrap();
+    let mut purged = Vec::new();
+    for i in 0..10 {
+        purged.push(p.send(Record::new(&topic).partition(i % 2).value("purged")).await.unwrap());
+    }
+    assert_eq!(p.purge().await.unwrap(), 10);
+    for f in purged {
+        let e = f.await.unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::Purged, "{e}");
+    }
+    let e = p.commit_transaction().await.expect_err("records of the transaction are missing");
+    assert!(e.is_transaction_abortable(), "{e}");
+    p.abort_transaction().await.unwrap();
+
+    p.begin_transaction().unwrap();
+    let mut futures = Vec::new();
+    for i in 0..6 {
+        futures.push(p.send(Record::new(&topic).partition(i % 2).value(format!("kept-{i}"))).await.unwrap());
+    }
+    p.commit_transaction().await.unwrap();
+    for f in futures {
+        f.await.expect("committed");
+    }
+    p.close(Duration::from_secs(10)).await.unwrap();
+    let read = values_by_partition(&consume(&topic, "read_committed").await);
+    let want: BTreeMap<i32, Vec<String>> = [
+        (0, vec!["kept-0".to_string(), "kept-2".into(), "kept-4".into()]),
+        (1, vec!["kept-1".to_string(), "kept-3".into(), "kept-5".into()]),
+    ]
+    .into();
+    assert_eq!(read, want, "read_committed sees the second transaction only");
+}

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use super::batch::{Payload, ProducerBatch, Stamp};
 use super::delivery::{BatchCompletion, Callback, Deliveries, DeliveryFuture, RecordCallback};
 use super::idempotence::{Bump, SeqState, Verdict};
+use crate::admin::PartitionDescription;
 use crate::error::{Error, ErrorKind, Result};
 use crate::metadata::NO_LEADER;
 use crate::partitioner::TopicPartitionerState;
@@ -185,6 +186,18 @@ impl QueueState {
             }
         }
         (expired, None)
+    }
+
+    /// Seals the open batch and takes out every batch never sent, for the caller
+    /// to fail once the lock is gone ([`Producer::purge`](crate::Producer::purge)).
+    /// Batches already sent once (waiting to be retried) stay: the broker may
+    /// have written them, and under idempotence their sequences are taken.
+    pub(crate) fn purge_unsent(&mut self) -> Vec<ProducerBatch> {
+        self.seal_open();
+        let (sent, unsent): (VecDeque<_>, VecDeque<_>) =
+            self.ready.drain(..).partition(|b| b.attempts > 0 || b.stamp.is_some());
+        self.ready = sent;
+        unsent.into()
     }
 
     /// Seals the open batch and takes out every queued batch, for the caller to
@@ -378,6 +391,9 @@ pub(crate) struct TopicMeta {
     pub(crate) partitions: Vec<Arc<PartitionQueue>>,
     /// Partitions with a leader, ascending.
     pub(crate) available: Vec<i32>,
+    /// The partitions as the last Metadata answer described them
+    /// ([`Producer::partitions_for`](crate::Producer::partitions_for)).
+    pub(crate) described: Arc<[PartitionDescription]>,
 }
 
 /// A topic the producer has been asked to send to.
@@ -396,7 +412,13 @@ pub(crate) struct TopicEntry {
 
 impl TopicEntry {
     /// Installs fresh metadata, reusing the queues of partitions already known.
-    pub(crate) fn update(&self, id: Uuid, leaders: &[i32], compress: bool) {
+    pub(crate) fn update(
+        &self,
+        id: Uuid,
+        leaders: &[i32],
+        described: Vec<PartitionDescription>,
+        compress: bool,
+    ) {
         let old = self.meta.load_full();
         let mut partitions = Vec::with_capacity(leaders.len());
         for (i, leader) in leaders.iter().enumerate() {
@@ -418,7 +440,8 @@ impl TopicEntry {
         }
         let available =
             partitions.iter().take(leaders.len()).filter(|q| q.leader() >= 0).map(|q| q.partition).collect();
-        self.meta.store(Some(Arc::new(TopicMeta { id, partitions, available })));
+        let described = described.into();
+        self.meta.store(Some(Arc::new(TopicMeta { id, partitions, available, described })));
         *self.verdict.lock() = None;
         self.unknown_answers.store(0, Ordering::Relaxed);
         self.changed.notify_waiters();

@@ -49,6 +49,7 @@ use self::delivery::{Callback, Deliveries};
 use self::sender::{Command, Sender};
 use self::transaction::{Caller, Transactions};
 pub use self::transaction::{ConsumerGroupMetadata, TxnOffset};
+use crate::admin::PartitionDescription;
 use crate::client::ClientConfig;
 use crate::config::{Acks, BuiltInPartitioner, ProducerConfig};
 use crate::error::{Error, ErrorKind, Result, TimeoutKind};
@@ -678,6 +679,65 @@ impl Producer {
             let _ = rx.await;
         }
         Ok(())
+    }
+
+    /// Fails every record queued and not yet sent, at once, with
+    /// [`ErrorKind::Purged`] (not written: [`Error::may_have_been_written`] is
+    /// false), and returns how many records that was: librdkafka's
+    /// `rd_kafka_purge` of its queues, franz-go's `AbortBufferedRecords`. Records
+    /// in flight, and those waiting to be retried after an attempt (the broker
+    /// may have written them), finish as usual; a `SendFuture` still waiting for
+    /// metadata or buffer room queues its record later. The producer stays open.
+    /// In a transaction, the transaction can then only abort. From inside a
+    /// delivery callback it fails at once with [`ErrorKind::InCallback`].
+    ///
+    /// ```no_run
+    /// # async fn demo(producer: herald::Producer) -> Result<(), herald::Error> {
+    /// let purged = producer.purge().await?;
+    /// eprintln!("{purged} records dropped unsent");
+    /// # Ok(()) }
+    /// ```
+    pub async fn purge(&self) -> Result<u64> {
+        if Deliveries::in_callback() {
+            return Err(Error::new(ErrorKind::InCallback { call: "purge" }));
+        }
+        let (tx, rx) = oneshot::channel();
+        if self.handle.commands.send(Command::Purge(tx)).is_err() {
+            return Ok(0); // The sender has stopped: nothing is queued.
+        }
+        Ok(rx.await.unwrap_or(0))
+    }
+
+    /// The partitions of `topic` as the cluster's metadata last described them
+    /// (Java's `partitionsFor`): number, leader, replicas and in-sync replicas.
+    /// Waits for the topic's metadata, within `max.block.ms`, when the producer
+    /// has not used the topic yet; fails with [`ErrorKind::UnknownTopic`] when it
+    /// does not exist (and is not auto-created).
+    ///
+    /// ```no_run
+    /// # async fn demo(producer: herald::Producer) -> Result<(), herald::Error> {
+    /// let partitions = producer.partitions_for("orders").await?;
+    /// println!("orders has {} partitions", partitions.len());
+    /// # Ok(()) }
+    /// ```
+    pub async fn partitions_for(&self, topic: &str) -> Result<Vec<PartitionDescription>> {
+        let shared = self.shared();
+        if shared.closing.load(Ordering::Acquire) {
+            return Err(Error::new(ErrorKind::Closed).for_partition(&Arc::from(topic), None));
+        }
+        let (entry, created) = shared.accumulator.topic(topic);
+        if created {
+            shared.wake.notify_one();
+        }
+        let meta = match entry.meta.load_full() {
+            Some(m) => m,
+            // The sender, which would fetch it, is running this callback.
+            None if Deliveries::in_callback() => {
+                return Err(Error::new(ErrorKind::InCallback { call: "partitions_for" }));
+            }
+            None => self.wait_for_metadata(&entry, Instant::now() + shared.config.max_block).await?,
+        };
+        Ok(meta.described.to_vec())
     }
 
     /// Stops accepting records, delivers the ones queued, and closes the

@@ -73,7 +73,8 @@ impl Sender {
             if leaders.iter().any(|l| *l < 0) {
                 self.metadata.request();
             }
-            entry.update(info.id, &leaders, self.shared.config.codec().is_some());
+            let described = crate::admin::PartitionDescription::all(&info.partitions);
+            entry.update(info.id, &leaders, described, self.shared.config.codec().is_some());
             return;
         }
         match code {

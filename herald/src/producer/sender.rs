@@ -51,6 +51,8 @@ pub(crate) enum Command {
     Close { deadline: Instant, reply: oneshot::Sender<Result<(), Error>> },
     /// Reply once every callback queued so far has run.
     CallbacksRun(oneshot::Sender<()>),
+    /// Fail every batch never sent; reply with how many records that failed.
+    Purge(oneshot::Sender<u64>),
 }
 
 /// What the sender's futures report.
@@ -241,6 +243,9 @@ impl Sender {
                 self.shared.accumulator.deliveries().run_pending();
                 let _ = reply.send(());
             }
+            Command::Purge(reply) => {
+                let _ = reply.send(self.purge());
+            }
             Command::Close { deadline, reply } => {
                 self.shared.closing.store(true, Ordering::Release);
                 match &mut self.closing {
@@ -350,6 +355,31 @@ impl Sender {
     /// Holds `node`'s requests for `wait` (KIP-219).
     pub(crate) fn throttle(&mut self, node: i32, wait: Duration) {
         self.throttled.insert(node, Instant::now() + wait);
+    }
+
+    /// `Producer::purge`: fails every batch never sent (sealing open ones) as
+    /// purged, not written; returns how many records that was. In a transaction,
+    /// the transaction can no longer commit (its records are missing).
+    fn purge(&self) -> u64 {
+        let mut records = 0u64;
+        for t in self.shared.accumulator.topics() {
+            let Some(meta) = t.meta.load_full() else { continue };
+            for q in &meta.partitions {
+                let purged = q.state.lock().purge_unsent();
+                for b in purged {
+                    records += u64::try_from(b.records).unwrap_or(0);
+                    let e = Error::new(ErrorKind::Purged).for_partition(&q.topic, Some(q.partition));
+                    b.fail(e.written(false));
+                }
+            }
+        }
+        if records > 0 {
+            tracing::info!(records, "purged records not yet sent");
+            if let Some(t) = &self.shared.txn {
+                t.record_refused(&Error::new(ErrorKind::Purged));
+            }
+        }
+        records
     }
 
     /// Fails every queued batch (sealing open ones) with `e`.
@@ -799,7 +829,7 @@ mod tests {
             Duration::from_secs(1),
         );
         let (entry, _) = shared.accumulator.topic("t");
-        entry.update(uuid::Uuid::nil(), &[1], config.codec().is_some());
+        entry.update(uuid::Uuid::nil(), &[1], Vec::new(), config.codec().is_some());
         let queue = entry.meta.load_full().unwrap().partitions[0].clone();
         let (_tx, rx) = mpsc::unbounded_channel();
         (Sender::new(shared, Box::new(pool), rx, mpsc::unbounded_channel().1), queue)
