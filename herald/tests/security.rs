@@ -543,7 +543,11 @@ async fn oidc_login_from_java_properties_over_https() {
     assert!(issued >= 1, "the token endpoint issued the tokens ({issued})");
     let args = ["--bootstrap", s.get("PLAINTEXT"), "--topic", &t, "--timeout-ms", "60000"];
     let out = support::java("dev.herald.tools.VerifyConsumer", &args, None).await;
-    assert_eq!(out.lines().filter(|l| !l.trim().is_empty()).count(), 40, "the Java consumer reads every record");
+    assert_eq!(
+        out.lines().filter(|l| !l.trim().is_empty()).count(),
+        40,
+        "the Java consumer reads every record"
+    );
 }
 
 /// librdkafka's names (sasl.oauthbearer.method=oidc, .client.id, .client.secret,

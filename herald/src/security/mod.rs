@@ -1005,6 +1005,89 @@ mod tests {
     }
 
     #[test]
+    fn oidc_login_settings_from_java_and_librdkafka_names() {
+        let oauth = |pairs: &[(&str, &str)]| {
+            let mut c = SecurityConfig::default();
+            c.set("security.protocol", "SASL_SSL").unwrap().unwrap();
+            for (k, v) in pairs {
+                c.set(k, v).unwrap().unwrap_or_else(|e| panic!("{k}: {e}"));
+            }
+            c
+        };
+        // Java: the login module's options, the callback handler and the URL.
+        let c = oauth(&[
+            ("sasl.mechanism", "OAUTHBEARER"),
+            (
+                "sasl.login.callback.handler.class",
+                "org.apache.kafka.common.security.oauthbearer.secured.OAuthBearerLoginCallbackHandler",
+            ),
+            ("sasl.oauthbearer.token.endpoint.url", "https://idp.example.com/token"),
+            (
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+                 clientId=\"app\" clientSecret=\"s3cret-value\" scope=\"kafka\";",
+            ),
+        ]);
+        c.validate().unwrap();
+        assert!(c.sasl.oidc.wanted());
+        assert!(!format!("{c:?}").contains("s3cret-value"));
+        #[cfg(feature = "oidc")]
+        {
+            let r = c.sasl.oidc.resolve().unwrap();
+            assert_eq!((r.client_id.as_str(), r.scope.as_deref()), ("app", Some("kafka")));
+            assert_eq!(r.client_secret.expose(), "s3cret-value");
+        }
+        // librdkafka's names; the properties win over the JAAS options (Java's
+        // ConfigOrJaas).
+        let mut c = oauth(&[
+            ("sasl.mechanisms", "OAUTHBEARER"),
+            ("sasl.oauthbearer.method", "OIDC"),
+            ("sasl.oauthbearer.token.endpoint.url", "http://127.0.0.1:1/token"),
+            (
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required clientId=jaas;",
+            ),
+            ("sasl.oauthbearer.client.credentials.client.id", "prop"),
+            ("sasl.oauthbearer.client.credentials.client.secret", "pw"),
+            ("sasl.login.connect.timeout.ms", "-1"),
+            ("sasl.login.retry.backoff.max.ms", "2500"),
+        ]);
+        c.validate().unwrap();
+        assert_eq!(c.sasl.oidc.connect_timeout, OidcConfig::default().connect_timeout);
+        assert_eq!(c.sasl.oidc.retry_backoff_max, Duration::from_millis(2500));
+        #[cfg(feature = "oidc")]
+        assert_eq!(c.sasl.oidc.resolve().unwrap().client_id, "prop");
+        // method=default: a token callback is needed, whatever the URL says.
+        c.set("sasl.oauthbearer.method", "default").unwrap().unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("token callback"));
+        assert!(c.set("sasl.oauthbearer.method", "kerberos").unwrap().is_err());
+        assert!(c.set("sasl.login.callback.handler.class", "com.example.Handler").unwrap().is_err());
+
+        // What is missing is named.
+        #[cfg(feature = "oidc")]
+        for (pairs, names) in [
+            (vec![("sasl.oauthbearer.method", "oidc")], "sasl.oauthbearer.token.endpoint.url"),
+            (vec![("sasl.oauthbearer.token.endpoint.url", "file:///tmp/token.jwt")], "http or https"),
+            (
+                vec![("sasl.oauthbearer.token.endpoint.url", "https://idp/token")],
+                "sasl.oauthbearer.client.credentials.client.id",
+            ),
+            (
+                vec![
+                    ("sasl.oauthbearer.token.endpoint.url", "https://idp/token"),
+                    ("sasl.oauthbearer.client.credentials.client.id", "x"),
+                ],
+                "clientSecret",
+            ),
+        ] {
+            let mut all = vec![("sasl.mechanism", "OAUTHBEARER")];
+            all.extend(pairs);
+            let e = oauth(&all).validate().unwrap_err().to_string();
+            assert!(e.contains(names), "{all:?}: {e}");
+        }
+    }
+
+    #[test]
     fn jaas_module_implies_the_mechanism() {
         let mut c = SecurityConfig::default();
         c.set("security.protocol", "SASL_SSL").unwrap().unwrap();

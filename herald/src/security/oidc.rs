@@ -131,7 +131,9 @@ impl Fetcher {
             ""
         };
         Err(Failure {
-            reason: format!("the token endpoint {url} answered HTTP {status}{hint}: {detail}").trim().to_owned(),
+            reason: format!("the token endpoint {url} answered HTTP {status}{hint}: {detail}")
+                .trim()
+                .to_owned(),
             retriable: status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS,
         })
     }
@@ -154,7 +156,9 @@ fn parse_token(url: &str, body: &str) -> std::result::Result<OAuthBearerToken, S
     let expires_at = match (exp, v.get("expires_in").and_then(|e| e.as_f64())) {
         (Some(exp), _) => UNIX_EPOCH + Duration::from_secs_f64(exp.max(0.0)),
         (None, Some(secs)) => now + Duration::from_secs_f64(secs.max(0.0)),
-        (None, None) => return Err(bad("its token has no exp claim and the answer no expires_in".to_owned())),
+        (None, None) => {
+            return Err(bad("its token has no exp claim and the answer no expires_in".to_owned()));
+        }
     };
     if expires_at <= now {
         let ago = now.duration_since(expires_at).unwrap_or_default().as_secs();
@@ -176,7 +180,8 @@ fn parse_token(url: &str, body: &str) -> std::result::Result<OAuthBearerToken, S
 /// `None` for an opaque token.
 fn jwt_claims(token: &str) -> Option<serde_json::Value> {
     let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let bytes =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
@@ -288,7 +293,8 @@ mod tests {
     #[test]
     fn expiry_comes_from_exp_then_expires_in() {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-        let body = format!(r#"{{"access_token":"{}","expires_in":5}}"#, jwt(&format!(r#"{{"exp":{}}}"#, now + 100)));
+        let body =
+            format!(r#"{{"access_token":"{}","expires_in":5}}"#, jwt(&format!(r#"{{"exp":{}}}"#, now + 100)));
         let t = parse_token("u", &body).unwrap();
         assert_eq!(t.expires_at, UNIX_EPOCH + Duration::from_secs(now + 100));
         let t = parse_token("u", r#"{"access_token":"opaque","expires_in":60}"#).unwrap();
