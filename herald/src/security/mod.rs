@@ -307,20 +307,6 @@ impl OidcConfig {
             None => self.token_endpoint_url.as_deref().is_some_and(|u| !u.trim().is_empty()),
         }
     }
-
-    /// The client id: the property, else `sasl.jaas.config`'s (as Java's
-    /// `ConfigOrJaas` prefers the property).
-    fn effective_client_id(&self) -> Option<String> {
-        self.client_id.clone().or_else(|| self.jaas_client_id.clone())
-    }
-
-    fn effective_client_secret(&self) -> Option<Secret> {
-        self.client_secret.clone().or_else(|| self.jaas_client_secret.clone())
-    }
-
-    fn effective_scope(&self) -> Option<String> {
-        self.scope.clone().filter(|s| !s.is_empty()).or_else(|| self.jaas_scope.clone())
-    }
 }
 
 /// The two class names of Java's OIDC login callback handler (Kafka 3.x and 4.x).
@@ -517,12 +503,16 @@ impl SecurityConfig {
                 self.sasl.username = Some(v.to_owned());
                 Ok(())
             }
-            "sasl.oauthbearer.method" => match v.to_ascii_lowercase().as_str() {
-                "oidc" => Ok(self.sasl.oidc.method_oidc = Some(true)),
-                "default" => Ok(self.sasl.oidc.method_oidc = Some(false)),
-                "" => Ok(self.sasl.oidc.method_oidc = None),
-                _ => Err("expected default or oidc".to_owned()),
-            },
+            "sasl.oauthbearer.method" => {
+                let method = match v.to_ascii_lowercase().as_str() {
+                    "oidc" => Some(true),
+                    "default" => Some(false),
+                    "" => None,
+                    _ => return Some(Err("expected default or oidc".to_owned())),
+                };
+                self.sasl.oidc.method_oidc = method;
+                Ok(())
+            }
             "sasl.login.callback.handler.class" => {
                 if v.is_empty() {
                     self.sasl.oidc.method_oidc = None;
@@ -555,8 +545,10 @@ impl SecurityConfig {
                 Ok(())
             }
             "sasl.oauthbearer.header.urlencode" => match v.to_ascii_lowercase().as_str() {
-                "true" => Ok(self.sasl.oidc.header_urlencode = true),
-                "false" => Ok(self.sasl.oidc.header_urlencode = false),
+                "true" | "false" => {
+                    self.sasl.oidc.header_urlencode = v.eq_ignore_ascii_case("true");
+                    Ok(())
+                }
                 _ => Err("expected true or false".to_owned()),
             },
             // Java's INT and LONG; a timeout of 0 or less is herald's default.

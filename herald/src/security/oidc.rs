@@ -231,6 +231,20 @@ pub(crate) struct ResolvedOidc {
 }
 
 impl OidcConfig {
+    /// The client id: the property, else `sasl.jaas.config`'s (as Java's
+    /// `ConfigOrJaas` prefers the property).
+    fn effective_client_id(&self) -> Option<String> {
+        self.client_id.clone().or_else(|| self.jaas_client_id.clone())
+    }
+
+    fn effective_client_secret(&self) -> Option<Secret> {
+        self.client_secret.clone().or_else(|| self.jaas_client_secret.clone())
+    }
+
+    fn effective_scope(&self) -> Option<String> {
+        self.scope.clone().filter(|s| !s.is_empty()).or_else(|| self.jaas_scope.clone())
+    }
+
     /// The settings, or which property is missing or wrong.
     pub(crate) fn resolve(&self) -> Result<ResolvedOidc> {
         const URL: &str = "sasl.oauthbearer.token.endpoint.url";
