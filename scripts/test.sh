@@ -23,9 +23,11 @@
 #   6. cluster     the cluster suite and the chaos tests (brokers killed, frozen
 #                  and cut off while herald produces; nothing lost or duplicated;
 #                  transactions all or nothing) against a 3-node KRaft cluster
-#   7. security    TLS and SASL (herald/tests/security.rs) against a single Kafka
-#                  4.x broker with SSL, mTLS, SASL_PLAINTEXT and SASL_SSL
-#                  listeners (harness/kafka start --secure)
+#   7. security    TLS and SASL (herald/tests/security.rs, and the CLI's OIDC
+#                  login in herald-cli/tests/security.rs) against a single Kafka
+#                  4.x broker with SSL, mTLS, SASL_PLAINTEXT, SASL_SSL and OIDC
+#                  listeners and a token endpoint (harness/kafka start --secure);
+#                  the OIDC tests again against Kafka 3.9
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -131,6 +133,17 @@ security() {
   # The tests are #[ignore]d without a secured broker; here they run for real.
   HERALD_TEST_SECURE="$(harness/kafka secure-env --name "$name")" \
     cargo test --locked -p herald --test security -- --include-ignored
+  HERALD_TEST_SECURE="$(harness/kafka secure-env --name "$name")" \
+    cargo test --locked -p herald-cli --test security -- --include-ignored
+  harness/kafka stop --name "$name"
+  # The OIDC login (KIP-768) against Kafka 3.9's validator too.
+  name="${run_id}-sec39"
+  clusters+=("$name")
+  harness/kafka start --name "$name" --version "$KAFKA_OLD_VERSION" --secure >/dev/null
+  HERALD_TEST_SECURE="$(harness/kafka secure-env --name "$name")" \
+    cargo test --locked -p herald --test security -- --include-ignored oidc
+  HERALD_TEST_SECURE="$(harness/kafka secure-env --name "$name")" \
+    cargo test --locked -p herald-cli --test security -- --include-ignored
   harness/kafka stop --name "$name"
 }
 

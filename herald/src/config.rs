@@ -349,10 +349,12 @@ const METRICS: &str = "herald keeps no Java metrics registry; its outcomes are i
      delivery result and its events in tracing logs";
 const KERBEROS: &str = "used by SASL GSSAPI (Kerberos) only, which herald does not support \
      (sasl.mechanism=GSSAPI is refused when SASL is used)";
-const OAUTH_LOGIN: &str = "used by Java's OAUTHBEARER login (token endpoint, assertions) and token \
-     validation; herald takes tokens from ProducerBuilder::oauthbearer_token_provider";
+const OAUTH_LOGIN: &str = "used by Java's OAUTHBEARER JWT-bearer assertions and broker-side token \
+     validation; herald's OIDC login uses the client-credentials grant (sasl.oauthbearer.token.endpoint.url), \
+     or tokens come from ProducerBuilder::oauthbearer_token_provider";
 const OAUTH_REFRESH: &str = "Java's OAUTHBEARER token refresh timing; herald asks its token \
-     callback again once a cached token is past 80% of its life";
+     callback or token endpoint again once a cached token is past 80% of its life, and at every \
+     re-authentication (KIP-368)";
 const JSSE: &str = "a setting of Java's TLS implementation (JSSE); herald's TLS is rustls, which \
      verifies certificates against ssl.truststore.* as PKIX does";
 const JAVA_CLASS: &str = "herald cannot load Java classes";
@@ -881,24 +883,29 @@ pub(crate) const PROPERTIES: &[Property] = &[
         |v| double(v, f64::MIN, f64::MAX).map(drop),
         KERBEROS,
     ),
-    ignored(
+    prop(
         "sasl.login.connect.timeout.ms",
         "",
-        |v| int(v, i64::from(i32::MIN), INT_MAX).map(drop),
-        OAUTH_LOGIN,
+        "The OIDC login's connect timeout to the token endpoint; unset or 0 and less: 10 s.",
+        SECRET,
     ),
-    ignored(
+    prop(
         "sasl.login.read.timeout.ms",
         "",
-        |v| int(v, i64::from(i32::MIN), INT_MAX).map(drop),
-        OAUTH_LOGIN,
+        "The OIDC login's wait for the token endpoint's answer; unset or 0 and less: 30 s.",
+        SECRET,
     ),
-    ignored("sasl.login.retry.backoff.ms", "100", |v| long(v, i64::MIN, i64::MAX).map(drop), OAUTH_LOGIN),
-    ignored(
+    prop(
+        "sasl.login.retry.backoff.ms",
+        "100",
+        "The OIDC login's first wait before asking the token endpoint again (doubled each time).",
+        SECRET,
+    ),
+    prop(
         "sasl.login.retry.backoff.max.ms",
         "10000",
-        |v| long(v, i64::MIN, i64::MAX).map(drop),
-        OAUTH_LOGIN,
+        "How long the OIDC login retries a token request that failed to connect or got a 5xx answer.",
+        SECRET,
     ),
     ignored("sasl.login.refresh.buffer.seconds", "300", |v| short(v, 0, 3600).map(drop), OAUTH_REFRESH),
     ignored("sasl.login.refresh.min.period.seconds", "60", |v| short(v, 0, 900).map(drop), OAUTH_REFRESH),
@@ -930,8 +937,20 @@ pub(crate) const PROPERTIES: &[Property] = &[
     ignored("sasl.oauthbearer.assertion.private.key.file", "", |_| Ok(()), OAUTH_LOGIN),
     ignored("sasl.oauthbearer.assertion.private.key.passphrase", "", |_| Ok(()), OAUTH_LOGIN),
     ignored("sasl.oauthbearer.assertion.template.file", "", |_| Ok(()), OAUTH_LOGIN),
-    ignored("sasl.oauthbearer.client.credentials.client.id", "", |_| Ok(()), OAUTH_LOGIN),
-    ignored("sasl.oauthbearer.client.credentials.client.secret", "", |_| Ok(()), OAUTH_LOGIN),
+    aka(
+        "sasl.oauthbearer.client.credentials.client.id",
+        &["sasl.oauthbearer.client.id"],
+        "",
+        "The OIDC login's client id (KIP-768); else `sasl.jaas.config`'s `clientId`.",
+        SECRET,
+    ),
+    aka(
+        "sasl.oauthbearer.client.credentials.client.secret",
+        &["sasl.oauthbearer.client.secret"],
+        "",
+        "The OIDC login's client secret; else `sasl.jaas.config`'s `clientSecret`.",
+        SECRET,
+    ),
     ignored(
         "sasl.oauthbearer.clock.skew.seconds",
         "30",
@@ -940,7 +959,20 @@ pub(crate) const PROPERTIES: &[Property] = &[
     ),
     ignored("sasl.oauthbearer.expected.audience", "", |v| list(v).map(drop), OAUTH_LOGIN),
     ignored("sasl.oauthbearer.expected.issuer", "", |_| Ok(()), OAUTH_LOGIN),
-    ignored("sasl.oauthbearer.header.urlencode", "false", |v| parse_bool(v).map(drop), OAUTH_LOGIN),
+    prop(
+        "sasl.oauthbearer.header.urlencode",
+        "false",
+        "URL-encode the client id and secret in the OIDC login's Basic auth header.",
+        SECRET,
+    ),
+    prop(
+        "sasl.oauthbearer.method",
+        "default",
+        "librdkafka's: `oidc` fetches OAUTHBEARER tokens from `sasl.oauthbearer.token.endpoint.url`; \
+         `default` takes them from ProducerBuilder::oauthbearer_token_provider. Unset: `oidc` when a token \
+         endpoint is set.",
+        SECRET,
+    ),
     ignored(
         "sasl.oauthbearer.jwks.endpoint.refresh.ms",
         "3600000",
@@ -972,10 +1004,21 @@ pub(crate) const PROPERTIES: &[Property] = &[
         java_class_name,
         OAUTH_LOGIN,
     ),
-    ignored("sasl.oauthbearer.scope", "", |_| Ok(()), OAUTH_LOGIN),
+    prop(
+        "sasl.oauthbearer.scope",
+        "",
+        "The scope the OIDC login asks for; else `sasl.jaas.config`'s `scope`; none when empty.",
+        SECRET,
+    ),
     ignored("sasl.oauthbearer.scope.claim.name", "scope", |_| Ok(()), OAUTH_LOGIN),
     ignored("sasl.oauthbearer.sub.claim.name", "sub", |_| Ok(()), OAUTH_LOGIN),
-    ignored("sasl.oauthbearer.token.endpoint.url", "", |_| Ok(()), OAUTH_LOGIN),
+    prop(
+        "sasl.oauthbearer.token.endpoint.url",
+        "",
+        "The OAuth 2.0 / OIDC token endpoint (http or https) the OIDC login (KIP-768) asks for OAUTHBEARER \
+         tokens with the client-credentials grant.",
+        SECRET,
+    ),
     ignored(
         "ssl.keymanager.algorithm",
         "SunX509",
@@ -1040,11 +1083,12 @@ pub(crate) const PROPERTIES: &[Property] = &[
         "SASL callback handlers are Java classes: PLAIN and SCRAM take their credentials from \
          sasl.jaas.config, OAUTHBEARER its tokens from ProducerBuilder::oauthbearer_token_provider",
     ),
-    refused(
+    prop(
         "sasl.login.callback.handler.class",
         "",
-        "SASL login callback handlers are Java classes: OAUTHBEARER takes its tokens from \
-         ProducerBuilder::oauthbearer_token_provider",
+        "Java's `OAuthBearerLoginCallbackHandler` (either package) turns on the OIDC login; other classes are \
+         refused.",
+        SECRET,
     ),
     refused(
         "sasl.login.class",
@@ -1378,14 +1422,14 @@ pub(crate) fn parse_host_port(s: &str) -> std::result::Result<(String, u16), Str
 
 /// A whole number as Java's `ConfigDef` parses an INT (`Integer.parseInt` of the
 /// trimmed value), checked against the inclusive range of its validator.
-fn int(v: &str, min: i64, max: i64) -> std::result::Result<i64, String> {
+pub(crate) fn int(v: &str, min: i64, max: i64) -> std::result::Result<i64, String> {
     let n =
         v.parse::<i32>().map_err(|_| "expected a whole number from -2147483648 to 2147483647".to_owned())?;
     in_range(i64::from(n), min, max)
 }
 
 /// A whole number as Java parses a LONG, checked against a range.
-fn long(v: &str, min: i64, max: i64) -> std::result::Result<i64, String> {
+pub(crate) fn long(v: &str, min: i64, max: i64) -> std::result::Result<i64, String> {
     let n = v.parse::<i64>().map_err(|_| "expected a whole number (a Java long)".to_owned())?;
     in_range(n, min, max)
 }

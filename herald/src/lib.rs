@@ -68,4 +68,6 @@ pub use crate::producer::{
 };
 pub use crate::reader::{ConsumedRecord, IsolationLevel, TopicReader};
 pub use crate::record::{Header, Record, RecordMetadata, TimestampType};
-pub use crate::security::{OAuthBearerToken, SaslMechanism, Secret, SecurityProtocol, TokenProvider};
+pub use crate::security::{
+    OAuthBearerToken, OidcConfig, SaslMechanism, Secret, SecurityProtocol, TokenProvider,
+};

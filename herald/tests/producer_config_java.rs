@@ -159,7 +159,11 @@ const VALUES_DIFFER: &[(&str, &str, &str)] = &[
     ("interceptor.classes", "*", "interceptors are Java classes (empty is accepted)"),
     ("config.providers", "*", "config providers are Java classes (empty is accepted)"),
     ("sasl.client.callback.handler.class", "*", "Java classes; herald's SASL is its own"),
-    ("sasl.login.callback.handler.class", "*", "Java classes; herald's SASL is its own"),
+    (
+        "sasl.login.callback.handler.class",
+        "*",
+        "Java classes; herald's SASL is its own (it knows OAuthBearerLoginCallbackHandler: the OIDC login)",
+    ),
     ("sasl.login.class", "*", "Java classes; herald's SASL is its own"),
     ("ssl.engine.factory.class", "*", "Java classes; herald's TLS is rustls"),
     (

@@ -471,3 +471,205 @@ async fn tls_client_on_a_plaintext_port_fails_fast() {
     let e = first_error(&s.props("PLAINTEXT", &extra)).await;
     assert_kind(&e, true, "is the listener plaintext");
 }
+
+// ------------------------------------------------------------------ OIDC login
+// KIP-768: tokens from the harness's token endpoint (java-tools TokenEndpoint,
+// RS256 JWTs, client-credentials grant), checked by the broker's own validator
+// (OAuthBearerValidatorCallbackHandler) on the OIDC listener against the
+// endpoint's JWKS, audience and issuer. No Rust token callback anywhere.
+
+impl Secure {
+    /// Java's properties for the OIDC login as `client` with `secret` at the token
+    /// endpoint `url_key` (OIDC_TOKEN_URL or OIDC_TOKEN_URL_HTTPS).
+    fn oidc_java(&self, client: &str, secret: &str, url_key: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("security.protocol", "SASL_PLAINTEXT".to_owned()),
+            ("sasl.mechanism", "OAUTHBEARER".to_owned()),
+            (
+                "sasl.login.callback.handler.class",
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler".to_owned(),
+            ),
+            ("sasl.oauthbearer.token.endpoint.url", self.get(url_key).to_owned()),
+            (
+                "sasl.jaas.config",
+                format!(
+                    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+                     clientId=\"{client}\" clientSecret=\"{secret}\" scope=\"kafka.produce\";"
+                ),
+            ),
+        ]
+    }
+
+    /// The same login with librdkafka's names.
+    fn oidc_librdkafka(&self, client: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("security.protocol", "sasl_plaintext".to_owned()),
+            ("sasl.mechanisms", "OAUTHBEARER".to_owned()),
+            ("sasl.oauthbearer.method", "oidc".to_owned()),
+            ("sasl.oauthbearer.token.endpoint.url", self.get("OIDC_TOKEN_URL").to_owned()),
+            ("sasl.oauthbearer.client.id", client.to_owned()),
+            ("sasl.oauthbearer.client.secret", self.get(&format!("OIDC_SECRET_{client}")).to_owned()),
+            ("sasl.oauthbearer.scope", "kafka.produce kafka.describe".to_owned()),
+        ]
+    }
+
+    /// How many tokens the endpoint has issued to `client`.
+    async fn issued(&self, client: &str) -> u64 {
+        let url = format!("{}?client={client}", self.get("OIDC_ISSUED_URL"));
+        let text = reqwest::get(&url).await.expect("issued").text().await.expect("issued body");
+        let body: serde_json::Value = serde_json::from_str(&text).expect("json");
+        body["issued"].as_u64().expect("issued count")
+    }
+}
+
+/// Java's configuration (OAuthBearerLoginModule's clientId/clientSecret/scope,
+/// OAuthBearerLoginCallbackHandler) with the token endpoint over HTTPS, trusted
+/// through ssl.truststore.location: produce, then read back with herald's reader
+/// on the same listener and settings (its own OIDC login), and by the Java
+/// consumer over PLAINTEXT.
+#[tokio::test]
+#[ignore = "needs the secured broker: scripts/test.sh security phase (HERALD_TEST_SECURE)"]
+async fn oidc_login_from_java_properties_over_https() {
+    let s = Secure::load();
+    let mut extra = s.oidc_java("herald", s.get("OIDC_SECRET_herald"), "OIDC_TOKEN_URL_HTTPS");
+    extra.extend(s.tls());
+    let props = s.props("OIDC", &extra);
+    let before = s.issued("herald").await;
+    let t = topic(&s, "oidc").await;
+    let p = builder(&props).build().expect("producer from properties only");
+    produce_and_read_back(&p, &props, &t, &values(40, "oidc")).await;
+    p.close(Duration::from_secs(30)).await.unwrap();
+    let issued = s.issued("herald").await - before;
+    assert!(issued >= 1, "the token endpoint issued the tokens ({issued})");
+    let args = ["--bootstrap", s.get("PLAINTEXT"), "--topic", &t, "--timeout-ms", "60000"];
+    let out = support::java("dev.herald.tools.VerifyConsumer", &args, None).await;
+    assert_eq!(
+        out.lines().filter(|l| !l.trim().is_empty()).count(),
+        40,
+        "the Java consumer reads every record"
+    );
+}
+
+/// librdkafka's names (sasl.oauthbearer.method=oidc, .client.id, .client.secret,
+/// .scope) with the endpoint over HTTP.
+#[tokio::test]
+#[ignore = "needs the secured broker: scripts/test.sh security phase (HERALD_TEST_SECURE)"]
+async fn oidc_login_from_librdkafka_properties() {
+    let s = Secure::load();
+    round_trip(s.props("OIDC", &s.oidc_librdkafka("herald")), "oidc-rdkafka").await;
+}
+
+/// Tokens that live 15 s on a listener whose sessions end with the token
+/// (KIP-368): a producer running for more than two lifetimes re-authenticates
+/// with a fresh token from the endpoint each time, and every record is
+/// delivered; the broker would close a connection whose token expired.
+#[tokio::test]
+#[ignore = "needs the secured broker: scripts/test.sh security phase (HERALD_TEST_SECURE)"]
+async fn oidc_tokens_are_refreshed_before_they_expire() {
+    let s = Secure::load();
+    let lifetime = Duration::from_secs(s.get("OIDC_SHORT_LIFETIME_S").parse().unwrap());
+    let props = s.props("OIDC", &s.oidc_librdkafka("short"));
+    let t = topic(&s, "oidc-refresh").await;
+    let before = s.issued("short").await;
+    let p = builder(&props).build().expect("producer");
+    let run_for = lifetime * 5 / 2;
+    let start = Instant::now();
+    let mut n = 0usize;
+    while start.elapsed() < run_for {
+        p.send(Record::new(&t).value(format!("r{n}")))
+            .await
+            .expect("send accepted")
+            .await
+            .unwrap_or_else(|e| panic!("record {n} at {:?}: {e}", start.elapsed()));
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    p.close(Duration::from_secs(30)).await.unwrap();
+    let issued = s.issued("short").await - before;
+    assert!(
+        issued >= 3,
+        "expected fresh tokens across {run_for:?} of {lifetime:?} tokens, the endpoint issued {issued}"
+    );
+    let got = TopicReader::new(s.get("PLAINTEXT")).unwrap().read_to_end(&t).await.unwrap();
+    assert_eq!(got.len(), n, "every record once");
+}
+
+/// An OIDC login error: an authentication error naming the broker and the token
+/// endpoint, never the secret.
+fn assert_oidc_error(e: &Error, url: &str, needle: &str) {
+    eprintln!("as expected: {e}");
+    assert_kind(e, false, needle);
+    assert!(e.to_string().contains(url), "{e} does not name the token endpoint {url}");
+    assert!(!format!("{e} {e:?}").contains("client-secret"), "{e:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs the secured broker: scripts/test.sh security phase (HERALD_TEST_SECURE)"]
+async fn oidc_wrong_client_secret_fails_fast_with_http_401() {
+    let s = Secure::load();
+    let extra = s.oidc_java("herald", "not-the-client-secret", "OIDC_TOKEN_URL");
+    let e = first_error(&s.props("OIDC", &extra)).await;
+    assert_oidc_error(&e, s.get("OIDC_TOKEN_URL"), "HTTP 401");
+    assert!(e.to_string().contains("invalid_client"), "the endpoint's error: {e}");
+    assert!(!e.to_string().contains("not-the-client-secret"), "{e}");
+}
+
+#[tokio::test]
+#[ignore = "needs the secured broker: scripts/test.sh security phase (HERALD_TEST_SECURE)"]
+async fn oidc_unreachable_token_endpoint_fails_fast_naming_the_url_and_cause() {
+    let s = Secure::load();
+    // A port nobody listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}/token");
+    let mut extra = s.oidc_librdkafka("herald");
+    extra.retain(|(k, _)| *k != "sasl.oauthbearer.token.endpoint.url");
+    extra.push(("sasl.oauthbearer.token.endpoint.url", url.clone()));
+    // Connection failures are retried for up to this long (Java's default: 10 s).
+    extra.push(("sasl.login.retry.backoff.max.ms", "2000".to_owned()));
+    let e = first_error(&s.props("OIDC", &extra)).await;
+    assert_oidc_error(&e, &url, "cannot reach the token endpoint");
+    assert!(e.to_string().to_lowercase().contains("connection refused"), "names the cause: {e}");
+}
+
+#[tokio::test]
+#[ignore = "needs the secured broker: scripts/test.sh security phase (HERALD_TEST_SECURE)"]
+async fn oidc_expired_token_fails_fast_naming_the_expiry() {
+    let s = Secure::load();
+    let e = first_error(&s.props("OIDC", &s.oidc_librdkafka("expired"))).await;
+    assert_oidc_error(&e, s.get("OIDC_TOKEN_URL"), "has expired");
+    assert!(e.to_string().contains("exp claim"), "{e}");
+}
+
+/// An https endpoint whose certificate is not from a trusted CA (no truststore:
+/// Mozilla's roots) fails as a TLS error of the token request, naming the URL.
+#[tokio::test]
+#[ignore = "needs the secured broker: scripts/test.sh security phase (HERALD_TEST_SECURE)"]
+async fn oidc_https_endpoint_is_checked_against_the_truststore() {
+    let s = Secure::load();
+    let mut extra = s.oidc_java("herald", s.get("OIDC_SECRET_herald"), "OIDC_TOKEN_URL_HTTPS");
+    extra.push(("sasl.login.retry.backoff.max.ms", "500".to_owned()));
+    let e = first_error(&s.props("OIDC", &extra)).await;
+    assert_oidc_error(&e, s.get("OIDC_TOKEN_URL_HTTPS"), "cannot reach the token endpoint");
+    assert!(e.to_string().contains("certificate"), "names the certificate problem: {e}");
+}
+
+/// The OIDC listener really checks signatures: an unsigned JWT (which the other
+/// listeners' unsecured validator takes) is refused there.
+#[tokio::test]
+#[ignore = "needs the secured broker: scripts/test.sh security phase (HERALD_TEST_SECURE)"]
+async fn oidc_listener_refuses_an_unsigned_token() {
+    let s = Secure::load();
+    let t = topic(&s, "oidc-unsigned").await;
+    let props = s.props("OIDC", &[("security.protocol", "SASL_PLAINTEXT".to_owned())]);
+    let p = builder(&props)
+        .oauthbearer_token_provider(|| async { Ok(unsecured_jwt(Duration::from_secs(3600))) })
+        .build()
+        .expect("producer");
+    let e = match p.send(Record::new(&t).value("x")).await {
+        Ok(d) => d.await.expect_err("an unsigned token must be refused"),
+        Err(e) => e,
+    };
+    eprintln!("as expected: {e}");
+    assert_kind(&e, false, "OAUTHBEARER");
+    let _ = p.close(Duration::from_secs(5)).await;
+}

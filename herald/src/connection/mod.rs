@@ -44,6 +44,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::error::{Error, ErrorKind};
 use crate::protocol::{self};
+use crate::security::TokenProvider;
 use crate::security::sasl::Authenticator;
 use crate::security::tls;
 
@@ -95,12 +96,32 @@ impl ConnectionConfig {
     ) -> Result<ConnectionConfig, Error> {
         let tls = if security.protocol.uses_tls() { Some(tls::connector(&security.tls)?) } else { None };
         let sasl = if security.protocol.uses_sasl() {
-            Authenticator::new(&security.sasl).map(Arc::new)
+            Authenticator::new(&security.sasl, token_provider(security)?).map(Arc::new)
         } else {
             None
         };
         Ok(ConnectionConfig { client_id, setup_timeout, request_timeout, tls, sasl, traffic: None })
     }
+}
+
+/// The OAUTHBEARER token provider: the callback set in code, else the OIDC login
+/// (KIP-768) when its settings ask for it. Built once per client (the OIDC login's
+/// HTTP client and TLS settings with it).
+fn token_provider(security: &crate::security::SecurityConfig) -> Result<Option<TokenProvider>, Error> {
+    let sasl = &security.sasl;
+    if sasl.token_provider.is_some() || !sasl.oidc.wanted() {
+        return Ok(sasl.token_provider.clone());
+    }
+    #[cfg(feature = "oidc")]
+    {
+        let oidc = sasl.oidc.resolve()?;
+        crate::security::oidc::provider(&oidc, &security.tls).map(Some)
+    }
+    #[cfg(not(feature = "oidc"))]
+    Err(Error::config(
+        "sasl.oauthbearer.token.endpoint.url",
+        "the OIDC login needs herald's `oidc` feature, which this build leaves out",
+    ))
 }
 
 impl fmt::Debug for ConnectionConfig {

@@ -1094,7 +1094,9 @@ impl ProducerBuilder {
     /// The OAUTHBEARER token callback: an async function returning a token and its
     /// expiry (or an error message). Called when a connection authenticates and
     /// the cached token is past 80% of its life, and at every re-authentication
-    /// (KIP-368). Sets `sasl.mechanism` to OAUTHBEARER.
+    /// (KIP-368). Sets `sasl.mechanism` to OAUTHBEARER. Takes precedence over the
+    /// OIDC login (`sasl.oauthbearer.token.endpoint.url`, KIP-768), which needs no
+    /// code: see [`OidcConfig`](crate::OidcConfig).
     pub fn oauthbearer_token_provider<F, Fut>(mut self, callback: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,

@@ -5,12 +5,15 @@
 //!   Mozilla's root set, an optional client certificate (mTLS), hostname
 //!   verification on by default, TLS 1.2 and 1.3.
 //! - SASL ([`SaslConfig`]): PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 and OAUTHBEARER (a
-//!   token from your callback), with re-authentication when the broker sets a
-//!   session lifetime (KIP-368).
+//!   token from your callback, or from an OAuth 2.0 / OIDC token endpoint with the
+//!   client-credentials grant: [`OidcConfig`], KIP-768), with re-authentication
+//!   when the broker sets a session lifetime (KIP-368).
 //!
 //! Secrets (passwords, private keys, tokens) are held in [`Secret`], whose `Debug`
 //! prints `"****"`: they never reach logs or a config dump.
 
+#[cfg(feature = "oidc")]
+pub(crate) mod oidc;
 pub(crate) mod sasl;
 pub(crate) mod scram;
 pub(crate) mod tls;
@@ -20,7 +23,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
 
@@ -221,9 +224,100 @@ pub struct SaslConfig {
     pub password: Option<Secret>,
     /// The OAUTHBEARER token callback
     /// ([`ProducerBuilder::oauthbearer_token_provider`](crate::ProducerBuilder::oauthbearer_token_provider)).
+    /// When set, it is used rather than [`oidc`](SaslConfig::oidc).
     pub token_provider: Option<TokenProvider>,
+    /// The OAUTHBEARER login with a token endpoint (KIP-768).
+    pub oidc: OidcConfig,
     /// The mechanism `sasl.jaas.config`'s login module implies, if any.
     jaas_mechanism: Option<SaslMechanism>,
+}
+
+/// The OAUTHBEARER login with an OAuth 2.0 / OIDC token endpoint (KIP-768): herald
+/// asks `token_endpoint_url` for a token with the client-credentials grant,
+/// sending the client id and secret in HTTP Basic auth and `scope` in the form, as
+/// Java's `OAuthBearerLoginCallbackHandler` and librdkafka's
+/// `sasl.oauthbearer.method=oidc` do. The token is cached and asked for again as
+/// a token callback's is. An `https` endpoint is checked against the same CA
+/// certificates as brokers (`ssl.truststore.*`, else Mozilla's root set).
+///
+/// Requires the `oidc` feature (on by default).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct OidcConfig {
+    /// librdkafka's `sasl.oauthbearer.method`: `Some(true)` for `oidc`,
+    /// `Some(false)` for `default`. Java's `sasl.login.callback.handler.class` set
+    /// to `OAuthBearerLoginCallbackHandler` also sets `Some(true)`. `None`: the
+    /// login is used when a token endpoint URL is set.
+    pub method_oidc: Option<bool>,
+    /// `sasl.oauthbearer.token.endpoint.url`.
+    pub token_endpoint_url: Option<String>,
+    /// `sasl.oauthbearer.client.credentials.client.id` (librdkafka:
+    /// `sasl.oauthbearer.client.id`); else `sasl.jaas.config`'s `clientId`.
+    pub client_id: Option<String>,
+    /// `sasl.oauthbearer.client.credentials.client.secret` (librdkafka:
+    /// `sasl.oauthbearer.client.secret`); else `sasl.jaas.config`'s `clientSecret`.
+    pub client_secret: Option<Secret>,
+    /// `sasl.oauthbearer.scope`; else `sasl.jaas.config`'s `scope`. Not sent when empty.
+    pub scope: Option<String>,
+    /// `sasl.oauthbearer.header.urlencode`: URL-encode the id and secret in the
+    /// Basic auth header (RFC 6749 §2.3.1). Default false, as Java's.
+    pub header_urlencode: bool,
+    /// `sasl.login.connect.timeout.ms`; default 10 s (Java: the JVM's, unbounded).
+    pub connect_timeout: Duration,
+    /// `sasl.login.read.timeout.ms`; default 30 s (Java: the JVM's, unbounded).
+    pub read_timeout: Duration,
+    /// `sasl.login.retry.backoff.ms`: the first wait before asking again after a
+    /// connection failure or a 5xx answer, doubled each time. Default 100 ms.
+    pub retry_backoff: Duration,
+    /// `sasl.login.retry.backoff.max.ms`: how long a token request is retried in
+    /// all. Default 10 s.
+    pub retry_backoff_max: Duration,
+    jaas_client_id: Option<String>,
+    jaas_client_secret: Option<Secret>,
+    jaas_scope: Option<String>,
+}
+
+impl Default for OidcConfig {
+    fn default() -> OidcConfig {
+        OidcConfig {
+            method_oidc: None,
+            token_endpoint_url: None,
+            client_id: None,
+            client_secret: None,
+            scope: None,
+            header_urlencode: false,
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
+            retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_millis(10_000),
+            jaas_client_id: None,
+            jaas_client_secret: None,
+            jaas_scope: None,
+        }
+    }
+}
+
+impl OidcConfig {
+    /// Whether the OIDC login is asked for: `sasl.oauthbearer.method=oidc` (or
+    /// Java's `OAuthBearerLoginCallbackHandler`), or a token endpoint URL without
+    /// `sasl.oauthbearer.method=default`.
+    pub fn wanted(&self) -> bool {
+        match self.method_oidc {
+            Some(oidc) => oidc,
+            None => self.token_endpoint_url.as_deref().is_some_and(|u| !u.trim().is_empty()),
+        }
+    }
+}
+
+/// The two class names of Java's OIDC login callback handler (Kafka 3.x and 4.x).
+const OIDC_LOGIN_HANDLERS: [&str; 2] = [
+    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler",
+    "org.apache.kafka.common.security.oauthbearer.secured.OAuthBearerLoginCallbackHandler",
+];
+
+/// `n` milliseconds, if more than 0.
+fn millis(n: i64) -> Option<Duration> {
+    u64::try_from(n).ok().filter(|n| *n > 0).map(Duration::from_millis)
 }
 
 impl SaslConfig {
@@ -388,6 +482,9 @@ impl SecurityConfig {
                 match parse_jaas(v) {
                     Ok(j) => {
                         self.sasl.jaas_mechanism = j.mechanism;
+                        self.sasl.oidc.jaas_client_id = j.client_id;
+                        self.sasl.oidc.jaas_client_secret = j.client_secret;
+                        self.sasl.oidc.jaas_scope = j.scope;
                         if j.username.is_some() {
                             self.sasl.username = j.username;
                         }
@@ -406,6 +503,65 @@ impl SecurityConfig {
                 self.sasl.username = Some(v.to_owned());
                 Ok(())
             }
+            "sasl.oauthbearer.method" => {
+                let method = match v.to_ascii_lowercase().as_str() {
+                    "oidc" => Some(true),
+                    "default" => Some(false),
+                    "" => None,
+                    _ => return Some(Err("expected default or oidc".to_owned())),
+                };
+                self.sasl.oidc.method_oidc = method;
+                Ok(())
+            }
+            "sasl.login.callback.handler.class" => {
+                if v.is_empty() {
+                    self.sasl.oidc.method_oidc = None;
+                    Ok(())
+                } else if OIDC_LOGIN_HANDLERS.contains(&v) {
+                    self.sasl.oidc.method_oidc = Some(true);
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "SASL login callback handlers are Java classes; herald knows {} (the OIDC login, \
+                         KIP-768); other OAUTHBEARER tokens come from ProducerBuilder::oauthbearer_token_provider",
+                        OIDC_LOGIN_HANDLERS[0]
+                    ))
+                }
+            }
+            "sasl.oauthbearer.token.endpoint.url" => {
+                self.sasl.oidc.token_endpoint_url = Some(v.to_owned()).filter(|v| !v.is_empty());
+                Ok(())
+            }
+            "sasl.oauthbearer.client.credentials.client.id" => {
+                self.sasl.oidc.client_id = Some(v.to_owned()).filter(|v| !v.is_empty());
+                Ok(())
+            }
+            "sasl.oauthbearer.client.credentials.client.secret" => {
+                self.sasl.oidc.client_secret = Some(Secret::new(v)).filter(|v| !v.is_empty());
+                Ok(())
+            }
+            "sasl.oauthbearer.scope" => {
+                self.sasl.oidc.scope = Some(v.to_owned()).filter(|v| !v.is_empty());
+                Ok(())
+            }
+            "sasl.oauthbearer.header.urlencode" => match v.to_ascii_lowercase().as_str() {
+                "true" | "false" => {
+                    self.sasl.oidc.header_urlencode = v.eq_ignore_ascii_case("true");
+                    Ok(())
+                }
+                _ => Err("expected true or false".to_owned()),
+            },
+            // Java's INT and LONG; a timeout of 0 or less is herald's default.
+            "sasl.login.connect.timeout.ms" => crate::config::int(v, i64::MIN, i64::MAX).map(|n| {
+                self.sasl.oidc.connect_timeout = millis(n).unwrap_or(OidcConfig::default().connect_timeout)
+            }),
+            "sasl.login.read.timeout.ms" => crate::config::int(v, i64::MIN, i64::MAX).map(|n| {
+                self.sasl.oidc.read_timeout = millis(n).unwrap_or(OidcConfig::default().read_timeout)
+            }),
+            "sasl.login.retry.backoff.ms" => crate::config::long(v, i64::MIN, i64::MAX)
+                .map(|n| self.sasl.oidc.retry_backoff = millis(n).unwrap_or_default()),
+            "sasl.login.retry.backoff.max.ms" => crate::config::long(v, i64::MIN, i64::MAX)
+                .map(|n| self.sasl.oidc.retry_backoff_max = millis(n).unwrap_or_default()),
             "sasl.password" => {
                 self.sasl.password = Some(Secret::new(value));
                 Ok(())
@@ -581,10 +737,20 @@ impl SecurityConfig {
                 }
             }
             SaslMechanism::OAuthBearer => {
-                if s.token_provider.is_none() {
+                if s.token_provider.is_none() && s.oidc.wanted() {
+                    #[cfg(feature = "oidc")]
+                    s.oidc.resolve()?;
+                    #[cfg(not(feature = "oidc"))]
+                    return Err(Error::config(
+                        "sasl.oauthbearer.token.endpoint.url",
+                        "the OIDC login needs herald's `oidc` feature, which this build leaves out",
+                    ));
+                } else if s.token_provider.is_none() {
                     return Err(Error::config(
                         "sasl.mechanism",
-                        "OAUTHBEARER needs a token callback: ProducerBuilder::oauthbearer_token_provider",
+                        "OAUTHBEARER needs a token callback (ProducerBuilder::oauthbearer_token_provider) or an \
+                         OIDC token endpoint (sasl.oauthbearer.token.endpoint.url with a client id and secret, \
+                         KIP-768)",
                     ));
                 }
             }
@@ -599,6 +765,10 @@ struct Jaas {
     mechanism: Option<SaslMechanism>,
     username: Option<String>,
     password: Option<Secret>,
+    /// OAuthBearerLoginModule's `clientId`, `clientSecret` and `scope` (KIP-768).
+    client_id: Option<String>,
+    client_secret: Option<Secret>,
+    scope: Option<String>,
 }
 
 /// Parses `org.apache.kafka.common.security.plain.PlainLoginModule required
@@ -679,6 +849,9 @@ fn parse_jaas(v: &str) -> std::result::Result<Jaas, String> {
         match key {
             "username" => jaas.username = Some(value),
             "password" => jaas.password = Some(Secret::new(value)),
+            "clientId" => jaas.client_id = Some(value),
+            "clientSecret" => jaas.client_secret = Some(Secret::new(value)),
+            "scope" => jaas.scope = Some(value),
             _ => {} // other options (e.g. tokenauth, unsecuredLoginStringClaim_sub) are not herald's
         }
     }
@@ -821,6 +994,89 @@ mod tests {
         assert!(c.set("ssl.endpoint.identification.algorithm", "").unwrap().is_ok());
         assert!(!c.tls.verify_hostname);
         assert!(c.set("linger.ms", "5").is_none());
+    }
+
+    #[test]
+    fn oidc_login_settings_from_java_and_librdkafka_names() {
+        let oauth = |pairs: &[(&str, &str)]| {
+            let mut c = SecurityConfig::default();
+            c.set("security.protocol", "SASL_SSL").unwrap().unwrap();
+            for (k, v) in pairs {
+                c.set(k, v).unwrap().unwrap_or_else(|e| panic!("{k}: {e}"));
+            }
+            c
+        };
+        // Java: the login module's options, the callback handler and the URL.
+        let c = oauth(&[
+            ("sasl.mechanism", "OAUTHBEARER"),
+            (
+                "sasl.login.callback.handler.class",
+                "org.apache.kafka.common.security.oauthbearer.secured.OAuthBearerLoginCallbackHandler",
+            ),
+            ("sasl.oauthbearer.token.endpoint.url", "https://idp.example.com/token"),
+            (
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+                 clientId=\"app\" clientSecret=\"s3cret-value\" scope=\"kafka\";",
+            ),
+        ]);
+        c.validate().unwrap();
+        assert!(c.sasl.oidc.wanted());
+        assert!(!format!("{c:?}").contains("s3cret-value"));
+        #[cfg(feature = "oidc")]
+        {
+            let r = c.sasl.oidc.resolve().unwrap();
+            assert_eq!((r.client_id.as_str(), r.scope.as_deref()), ("app", Some("kafka")));
+            assert_eq!(r.client_secret.expose(), "s3cret-value");
+        }
+        // librdkafka's names; the properties win over the JAAS options (Java's
+        // ConfigOrJaas).
+        let mut c = oauth(&[
+            ("sasl.mechanisms", "OAUTHBEARER"),
+            ("sasl.oauthbearer.method", "OIDC"),
+            ("sasl.oauthbearer.token.endpoint.url", "http://127.0.0.1:1/token"),
+            (
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required clientId=jaas;",
+            ),
+            ("sasl.oauthbearer.client.credentials.client.id", "prop"),
+            ("sasl.oauthbearer.client.credentials.client.secret", "pw"),
+            ("sasl.login.connect.timeout.ms", "-1"),
+            ("sasl.login.retry.backoff.max.ms", "2500"),
+        ]);
+        c.validate().unwrap();
+        assert_eq!(c.sasl.oidc.connect_timeout, OidcConfig::default().connect_timeout);
+        assert_eq!(c.sasl.oidc.retry_backoff_max, Duration::from_millis(2500));
+        #[cfg(feature = "oidc")]
+        assert_eq!(c.sasl.oidc.resolve().unwrap().client_id, "prop");
+        // method=default: a token callback is needed, whatever the URL says.
+        c.set("sasl.oauthbearer.method", "default").unwrap().unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("token callback"));
+        assert!(c.set("sasl.oauthbearer.method", "kerberos").unwrap().is_err());
+        assert!(c.set("sasl.login.callback.handler.class", "com.example.Handler").unwrap().is_err());
+
+        // What is missing is named.
+        #[cfg(feature = "oidc")]
+        for (pairs, names) in [
+            (vec![("sasl.oauthbearer.method", "oidc")], "sasl.oauthbearer.token.endpoint.url"),
+            (vec![("sasl.oauthbearer.token.endpoint.url", "file:///tmp/token.jwt")], "http or https"),
+            (
+                vec![("sasl.oauthbearer.token.endpoint.url", "https://idp/token")],
+                "sasl.oauthbearer.client.credentials.client.id",
+            ),
+            (
+                vec![
+                    ("sasl.oauthbearer.token.endpoint.url", "https://idp/token"),
+                    ("sasl.oauthbearer.client.credentials.client.id", "x"),
+                ],
+                "clientSecret",
+            ),
+        ] {
+            let mut all = vec![("sasl.mechanism", "OAUTHBEARER")];
+            all.extend(pairs);
+            let e = oauth(&all).validate().unwrap_err().to_string();
+            assert!(e.contains(names), "{all:?}: {e}");
+        }
     }
 
     #[test]

@@ -78,12 +78,13 @@ impl std::fmt::Debug for Authenticator {
 
 impl Authenticator {
     /// From validated settings (the mechanism and what it needs are present).
-    pub(crate) fn new(sasl: &SaslConfig) -> Option<Authenticator> {
+    /// `tokens`: the OAUTHBEARER token provider (a callback or the OIDC login).
+    pub(crate) fn new(sasl: &SaslConfig, tokens: Option<TokenProvider>) -> Option<Authenticator> {
         Some(Authenticator {
             mechanism: sasl.effective_mechanism()?,
             username: sasl.username.clone().unwrap_or_default(),
             password: sasl.password.clone().unwrap_or_default(),
-            tokens: sasl.token_provider.clone(),
+            tokens,
             cached: Mutex::new(None),
         })
     }
@@ -181,7 +182,7 @@ impl Authenticator {
                 tracing::error!("the OAUTHBEARER token callback panicked");
                 panicked()
             })?
-            .map_err(|e| format!("the OAUTHBEARER token callback failed: {e}"))?;
+            .map_err(|e| format!("OAUTHBEARER login failed: {e}"))?;
         if token.expires_at <= now {
             return Err("the OAUTHBEARER token callback returned an expired token".to_owned());
         }

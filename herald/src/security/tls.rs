@@ -18,6 +18,12 @@ use crate::error::{Error, ErrorKind, Result};
 /// Builds the connector for `tls`: reads the PEM files now, so a missing or bad
 /// file fails `build()` rather than every connection.
 pub(crate) fn connector(tls: &TlsConfig) -> Result<TlsConnector> {
+    Ok(TlsConnector::from(Arc::new(client_config(tls)?)))
+}
+
+/// The rustls client configuration for `tls` (brokers, and the OAUTHBEARER token
+/// endpoint over HTTPS).
+pub(crate) fn client_config(tls: &TlsConfig) -> Result<rustls::ClientConfig> {
     let provider = Arc::new(provider(&tls.cipher_suites)?);
     let mut roots = RootCertStore::empty();
     match &tls.ca {
@@ -86,7 +92,7 @@ pub(crate) fn connector(tls: &TlsConfig) -> Result<TlsConnector> {
             ));
         }
     };
-    Ok(TlsConnector::from(Arc::new(config)))
+    Ok(config)
 }
 
 /// rustls's ring provider, offering only the cipher suites `names` lists (by
