@@ -100,7 +100,7 @@ suites_against() { # version
   HERALD_TEST_BOOTSTRAP=$b HERALD_TEST_SCHEMA_REGISTRY=$reg \
     cargo test --locked -p herald --test broker --test compression --test serializers_registry --test transactions \
       --test metrics
-  HERALD_TEST_BOOTSTRAP=$b HERALD_TEST_SCHEMA_REGISTRY=$reg cargo test --locked -p herald-cli --test cli --test formats
+  HERALD_TEST_BOOTSTRAP=$b HERALD_TEST_SCHEMA_REGISTRY=$reg cargo test --locked -p herald-cli --test cli --test formats --test parity
   [[ -z "$reg" ]] || harness/registry/run stop --name "$run_id"
   harness/kafka stop --name "$name"
 }

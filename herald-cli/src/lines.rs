@@ -194,9 +194,9 @@ impl LineFormat {
         }
         let null_marker = null_marker.map(|s| unescape(&s));
         if let Some(m) = &null_marker {
-            let seps = [("--key-separator", key_sep.as_ref())].into_iter().chain(
-                h.iter().filter(|_| parse_headers).map(|(flag, s)| (*flag, Some(s))),
-            );
+            let seps = [("--key-separator", key_sep.as_ref())]
+                .into_iter()
+                .chain(h.iter().filter(|_| parse_headers).map(|(flag, s)| (*flag, Some(s))));
             for (flag, s) in seps {
                 if s == Some(m) {
                     return usage(&format!("--null-marker and {flag} must differ"));
@@ -306,14 +306,20 @@ impl LineFormat {
             let end = h.separator.find(&part[start..]).map_or(part.len(), |i| start + i);
             let pair = &part[start..end];
             let (k, v) = match h.key_separator.find(pair) {
-                Some(i) => (&pair[..i], Some(Bytes::copy_from_slice(&pair[i + h.key_separator.needle().len()..]))),
+                Some(i) => {
+                    (&pair[..i], Some(Bytes::copy_from_slice(&pair[i + h.key_separator.needle().len()..])))
+                }
                 None => (pair, None),
             };
             if self.null_marker.as_deref() == Some(k) {
-                return Err("a header key equal to the null marker; header keys cannot be null; not sent".into());
+                return Err(
+                    "a header key equal to the null marker; header keys cannot be null; not sent".into()
+                );
             }
-            let key = std::str::from_utf8(k).map_err(|_| "a header key that is not UTF-8; not sent".to_owned())?;
-            let value = v.and_then(|v| if self.null_marker.as_deref() == Some(&v[..]) { None } else { Some(v) });
+            let key =
+                std::str::from_utf8(k).map_err(|_| "a header key that is not UTF-8; not sent".to_owned())?;
+            let value =
+                v.and_then(|v| if self.null_marker.as_deref() == Some(&v[..]) { None } else { Some(v) });
             out.push(Header { key: key.to_owned(), value });
             if end == part.len() {
                 return Ok(out);
@@ -323,7 +329,8 @@ impl LineFormat {
     }
 
     fn parse_json(&self, line: &[u8]) -> Result<Parsed, String> {
-        let r: JsonRecord = serde_json::from_slice(line).map_err(|e| format!("not a JSON record ({e}); not sent"))?;
+        let r: JsonRecord =
+            serde_json::from_slice(line).map_err(|e| format!("not a JSON record ({e}); not sent"))?;
         let headers = r
             .headers
             .into_iter()
@@ -487,7 +494,9 @@ mod tests {
         assert!(err(&["--parse-headers", "--headers-separator", ":"]).contains("must differ"));
         assert!(err(&["--parse-headers", "--headers-delimiter", ""]).contains("must not be empty"));
         assert!(err(&["-K", ",", "--null-marker", ","]).contains("--null-marker and --key-separator"));
-        assert!(err(&["--parse-headers", "--null-marker", ","]).contains("--null-marker and --headers-separator"));
+        assert!(
+            err(&["--parse-headers", "--null-marker", ","]).contains("--null-marker and --headers-separator")
+        );
         for flags in [
             &["--parse-headers"][..],
             &["-K", ":"],

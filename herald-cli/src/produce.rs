@@ -569,26 +569,50 @@ fn print_layout(cluster: &MockCluster, topic: &str) {
     let mut p = 0;
     eprintln!("herald: where the records are now:");
     while let Ok(records) = cluster.records(topic, p) {
+        // Each key's count, in the order keys were first seen.
         let mut keys: Vec<(String, usize)> = Vec::new();
+        let mut index = std::collections::HashMap::new();
         for r in &records {
             let k = match &r.key {
                 None => "(null key)".to_owned(),
                 Some(k) => String::from_utf8_lossy(k).into_owned(),
             };
-            match keys.iter_mut().find(|(seen, _)| *seen == k) {
-                Some((_, n)) => *n += 1,
-                None => keys.push((k, 1)),
-            }
+            let i = *index.entry(k.clone()).or_insert_with(|| {
+                keys.push((k, 0));
+                keys.len() - 1
+            });
+            keys[i].1 += 1;
         }
-        let shown: Vec<String> = keys.iter().map(|(k, n)| format!("{k} x{n}")).collect();
-        eprintln!("  partition {p}: {} records  {}", records.len(), shown.join(", "));
+        eprintln!("  partition {p}: {} records  {}", records.len(), top_keys(keys));
         p += 1;
     }
+}
+
+/// Keys shown per partition in the summary; the rest are counted.
+const SHOWN_KEYS: usize = 5;
+
+/// The most frequent keys (first seen first among equals) and how many others.
+fn top_keys(mut keys: Vec<(String, usize)>) -> String {
+    keys.sort_by(|a, b| b.1.cmp(&a.1)); // stable: first seen first among equals
+    let more = keys.len().saturating_sub(SHOWN_KEYS);
+    let mut shown: Vec<String> = keys.iter().take(SHOWN_KEYS).map(|(k, n)| format!("{k} x{n}")).collect();
+    if more > 0 {
+        shown.push(format!("and {more} more key{}", if more == 1 { "" } else { "s" }));
+    }
+    shown.join(", ")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_layout_shows_the_top_keys_and_counts_the_rest() {
+        let keys = |n: usize| (0..n).map(|i| (format!("k{i}"), 1 + i % 3)).collect::<Vec<_>>();
+        assert_eq!(top_keys(keys(2)), "k1 x2, k0 x1");
+        assert_eq!(top_keys(keys(1000)), "k2 x3, k5 x3, k8 x3, k11 x3, k14 x3, and 995 more keys");
+        assert_eq!(top_keys(keys(6)), "k2 x3, k5 x3, k1 x2, k4 x2, k0 x1, and 1 more key");
+    }
 
     #[test]
     fn headers_parse() {

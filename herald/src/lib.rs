@@ -59,6 +59,6 @@ pub use crate::partitioner::{NullKeyPartitioning, Partitioner, Partitions};
 pub use crate::producer::{
     ConsumerGroupMetadata, DeliveryFuture, Producer, ProducerBuilder, SendFuture, Topic, TxnOffset,
 };
-pub use crate::reader::{ConsumedRecord, IsolationLevel, TopicReader};
+pub use crate::reader::{ConsumedRecord, IsolationLevel, ReadOptions, StartOffset, TopicReader};
 pub use crate::record::{Header, Record, RecordMetadata, TimestampType};
 pub use crate::security::{OAuthBearerToken, SaslMechanism, Secret, SecurityProtocol, TokenProvider};
