@@ -593,7 +593,7 @@ const SHOWN_KEYS: usize = 5;
 
 /// The most frequent keys (first seen first among equals) and how many others.
 fn top_keys(mut keys: Vec<(String, usize)>) -> String {
-    keys.sort_by(|a, b| b.1.cmp(&a.1)); // stable: first seen first among equals
+    keys.sort_by_key(|k| std::cmp::Reverse(k.1)); // stable: first seen first among equals
     let more = keys.len().saturating_sub(SHOWN_KEYS);
     let mut shown: Vec<String> = keys.iter().take(SHOWN_KEYS).map(|(k, n)| format!("{k} x{n}")).collect();
     if more > 0 {

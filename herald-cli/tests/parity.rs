@@ -17,6 +17,9 @@ use common::{herald, json_lines};
 use herald::Record;
 use support::{bootstrap, consume_with_java, create_topic};
 
+/// A record's key, value and headers, as the Java consumer read them.
+type Row<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, Vec<(&'a str, Option<&'a [u8]>)>);
+
 fn ok(out: &std::process::Output) {
     assert!(
         out.status.success(),
@@ -45,7 +48,7 @@ async fn console_producer_lines_make_tombstones_and_per_line_headers() {
     );
     ok(&out);
     let got = consume_with_java(&topic).await;
-    let rows: Vec<(Option<&[u8]>, Option<&[u8]>, Vec<(&str, Option<&[u8]>)>)> = got
+    let rows: Vec<Row> = got
         .iter()
         .map(|c| {
             let h = c.headers.iter().map(|h| (h.key.as_str(), h.value.as_deref())).collect();

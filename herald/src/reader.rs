@@ -1,8 +1,10 @@
 //! Reads records back from a topic, to see what was written.
 //!
-//! This is not a consumer: no groups, no committed offsets, no rebalancing. It
-//! reads each partition from its first offset to the end it had when the read
-//! began (`herald consume` uses it, and so can tests).
+//! This is not a consumer: no groups, no committed offsets, no rebalancing.
+//! [`TopicReader::read_to_end`] reads each partition from its first offset to the
+//! end it had when the read began (tests use it); [`TopicReader::read`] with
+//! [`ReadOptions`] reads chosen partitions from an offset, up to a count, or on
+//! as new records come (`herald consume`'s `-p`, `-o`, `-c`, `-f`).
 //!
 //! By default it reads as a `read_uncommitted` consumer: every record, including
 //! those of transactions still open or aborted. [`TopicReader::isolation`] with
