@@ -116,6 +116,16 @@ mod tests {
     }
 
     #[test]
+    fn an_unreachable_cluster_is_reported_once_and_never_after_an_answer() {
+        let mut m = MetadataState::new();
+        assert!(m.first_unanswered_failure());
+        assert!(!m.first_unanswered_failure(), "once");
+        let mut m = MetadataState::new();
+        m.succeeded(Instant::now(), Duration::from_millis(100));
+        assert!(!m.first_unanswered_failure(), "a cluster that answered was reachable");
+    }
+
+    #[test]
     fn asks_at_once_then_every_max_age() {
         let mut m = MetadataState::new();
         let now = Instant::now();
