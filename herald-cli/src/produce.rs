@@ -205,6 +205,8 @@ fn header_of(s: &str) -> Header {
 const EMBEDDED_BROKERS: usize = 3;
 
 pub async fn run(mut args: ProduceArgs) -> Result<ExitCode, CliError> {
+    // Flags that cannot go together are refused before anything starts.
+    let format = LineFormat::from_args(&args)?;
     let config_file = config_file(&mut args.bootstrap_server, args.producer_config.as_deref())?;
     // Without a broker: an embedded cluster, gone when the command ends.
     let embedded = match &args.bootstrap_server {
@@ -237,7 +239,6 @@ pub async fn run(mut args: ProduceArgs) -> Result<ExitCode, CliError> {
     let mut builder = Producer::builder()
         .properties(config_file.iter().flat_map(|f| f.iter()))
         .bootstrap_servers(&bootstrap);
-    let format = LineFormat::from_args(&args)?;
     for p in &args.properties {
         let (k, v) = split_property(p).map_err(|e| CliError::usage(format!("-X {e}")))?;
         if !crate::lines::READER_PROPERTIES.contains(&k) {

@@ -197,6 +197,10 @@ fn impossible_flags_are_refused_before_anything_is_sent() {
         assert!(stderr.contains(says), "{args:?}: {stderr}");
         assert!(!stderr.contains("delivered"), "{args:?}: nothing read: {stderr}");
     }
+    // Without a broker too: no embedded cluster is started for them.
+    let out = herald(&["produce", "-t", "t", "--key-separator", ""], "a:b\n");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("embedded"));
     let out = herald(&["consume", "-b", "127.0.0.1:9", "-t", "t", "-o", "soon"], "");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("-N for the last N records"));
