@@ -4,7 +4,9 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use base64::Engine;
-use herald::{ConsumedRecord, IsolationLevel, TimestampType, TopicReader};
+use std::ops::ControlFlow;
+
+use herald::{ConsumedRecord, IsolationLevel, ReadOptions, StartOffset, TimestampType, TopicReader};
 use serde_json::json;
 
 use crate::CliError;
@@ -53,6 +55,25 @@ pub struct ConsumeArgs {
     #[arg(long, value_enum, default_value_t = Isolation::ReadUncommitted)]
     pub isolation: Isolation,
 
+    /// Read this partition only (repeatable; default: every partition).
+    #[arg(short = 'p', long = "partition", value_name = "N")]
+    pub partitions: Vec<i32>,
+
+    /// Where to start in each partition read: beginning (the default), end, an
+    /// offset, or -N for the last N records (kcat's -o).
+    #[arg(short = 'o', long, value_name = "beginning|end|N|-N", value_parser = parse_offset, allow_hyphen_values = true)]
+    pub offset: Option<StartOffset>,
+
+    /// Stop after N records (kcat's -c, the console consumer's --max-messages).
+    #[arg(short = 'c', long, alias = "max-messages", value_name = "N")]
+    pub max_records: Option<u64>,
+
+    /// At the end of the partitions, wait for new records and print them as they
+    /// come, until Ctrl-C or --max-records (without it, herald stops at the end
+    /// each partition had when it started).
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+
     /// Set a client property, e.g. -X security.protocol=SASL_SSL (repeatable;
     /// the security.protocol, ssl.* and sasl.* ones apply to reading).
     #[arg(short = 'X', long = "property", value_name = "NAME=VALUE")]
@@ -74,20 +95,45 @@ pub async fn run(args: ConsumeArgs) -> Result<ExitCode, CliError> {
         Isolation::ReadUncommitted => IsolationLevel::ReadUncommitted,
         Isolation::ReadCommitted => IsolationLevel::ReadCommitted,
     };
-    let records = TopicReader::from_properties(props)?.isolation(level).read_to_end(&args.topic).await?;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for r in &records {
-        let line = match args.format {
-            ConsumeFormat::Text => text(r),
-            ConsumeFormat::Json => json(r).to_string(),
-        };
-        if writeln!(out, "{line}").is_err() {
-            break;
-        }
+    let mut options = ReadOptions::new().start(args.offset.unwrap_or_default()).follow(args.follow);
+    if !args.partitions.is_empty() {
+        options = options.partitions(args.partitions.clone());
     }
+    if let Some(n) = args.max_records {
+        options = options.max_records(n);
+    }
+    let reader = TopicReader::from_properties(props)?.isolation(level);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let read = reader
+        .read(&args.topic, &options, |r| {
+            let line = match args.format {
+                ConsumeFormat::Text => text(&r),
+                ConsumeFormat::Json => json(&r).to_string(),
+            };
+            // Following, each record shows as it comes.
+            if writeln!(out, "{line}").is_err() || (args.follow && out.flush().is_err()) {
+                return ControlFlow::Break(()); // stdout closed (a pipe's reader is gone)
+            }
+            ControlFlow::Continue(())
+        })
+        .await;
     let _ = out.flush();
-    eprintln!("herald: {} records in {}", records.len(), args.topic);
+    let n = read?;
+    eprintln!("herald: {n} records in {}", args.topic);
     Ok(ExitCode::SUCCESS)
+}
+
+/// kcat's -o: `beginning`, `end`, an offset, or `-N` (N before the end).
+fn parse_offset(s: &str) -> Result<StartOffset, String> {
+    match s {
+        "beginning" | "earliest" => Ok(StartOffset::Earliest),
+        "end" | "latest" => Ok(StartOffset::Latest),
+        _ => match s.parse::<i64>() {
+            Ok(n) if n < 0 => Ok(StartOffset::FromEnd(-n)),
+            Ok(n) => Ok(StartOffset::Offset(n)),
+            Err(_) => Err("beginning, end, an offset, or -N for the last N records".into()),
+        },
+    }
 }
 
 fn shown(b: Option<&[u8]>) -> String {

@@ -225,20 +225,23 @@ impl Encoders {
         matches!((&self.key, &self.value), (Encoder::Text, Encoder::Text))
     }
 
-    /// The key's bytes (`None` for no key), then the value's; serializers may add
-    /// to `headers`.
+    /// The key's bytes, then the value's (`None` for null: null stays null);
+    /// serializers may add to `headers`.
     pub async fn encode(
         &self,
         topic: &str,
-        key: Option<&[u8]>,
-        value: &[u8],
+        key: Option<Bytes>,
+        value: Option<Bytes>,
         headers: &mut Vec<Header>,
-    ) -> Result<(Option<Bytes>, Bytes), LineError> {
+    ) -> Result<(Option<Bytes>, Option<Bytes>), LineError> {
         let key = match key {
             None => None,
             Some(k) => Some(self.key.encode(topic, true, k, headers).await?),
         };
-        let value = self.value.encode(topic, false, value, headers).await?;
+        let value = match value {
+            None => None,
+            Some(v) => Some(self.value.encode(topic, false, v, headers).await?),
+        };
         Ok((key, value))
     }
 }
@@ -248,18 +251,18 @@ impl Encoder {
         &self,
         topic: &str,
         is_key: bool,
-        raw: &[u8],
+        raw: Bytes,
         headers: &mut Vec<Header>,
     ) -> Result<Bytes, LineError> {
         let side = if is_key { "key" } else { "value" };
         let bad = |what: &str| LineError::BadInput(format!("the {side} is not {what}; not sent"));
         if let Encoder::Text = self {
-            return Ok(Bytes::copy_from_slice(raw));
+            return Ok(raw);
         }
-        let text = std::str::from_utf8(raw).map_err(|_| bad("UTF-8 text"))?;
+        let text = std::str::from_utf8(&raw).map_err(|_| bad("UTF-8 text"))?;
         let mut ctx = SerializationContext::new(topic, is_key, headers);
         let out = match self {
-            Encoder::Text => return Ok(Bytes::copy_from_slice(raw)),
+            Encoder::Text => return Ok(raw),
             Encoder::Int => {
                 let v: i32 =
                     text.trim().parse().map_err(|_| bad(&format!("an int (32-bit integer): {text:?}")))?;
@@ -275,7 +278,7 @@ impl Encoder {
                 DoubleSerializer.serialize(&mut ctx, &v).await
             }
             Encoder::Json => match serde_json::from_str::<serde::de::IgnoredAny>(text) {
-                Ok(_) => return Ok(Bytes::copy_from_slice(raw)),
+                Ok(_) => return Ok(raw),
                 Err(e) => return Err(bad(&format!("JSON ({e})"))),
             },
             Encoder::Avro(s) => {
@@ -291,7 +294,7 @@ impl Encoder {
             }
             // Parsed and checked by the serializer, which names the violation; the
             // line's text is what is sent.
-            Encoder::JsonSchema(s) => s.serialize(&mut ctx, &RawJson(Bytes::copy_from_slice(raw))).await,
+            Encoder::JsonSchema(s) => s.serialize(&mut ctx, &RawJson(raw.clone())).await,
         };
         match out {
             Ok(Some(b)) => Ok(b),
@@ -307,7 +310,7 @@ mod tests {
 
     async fn enc(e: &Encoder, text: &str) -> Result<Vec<u8>, String> {
         let mut headers = Vec::new();
-        match e.encode("t", false, text.as_bytes(), &mut headers).await {
+        match e.encode("t", false, Bytes::copy_from_slice(text.as_bytes()), &mut headers).await {
             Ok(b) => Ok(b.to_vec()),
             Err(LineError::BadInput(m)) => Err(m),
             Err(LineError::Failed(e)) => Err(e.to_string()),

@@ -58,6 +58,7 @@ impl Chunks {
 pub struct FileReader<R> {
     input: R,
     chunk: usize,
+    delimiter: Vec<u8>,
     /// The start of a line the last chunk ended in the middle of.
     carry: Vec<u8>,
     recycled: Option<std_mpsc::Receiver<Vec<u8>>>,
@@ -65,12 +66,24 @@ pub struct FileReader<R> {
 }
 
 impl<R: Read> FileReader<R> {
-    pub fn new(input: R, chunk: usize, recycled: Option<std_mpsc::Receiver<Vec<u8>>>) -> FileReader<R> {
-        FileReader { input, chunk: chunk.max(2), carry: Vec::new(), recycled, done: false }
+    pub fn new(
+        input: R,
+        chunk: usize,
+        recycled: Option<std_mpsc::Receiver<Vec<u8>>>,
+        delimiter: &[u8],
+    ) -> FileReader<R> {
+        FileReader {
+            input,
+            chunk: chunk.max(2),
+            delimiter: delimiter.to_vec(),
+            carry: Vec::new(),
+            recycled,
+            done: false,
+        }
     }
 
-    /// The next chunk: whole lines, each ending in `\n`, except that the file's
-    /// last line may lack it. `None` at the end.
+    /// The next chunk: whole lines, each ending in the delimiter, except that the
+    /// file's last line may lack it. `None` at the end.
     pub fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
         if self.done {
             return Ok(None);
@@ -94,8 +107,7 @@ impl<R: Read> FileReader<R> {
                 self.done = true;
                 return Ok((!buf.is_empty()).then(|| Bytes::from(buf)));
             }
-            if let Some(i) = memchr::memrchr(b'\n', &buf[start..]) {
-                let end = start + i + 1;
+            if let Some(end) = last_end(&buf, start, &self.delimiter) {
                 self.carry.extend_from_slice(&buf[end..]);
                 buf.truncate(end);
                 return Ok(Some(Bytes::from(buf)));
@@ -111,12 +123,19 @@ pub struct ChunkReader<R> {
     /// What was read and not yet handed out: at most the start of one line.
     buf: BytesMut,
     chunk: usize,
+    delimiter: Vec<u8>,
     done: bool,
 }
 
 impl<R: Read> ChunkReader<R> {
-    pub fn new(input: R, chunk: usize) -> ChunkReader<R> {
-        ChunkReader { input, buf: BytesMut::new(), chunk: chunk.max(2), done: false }
+    pub fn new(input: R, chunk: usize, delimiter: &[u8]) -> ChunkReader<R> {
+        ChunkReader {
+            input,
+            buf: BytesMut::new(),
+            chunk: chunk.max(2),
+            delimiter: delimiter.to_vec(),
+            done: false,
+        }
     }
 
     /// The next chunk: whole lines, each ending in `\n`, except that the input's
@@ -157,8 +176,8 @@ impl<R: Read> ChunkReader<R> {
                 }
                 return Ok(Some(self.buf.split().freeze()));
             }
-            if let Some(i) = memchr::memrchr(b'\n', &self.buf[start..]) {
-                return Ok(Some(self.buf.split_to(start + i + 1).freeze()));
+            if let Some(end) = last_end(&self.buf, start, &self.delimiter) {
+                return Ok(Some(self.buf.split_to(end).freeze()));
             }
         }
     }
@@ -167,20 +186,20 @@ impl<R: Read> ChunkReader<R> {
 /// Reads `input` on a thread of its own (a plain thread: one blocked on a
 /// terminal must not keep the process from exiting) and hands its chunks over;
 /// a read error ends the input, with the reason on stderr.
-pub fn spawn_reader(input: Input) -> io::Result<Chunks> {
+pub fn spawn_reader(input: Input, delimiter: &[u8]) -> io::Result<Chunks> {
     let (tx, rx) = mpsc::channel(READ_AHEAD);
     let (recycle, read) = match input {
         Input::File(f) => {
             // Room for every buffer there can be: the ones read ahead, the one the
             // send loop is on, and the one being filled.
             let (recycle, recycled) = std_mpsc::sync_channel(READ_AHEAD + 2);
-            let mut reader = FileReader::new(f, CHUNK, Some(recycled));
+            let mut reader = FileReader::new(f, CHUNK, Some(recycled), delimiter);
             let read: Box<dyn FnMut() -> io::Result<Option<Bytes>> + Send> =
                 Box::new(move || reader.next_chunk());
             (Some(recycle), read)
         }
         Input::Stream(s) => {
-            let mut reader = ChunkReader::new(s, CHUNK);
+            let mut reader = ChunkReader::new(s, CHUNK, delimiter);
             let read: Box<dyn FnMut() -> io::Result<Option<Bytes>> + Send> =
                 Box::new(move || reader.next_chunk());
             (None, read)
@@ -207,20 +226,32 @@ fn send_chunks(mut read: Box<dyn FnMut() -> io::Result<Option<Bytes>> + Send>, t
     }
 }
 
-/// The lines of a chunk: (start, end) of each line's text, without its `\n` (or
-/// `\r\n`).
-pub fn lines(chunk: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+/// Where the last delimiter in `buf` that ends past `start` ends (what was read
+/// before `start` has no whole delimiter, but may hold the start of one).
+fn last_end(buf: &[u8], start: usize, delimiter: &[u8]) -> Option<usize> {
+    let from = start.saturating_sub(delimiter.len() - 1);
+    if let [d] = delimiter {
+        return memchr::memrchr(*d, &buf[from..]).map(|i| from + i + 1);
+    }
+    memchr::memmem::rfind(&buf[from..], delimiter).map(|i| from + i + delimiter.len())
+}
+
+/// The lines of a chunk: (start, end) of each line's text, without its
+/// delimiter (and, when the delimiter is `\n`, without a `\r` before it).
+pub fn lines<'a>(chunk: &'a [u8], delimiter: &'a [u8]) -> impl Iterator<Item = (usize, usize)> + 'a {
     let mut start = 0;
+    let finder = memchr::memmem::Finder::new(delimiter);
+    let crlf = delimiter == b"\n";
     std::iter::from_fn(move || {
         if start >= chunk.len() {
             return None;
         }
         let line = start;
-        let end = match memchr::memchr(b'\n', &chunk[start..]) {
+        let end = match finder.find(&chunk[start..]) {
             Some(i) => {
-                start += i + 1;
+                start += i + delimiter.len();
                 let end = line + i;
-                if end > line && chunk[end - 1] == b'\r' { end - 1 } else { end }
+                if crlf && end > line && chunk[end - 1] == b'\r' { end - 1 } else { end }
             }
             None => {
                 start = chunk.len();
@@ -254,20 +285,24 @@ mod tests {
     /// the send loop would hand them back), and how many chunks the stream
     /// reader made.
     fn all_lines(data: &[u8], step: usize, chunk: usize) -> (Vec<Vec<u8>>, usize) {
-        let mut r = ChunkReader::new(Trickle { data, step }, chunk);
+        all_records(data, step, chunk, b"\n")
+    }
+
+    fn all_records(data: &[u8], step: usize, chunk: usize, d: &[u8]) -> (Vec<Vec<u8>>, usize) {
+        let mut r = ChunkReader::new(Trickle { data, step }, chunk, d);
         let (mut out, mut chunks) = (Vec::new(), 0);
         while let Some(c) = r.next_chunk().unwrap() {
             chunks += 1;
-            assert!(c.ends_with(b"\n") || !data.ends_with(b"\n"), "chunks end at a line end");
-            out.extend(lines(&c).map(|(s, e)| c[s..e].to_vec()));
+            assert!(c.ends_with(d) || !data.ends_with(d), "chunks end at a line end");
+            out.extend(lines(&c, d).map(|(s, e)| c[s..e].to_vec()));
         }
         let (recycle, recycled) = std_mpsc::sync_channel(4);
         let chunks_back = Chunks { rx: mpsc::channel(1).1, recycle: Some(recycle) };
-        let mut f = FileReader::new(Trickle { data, step }, chunk, Some(recycled));
+        let mut f = FileReader::new(Trickle { data, step }, chunk, Some(recycled), d);
         let mut from_file = Vec::new();
         while let Some(c) = f.next_chunk().unwrap() {
-            assert!(c.ends_with(b"\n") || !data.ends_with(b"\n"), "chunks end at a line end");
-            from_file.extend(lines(&c).map(|(s, e)| c[s..e].to_vec()));
+            assert!(c.ends_with(d) || !data.ends_with(d), "chunks end at a line end");
+            from_file.extend(lines(&c, d).map(|(s, e)| c[s..e].to_vec()));
             chunks_back.done_with(c);
         }
         assert_eq!(from_file, out, "both readers see the same lines");
@@ -300,5 +335,25 @@ mod tests {
         assert!(chunks >= 2);
         assert_eq!(all_lines(b"", 10, 64).0, Vec::<Vec<u8>>::new());
         assert_eq!(all_lines(b"\n", 10, 64).0, vec![Vec::<u8>::new()]);
+    }
+
+    #[test]
+    fn records_split_at_any_delimiter_even_across_reads() {
+        let mut data = Vec::new();
+        let mut want = Vec::new();
+        for i in 0..300 {
+            let record = format!("r{i}\nwith a newline\r\n{}", "z".repeat(i % 11));
+            data.extend_from_slice(record.as_bytes());
+            data.extend_from_slice(b"<|>");
+            want.push(record.into_bytes());
+        }
+        for (step, chunk) in [(1, 64), (2, 64), (5, 32), (100_000, 64), (100_000, 1 << 20)] {
+            assert_eq!(all_records(&data, step, chunk, b"<|>").0, want, "step {step} chunk {chunk}");
+        }
+        // A last record without the delimiter, an empty one, and a delimiter that is
+        // not a line end: \r stays.
+        let (got, _) = all_records(b"a\r;;b\r", 1, 64, b";");
+        assert_eq!(got, vec![b"a\r".to_vec(), b"".to_vec(), b"b\r".to_vec()]);
+        assert_eq!(all_records(b"x\0y\0", 3, 64, b"\0").0, vec![b"x".to_vec(), b"y".to_vec()]);
     }
 }

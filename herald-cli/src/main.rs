@@ -5,6 +5,7 @@ mod bench;
 mod consume;
 mod formats;
 mod input;
+mod lines;
 mod mock;
 mod produce;
 mod report;
@@ -101,7 +102,16 @@ fn main() -> ExitCode {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    // Warnings alone read as the command's own messages; -v adds time and source.
+    if cli.verbose == 0 {
+        fmt.without_time().with_target(false).init();
+    } else {
+        fmt.init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -11,12 +11,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use herald::mock::MockCluster;
 use herald::{Header, Producer, Record, SendFuture, Topic};
-use memchr::memmem;
 use tokio::sync::Notify;
 
 use crate::CliError;
 use crate::formats::{Encoders, LineError};
 use crate::input::{self, Chunks, Input};
+use crate::lines::LineFormat;
 use crate::report::{Outcomes, ReportFormat};
 use crate::transactions::{Ended, TxnLines, line_error};
 
@@ -44,10 +44,63 @@ pub struct ProduceArgs {
     #[arg(short = 'f', long, value_name = "FILE")]
     pub file: Option<PathBuf>,
 
-    /// Split each line at the first SEP into key and value. A line without SEP is
-    /// an error for that line. Without this option lines are values with null keys.
-    #[arg(long, value_name = "SEP")]
+    /// Split each line at the first SEP into key and value (kcat's -K; the console
+    /// producer's parse.key=true with key.separator). A line without SEP is an
+    /// error for that line (see --ignore-error). Without this option lines are
+    /// values with null keys. Escapes: \t \n \r \0 \\ \xHH.
+    #[arg(short = 'K', long, value_name = "SEP")]
     pub key_separator: Option<String>,
+
+    /// What each input line is: text (see --key-separator, --parse-headers), or
+    /// the JSON lines `herald consume --format json` prints (key, value, headers,
+    /// partition, timestamp; {"base64": "…"} for bytes that are not UTF-8), so
+    /// that `herald consume -t a --format json | herald produce -t b --input-format
+    /// json` copies topic a into b record for record.
+    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    pub input_format: crate::lines::InputFormat,
+
+    /// With --input-format json: partition by key (or round robin) instead of
+    /// sending each record to the partition its line names.
+    #[arg(long)]
+    pub ignore_partition: bool,
+
+    /// What ends each record in the input instead of a newline, e.g. -D '\0' or
+    /// -D ';;' (kcat's -D). Escapes as for --key-separator.
+    #[arg(short = 'D', long, value_name = "DELIM")]
+    pub line_delimiter: Option<String>,
+
+    /// A key, value or header value equal to STR is sent as null: -K : --null-marker
+    /// NULL turns `k:NULL` into a tombstone for k (the console producer's
+    /// null.marker, KIP-810).
+    #[arg(long, value_name = "STR")]
+    pub null_marker: Option<String>,
+
+    /// Send an empty key or value as null (kcat's -Z).
+    #[arg(short = 'Z', long)]
+    pub empty_as_null: bool,
+
+    /// Each line starts with its headers, then --headers-delimiter:
+    /// `h1:v1,h2:v2<TAB>key<TAB>value` (the console producer's parse.headers). A
+    /// header without the key separator has a null value.
+    #[arg(long)]
+    pub parse_headers: bool,
+
+    /// What ends the headers of a line (headers.delimiter; default a tab).
+    #[arg(long, value_name = "DELIM")]
+    pub headers_delimiter: Option<String>,
+
+    /// What separates two headers (headers.separator; default ",").
+    #[arg(long, value_name = "SEP")]
+    pub headers_separator: Option<String>,
+
+    /// What separates a header's key from its value (headers.key.separator; default ":").
+    #[arg(long, value_name = "SEP")]
+    pub headers_key_separator: Option<String>,
+
+    /// A line without the key separator (or headers delimiter) is all value (no
+    /// key, no headers) instead of an error (the console producer's ignore.error).
+    #[arg(long)]
+    pub ignore_error: bool,
 
     /// Add a header to every record: -H key=value (repeatable; keys may repeat).
     /// -H key without '=' adds a header with a null value.
@@ -68,7 +121,10 @@ pub struct ProduceArgs {
     #[arg(short = 'F', long = "producer.config", value_name = "FILE")]
     pub producer_config: Option<PathBuf>,
 
-    /// Set any producer property: -X linger.ms=20 (repeatable; Java and librdkafka names).
+    /// Set any producer property: -X linger.ms=20 (repeatable; Java and librdkafka
+    /// names). The console producer's line-reader properties (parse.key,
+    /// key.separator, parse.headers, headers.delimiter, headers.separator,
+    /// headers.key.separator, null.marker, ignore.error) set the line format.
     #[arg(short = 'X', long = "property", value_name = "NAME=VALUE")]
     pub properties: Vec<String>,
 
@@ -149,6 +205,8 @@ fn header_of(s: &str) -> Header {
 const EMBEDDED_BROKERS: usize = 3;
 
 pub async fn run(mut args: ProduceArgs) -> Result<ExitCode, CliError> {
+    // Flags that cannot go together are refused before anything starts.
+    let format = LineFormat::from_args(&args)?;
     let config_file = config_file(&mut args.bootstrap_server, args.producer_config.as_deref())?;
     // Without a broker: an embedded cluster, gone when the command ends.
     let embedded = match &args.bootstrap_server {
@@ -183,7 +241,9 @@ pub async fn run(mut args: ProduceArgs) -> Result<ExitCode, CliError> {
         .bootstrap_servers(&bootstrap);
     for p in &args.properties {
         let (k, v) = split_property(p).map_err(|e| CliError::usage(format!("-X {e}")))?;
-        builder = builder.set(k, v);
+        if !crate::lines::READER_PROPERTIES.contains(&k) {
+            builder = builder.set(k, v);
+        }
     }
     if let Some(acks) = &args.acks {
         builder = builder.set("acks", acks);
@@ -218,10 +278,10 @@ pub async fn run(mut args: ProduceArgs) -> Result<ExitCode, CliError> {
     };
     let progress = args.progress || (!args.no_progress && std::io::stderr().is_terminal());
     let thread_error = |e: std::io::Error| CliError::usage(format!("cannot start a thread: {e}"));
-    let chunks = input::spawn_reader(input).map_err(thread_error)?;
+    let chunks = input::spawn_reader(input, &format.delimiter).map_err(thread_error)?;
     let (outcomes, reporter) =
         Outcomes::start(args.report.unwrap_or(ReportFormat::None), progress).map_err(thread_error)?;
-    let lines = produce_lines(&producer, &args, &encoders, chunks, outcomes, txn).await;
+    let lines = produce_lines(&producer, &args, &format, &encoders, chunks, outcomes, txn).await;
     // Every record sent has its callback run by the time close returns (the ones
     // still pending at the timeout fail), so each line has its outcome then.
     let closed = producer.close(Duration::from_secs(args.close_timeout)).await;
@@ -247,6 +307,7 @@ pub async fn run(mut args: ProduceArgs) -> Result<ExitCode, CliError> {
 pub async fn produce_lines(
     producer: &Producer,
     args: &ProduceArgs,
+    format: &LineFormat,
     encoders: &Encoders,
     mut chunks: Chunks,
     outcomes: &'static Outcomes,
@@ -263,7 +324,7 @@ pub async fn produce_lines(
             }
         })
     };
-    let sender = LineSender::new(producer, args, encoders, outcomes, txn);
+    let sender = LineSender::new(producer, args, format, encoders, outcomes, txn);
     let mut line: u64 = 0;
     let mut stopped = false;
     if txn.is_some() && begin(producer, &mut stopped) {
@@ -276,7 +337,7 @@ pub async fn produce_lines(
             c = chunks.next() => c,
         };
         let Some(chunk) = chunk else { break };
-        for (start, end) in input::lines(&chunk) {
+        for (start, end) in input::lines(&chunk, &format.delimiter) {
             if interrupted.load(Ordering::Relaxed) {
                 break 'input;
             }
@@ -296,7 +357,7 @@ pub async fn produce_lines(
             let sent = if sender.plain {
                 sender.send_plain(line, &chunk, start..end)
             } else {
-                let made = sender.encoded_record(line, &chunk, start..end).await;
+                let made = sender.parsed_record(line, &chunk, start..end).await;
                 made.map(|(record, key)| sender.send(line, record, key))
             };
             if let Some((sent, key)) = sent {
@@ -347,7 +408,7 @@ struct LineSender<'a> {
     topic_name: &'a str,
     headers: Vec<Header>,
     partition: Option<i32>,
-    separator: Option<memmem::Finder<'static>>,
+    format: &'a LineFormat,
     encoders: &'a Encoders,
     /// Key and value go as they are: a record's bytes are slices of the chunk read.
     plain: bool,
@@ -360,6 +421,7 @@ impl<'a> LineSender<'a> {
     fn new(
         producer: &'a Producer,
         args: &'a ProduceArgs,
+        format: &'a LineFormat,
         encoders: &'a Encoders,
         outcomes: &'static Outcomes,
         txn: Option<&'static TxnLines>,
@@ -370,9 +432,9 @@ impl<'a> LineSender<'a> {
             topic_name: &args.topic,
             headers: args.headers.iter().map(|h| header_of(h)).collect(),
             partition: args.partition,
-            separator: args.key_separator.as_deref().map(|s| memmem::Finder::new(s.as_bytes()).into_owned()),
+            format,
             encoders,
-            plain: encoders.are_plain() && txn.is_none(),
+            plain: encoders.are_plain() && format.is_plain() && txn.is_none(),
             outcomes,
             txn,
         }
@@ -394,15 +456,13 @@ impl<'a> LineSender<'a> {
         chunk: &[u8],
         text: Range<usize>,
     ) -> Option<(Option<Range<usize>>, Range<usize>)> {
-        let Some(sep) = &self.separator else { return Some((None, text)) };
-        match split_at_separator(&chunk[text.clone()], sep) {
-            Some((k, v)) => Some((
-                Some(text.start + k.start..text.start + k.end),
+        match self.format.split_key(&chunk[text.clone()]) {
+            Ok((k, v)) => Some((
+                k.map(|k| text.start + k.start..text.start + k.end),
                 text.start + v.start..text.start + v.end,
             )),
-            None => {
-                let sep = String::from_utf8_lossy(sep.needle());
-                self.fail(line, None, format!("no key separator {sep:?} in the line; not sent"));
+            Err(reason) => {
+                self.fail(line, None, reason);
                 None
             }
         }
@@ -437,23 +497,33 @@ impl<'a> LineSender<'a> {
         Some((self.producer.send_with_callback(record, move |r| o.on_delivery(line, r)), None))
     }
 
-    /// A record of the line's key and value through the encoders (--key-format,
-    /// --value-format); a line they refuse fails here.
-    async fn encoded_record(
+    /// A record of what the line holds (its headers, key, value, and with JSON
+    /// input its partition and timestamp), the key and value through the
+    /// encoders (--key-format, --value-format); a line they refuse fails here.
+    async fn parsed_record(
         &self,
         line: u64,
         chunk: &Bytes,
         text: Range<usize>,
     ) -> Option<(Record, Option<Bytes>)> {
-        let (key, value) = self.split(line, chunk, text)?;
-        let report_key = if self.outcomes.ordered() { key.clone().map(|k| chunk.slice(k)) } else { None };
-        let mut headers = self.headers.clone();
-        let raw_key = key.map(|k| &chunk[k]);
-        match self.encoders.encode(self.topic_name, raw_key, &chunk[value], &mut headers).await {
+        let parsed = match self.format.parse(chunk, text) {
+            Ok(p) => p,
+            Err(reason) => {
+                self.fail(line, None, reason);
+                return None;
+            }
+        };
+        let report_key = if self.outcomes.ordered() { parsed.key.clone() } else { None };
+        let mut headers = parsed.headers;
+        headers.extend(self.headers.iter().cloned());
+        match self.encoders.encode(self.topic_name, parsed.key, parsed.value, &mut headers).await {
             Ok((k, v)) => {
-                let mut record = Record::to(&self.topic).key_opt(k).value(v).headers(headers);
-                if let Some(p) = self.partition {
+                let mut record = Record::to(&self.topic).key_opt(k).value_opt(v).headers(headers);
+                if let Some(p) = self.partition.or(parsed.partition) {
                     record = record.partition(p);
+                }
+                if let Some(t) = parsed.timestamp {
+                    record = record.timestamp(t);
                 }
                 Some((record, report_key))
             }
@@ -494,37 +564,43 @@ impl<'a> LineSender<'a> {
     }
 }
 
-/// Where `line` splits at the first separator: the key's and the value's ranges.
-fn split_at_separator(line: &[u8], sep: &memmem::Finder<'_>) -> Option<(Range<usize>, Range<usize>)> {
-    let n = sep.needle().len();
-    if n == 0 {
-        return None;
-    }
-    let i = sep.find(line)?;
-    Some((0..i, i + n..line.len()))
-}
-
 /// Shows which keys landed in which partition: the partitioning rules the README
 /// documents, made visible.
 fn print_layout(cluster: &MockCluster, topic: &str) {
     let mut p = 0;
     eprintln!("herald: where the records are now:");
     while let Ok(records) = cluster.records(topic, p) {
+        // Each key's count, in the order keys were first seen.
         let mut keys: Vec<(String, usize)> = Vec::new();
+        let mut index = std::collections::HashMap::new();
         for r in &records {
             let k = match &r.key {
                 None => "(null key)".to_owned(),
                 Some(k) => String::from_utf8_lossy(k).into_owned(),
             };
-            match keys.iter_mut().find(|(seen, _)| *seen == k) {
-                Some((_, n)) => *n += 1,
-                None => keys.push((k, 1)),
-            }
+            let i = *index.entry(k.clone()).or_insert_with(|| {
+                keys.push((k, 0));
+                keys.len() - 1
+            });
+            keys[i].1 += 1;
         }
-        let shown: Vec<String> = keys.iter().map(|(k, n)| format!("{k} x{n}")).collect();
-        eprintln!("  partition {p}: {} records  {}", records.len(), shown.join(", "));
+        eprintln!("  partition {p}: {} records  {}", records.len(), top_keys(keys));
         p += 1;
     }
+}
+
+/// Keys shown per partition in the summary; the rest are counted.
+const SHOWN_KEYS: usize = 5;
+
+/// The most frequent keys (first seen first among equals) and how many others.
+fn top_keys(mut keys: Vec<(String, usize)>) -> String {
+    keys.sort_by_key(|k| std::cmp::Reverse(k.1)); // stable: first seen first among equals
+    let more = keys.len().saturating_sub(SHOWN_KEYS);
+    let mut shown: Vec<String> = keys.iter().take(SHOWN_KEYS).map(|(k, n)| format!("{k} x{n}")).collect();
+    if more > 0 {
+        shown.push(format!("and {more} more key{}", if more == 1 { "" } else { "s" }));
+    }
+    shown.join(", ")
 }
 
 #[cfg(test)]
@@ -532,16 +608,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn splits_at_the_first_separator() {
-        let split = |line: &[u8], sep: &str| {
-            split_at_separator(line, &memmem::Finder::new(sep.as_bytes()))
-                .map(|(k, v)| (line[k].to_vec(), line[v].to_vec()))
-        };
-        assert_eq!(split(b"a:b:c", ":"), Some((b"a".to_vec(), b"b:c".to_vec())));
-        assert_eq!(split(b"a::b", "::"), Some((b"a".to_vec(), b"b".to_vec())));
-        assert_eq!(split(b":v", ":"), Some((b"".to_vec(), b"v".to_vec())));
-        assert_eq!(split(b"ab", ":"), None);
-        assert_eq!(split(b"ab", ""), None);
+    fn the_layout_shows_the_top_keys_and_counts_the_rest() {
+        let keys = |n: usize| (0..n).map(|i| (format!("k{i}"), 1 + i % 3)).collect::<Vec<_>>();
+        assert_eq!(top_keys(keys(2)), "k1 x2, k0 x1");
+        assert_eq!(top_keys(keys(1000)), "k2 x3, k5 x3, k8 x3, k11 x3, k14 x3, and 995 more keys");
+        assert_eq!(top_keys(keys(6)), "k2 x3, k5 x3, k1 x2, k4 x2, k0 x1, and 1 more key");
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub use crate::partitioner::{NullKeyPartitioning, Partitioner, Partitions};
 pub use crate::producer::{
     ConsumerGroupMetadata, DeliveryFuture, Producer, ProducerBuilder, SendFuture, Topic, TxnOffset,
 };
-pub use crate::reader::{ConsumedRecord, IsolationLevel, TopicReader};
+pub use crate::reader::{ConsumedRecord, IsolationLevel, ReadOptions, StartOffset, TopicReader};
 pub use crate::record::{Header, Record, RecordMetadata, TimestampType};
 pub use crate::security::{
     OAuthBearerToken, OidcConfig, SaslMechanism, Secret, SecurityProtocol, TokenProvider,

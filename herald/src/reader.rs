@@ -1,8 +1,10 @@
 //! Reads records back from a topic, to see what was written.
 //!
-//! This is not a consumer: no groups, no committed offsets, no rebalancing. It
-//! reads each partition from its first offset to the end it had when the read
-//! began (`herald consume` uses it, and so can tests).
+//! This is not a consumer: no groups, no committed offsets, no rebalancing.
+//! [`TopicReader::read_to_end`] reads each partition from its first offset to the
+//! end it had when the read began (tests use it); [`TopicReader::read`] with
+//! [`ReadOptions`] reads chosen partitions from an offset, up to a count, or on
+//! as new records come (`herald consume`'s `-p`, `-o`, `-c`, `-f`).
 //!
 //! By default it reads as a `read_uncommitted` consumer: every record, including
 //! those of transactions still open or aborted. [`TopicReader::isolation`] with
@@ -20,6 +22,7 @@
 //! ```
 
 use std::collections::HashSet;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,6 +86,67 @@ impl IsolationLevel {
     }
 }
 
+/// Where a read starts in each partition.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StartOffset {
+    /// The partition's first offset (its log start).
+    #[default]
+    Earliest,
+    /// The partition's end: only records written from now on (with `follow`).
+    Latest,
+    /// This offset, clamped to the partition's first offset and end.
+    Offset(i64),
+    /// This many records before the end (kcat's `-o -N`), or the first offset.
+    FromEnd(i64),
+}
+
+/// What [`TopicReader::read`] reads.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct ReadOptions {
+    /// These partitions only (default: every partition of the topic).
+    pub partitions: Option<Vec<i32>>,
+    /// Where to start in each partition.
+    pub start: StartOffset,
+    /// Stop after this many records.
+    pub max_records: Option<u64>,
+    /// At the end of a partition, wait for more (until the callback breaks)
+    /// instead of stopping.
+    pub follow: bool,
+}
+
+impl ReadOptions {
+    /// Every partition from its first offset to its end, as
+    /// [`TopicReader::read_to_end`].
+    pub fn new() -> ReadOptions {
+        ReadOptions::default()
+    }
+
+    /// Reads these partitions only.
+    pub fn partitions(mut self, partitions: Vec<i32>) -> ReadOptions {
+        self.partitions = Some(partitions);
+        self
+    }
+
+    /// Starts each partition there.
+    pub fn start(mut self, start: StartOffset) -> ReadOptions {
+        self.start = start;
+        self
+    }
+
+    /// Stops after `n` records.
+    pub fn max_records(mut self, n: u64) -> ReadOptions {
+        self.max_records = Some(n);
+        self
+    }
+
+    /// Waits for more records at the end instead of stopping.
+    pub fn follow(mut self, follow: bool) -> ReadOptions {
+        self.follow = follow;
+        self
+    }
+}
+
 /// Reads topics back. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct TopicReader {
@@ -128,9 +192,33 @@ impl TopicReader {
     /// when this call began (its last stable offset when reading committed
     /// records), sorted by partition and offset.
     pub async fn read_to_end(&self, topic: &str) -> Result<Vec<ConsumedRecord>> {
-        let deadline = Instant::now() + self.admin.timeout();
+        let mut out = Vec::new();
+        self.read(topic, &ReadOptions::default(), |r| {
+            out.push(r);
+            ControlFlow::Continue(())
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// Reads `topic` as `options` say, handing each record to `each` until it
+    /// breaks, `options.max_records` have been handed over, or (without
+    /// `follow`) every partition read is at the end it had when this call began.
+    /// Without `follow` the whole read must end within the timeout
+    /// ([`with_timeout`](Self::with_timeout)), partition after partition, in
+    /// offset order; with `follow` partitions are read in turn and the read goes
+    /// on until `each` breaks or a request fails. Returns how many records were
+    /// handed over.
+    pub async fn read(
+        &self,
+        topic: &str,
+        options: &ReadOptions,
+        mut each: impl FnMut(ConsumedRecord) -> ControlFlow<()>,
+    ) -> Result<u64> {
+        let deadline = (!options.follow).then(|| Instant::now() + self.admin.timeout());
         let name: Arc<str> = Arc::from(topic);
-        let snapshot = self.admin.metadata(Some(vec![name.clone()]), deadline).await?;
+        let metadata_deadline = Instant::now() + self.admin.timeout();
+        let snapshot = self.admin.metadata(Some(vec![name.clone()]), metadata_deadline).await?;
         let info = snapshot
             .topics
             .iter()
@@ -142,35 +230,76 @@ impl TopicReader {
         if !info.error.is_ok() {
             return Err(Error::broker(info.error, None).for_partition(&name, None));
         }
-        let mut out = Vec::new();
-        for (p, part) in info.partitions.iter().enumerate() {
-            let partition = p as i32;
+        let wanted: Vec<i32> = match &options.partitions {
+            Some(p) => p.clone(),
+            None => (0..info.partitions.len() as i32).collect(),
+        };
+        // Each partition read: (partition, leader, position, end).
+        let mut cursors = Vec::with_capacity(wanted.len());
+        for partition in wanted {
+            let Some(part) = usize::try_from(partition).ok().and_then(|i| info.partitions.get(i)) else {
+                return Err(Error::new(ErrorKind::UnknownTopic).for_partition(&name, Some(partition)));
+            };
             if part.leader < 0 {
                 return Err(Error::broker(ErrorCode::LEADER_NOT_AVAILABLE, None)
                     .for_partition(&name, Some(partition)));
             }
-            let start = self.list_offset(&name, partition, part.leader, EARLIEST).await?;
+            let first = self.list_offset(&name, partition, part.leader, EARLIEST).await?;
             let end = self.list_offset(&name, partition, part.leader, LATEST).await?;
-            let mut position = start;
-            while position < end {
-                if Instant::now() >= deadline {
+            let position = match options.start {
+                StartOffset::Earliest => first,
+                StartOffset::Latest => end,
+                StartOffset::Offset(o) => o.clamp(first, end),
+                StartOffset::FromEnd(n) => end.saturating_sub(n).max(first),
+            };
+            cursors.push((partition, part.leader, position, end));
+        }
+        let max = options.max_records.unwrap_or(u64::MAX);
+        let mut handed = 0u64;
+        if max == 0 {
+            return Ok(0);
+        }
+        // Without follow, one partition to its end before the next (records in
+        // partition and offset order); with follow, a fetch from each in turn.
+        let per_round = if options.follow { usize::MAX } else { 1 };
+        loop {
+            let mut any_open = false;
+            let mut fetched_any = false;
+            let open = cursors.iter_mut().filter(|c| options.follow || c.2 < c.3);
+            for (partition, leader, position, end) in open.take(per_round) {
+                let partition = *partition;
+                any_open = true;
+                if deadline.is_some_and(|d| Instant::now() >= d) {
                     return Err(Error::timeout(TimeoutKind::Request, self.admin.timeout())
                         .for_partition(&name, Some(partition)));
                 }
-                let fetched = self.fetch(&name, info.id, partition, part.leader, position).await?;
+                let wait = if options.follow { 100 } else { 500 };
+                let fetched = self.fetch(&name, info.id, partition, *leader, *position, wait).await?;
                 for r in fetched.records {
-                    if r.offset >= position && r.offset < end {
-                        out.push(r);
+                    if r.offset < *position || (!options.follow && r.offset >= *end) {
+                        continue;
+                    }
+                    handed += 1;
+                    fetched_any = true;
+                    if each(r).is_break() || handed >= max {
+                        return Ok(handed);
                     }
                 }
-                if fetched.next_offset <= position {
-                    // Nothing new below the end.
-                    break;
+                if fetched.next_offset > *position {
+                    *position = fetched.next_offset;
+                } else if !options.follow {
+                    // Nothing more below the end.
+                    *end = *position;
                 }
-                position = fetched.next_offset;
+            }
+            if !any_open {
+                return Ok(handed);
+            }
+            if options.follow && !fetched_any {
+                // A broker may answer an empty fetch at once: do not spin.
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
-        Ok(out)
     }
 
     async fn list_offset(
@@ -216,6 +345,7 @@ impl TopicReader {
         partition: i32,
         leader: i32,
         offset: i64,
+        max_wait_ms: i32,
     ) -> Result<Fetched> {
         let mut p = FetchPartition::default();
         p.partition = partition;
@@ -227,7 +357,7 @@ impl TopicReader {
         t.partitions = vec![p];
         let mut req = FetchRequest::default();
         req.replica_id = BrokerId(-1);
-        req.max_wait_ms = 500;
+        req.max_wait_ms = max_wait_ms;
         req.min_bytes = 1;
         req.max_bytes = 16 * 1024 * 1024;
         req.isolation_level = self.isolation.wire();

@@ -42,6 +42,17 @@ impl Sender {
             Ok(s) => s,
             Err(e) => {
                 tracing::debug!(error = %e, "metadata request failed");
+                // Java's NetworkClient warns at each failed bootstrap connection;
+                // herald warns once, at the first, so a wrong address shows at
+                // once and not only when max.block.ms runs out.
+                if matches!(e.kind(), ErrorKind::Connection { .. })
+                    && self.metadata.first_unanswered_failure()
+                {
+                    tracing::warn!(
+                        "cannot reach a bootstrap broker: {e} (retrying until max.block.ms={} ms)",
+                        self.shared.config.max_block.as_millis()
+                    );
+                }
                 let backoff = self.backoff;
                 self.metadata.failed(now, |n| backoff.after(n));
                 if e.is_authentication() {

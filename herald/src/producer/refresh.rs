@@ -14,6 +14,8 @@ pub(crate) struct MetadataState {
     last_success: Option<Instant>,
     not_before: Instant,
     failures: u32,
+    /// A failure to reach any broker before the first answer was logged at WARN.
+    unreachable_reported: bool,
 }
 
 impl MetadataState {
@@ -24,7 +26,17 @@ impl MetadataState {
             last_success: None,
             not_before: Instant::now(),
             failures: 0,
+            unreachable_reported: false,
         }
+    }
+
+    /// Whether a failed request is the first one worth a warning: no answer has
+    /// come yet (only the bootstrap servers are known) and none was reported.
+    /// True at most once.
+    pub(crate) fn first_unanswered_failure(&mut self) -> bool {
+        let first = self.last_success.is_none() && !self.unreachable_reported;
+        self.unreachable_reported |= first;
+        first
     }
 
     /// Asks for a refresh as soon as the backoff allows.
@@ -101,6 +113,16 @@ mod tests {
 
     fn far(now: Instant) -> Instant {
         now + Duration::from_secs(3600)
+    }
+
+    #[test]
+    fn an_unreachable_cluster_is_reported_once_and_never_after_an_answer() {
+        let mut m = MetadataState::new();
+        assert!(m.first_unanswered_failure());
+        assert!(!m.first_unanswered_failure(), "once");
+        let mut m = MetadataState::new();
+        m.succeeded(Instant::now(), Duration::from_millis(100));
+        assert!(!m.first_unanswered_failure(), "a cluster that answered was reachable");
     }
 
     #[test]
