@@ -26,6 +26,9 @@
 #   7. security    TLS and SASL (herald/tests/security.rs) against a single Kafka
 #                  4.x broker with SSL, mTLS, SASL_PLAINTEXT and SASL_SSL
 #                  listeners (harness/kafka start --secure)
+#   8. telemetry   client telemetry push (KIP-714, herald/tests/telemetry.rs)
+#                  against a single Kafka 4.x broker with a ClientTelemetry
+#                  plugin that records what it receives (start --telemetry)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -99,7 +102,7 @@ suites_against() { # version
   if [[ "$1" == "$KAFKA_VERSION" ]]; then reg=$(harness/registry/run start --name "$run_id"); fi
   HERALD_TEST_BOOTSTRAP=$b HERALD_TEST_SCHEMA_REGISTRY=$reg \
     cargo test --locked -p herald --test broker --test compression --test serializers_registry --test transactions \
-      --test metrics
+      --test metrics --test telemetry
   HERALD_TEST_BOOTSTRAP=$b HERALD_TEST_SCHEMA_REGISTRY=$reg cargo test --locked -p herald-cli --test cli --test formats
   [[ -z "$reg" ]] || harness/registry/run stop --name "$run_id"
   harness/kafka stop --name "$name"
@@ -132,6 +135,17 @@ security() {
   harness/kafka stop --name "$name"
 }
 
+telemetry() {
+  local name="${run_id}-tel"
+  local b
+  clusters+=("$name")
+  b=$(harness/kafka start --name "$name" --version "$KAFKA_VERSION" --telemetry)
+  # The plugin's test is #[ignore]d without a broker that has one; here it runs.
+  HERALD_TEST_BOOTSTRAP=$b HERALD_TEST_TELEMETRY="$(harness/kafka telemetry-file --name "$name")" \
+    cargo test --locked -p herald --test telemetry -- --include-ignored
+  harness/kafka stop --name "$name"
+}
+
 total0=$SECONDS
 phase lint lint
 phase provision provision
@@ -141,6 +155,7 @@ if (( ! quick )); then
   phase "kafka-$KAFKA_OLD_VERSION" suites_against "$KAFKA_OLD_VERSION"
   phase cluster cluster
   phase security security
+  phase telemetry telemetry
 fi
 echo
 echo "=== all tests passed in $((SECONDS - total0))s ==="

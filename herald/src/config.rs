@@ -801,8 +801,9 @@ pub(crate) const PROPERTIES: &[Property] = &[
         "true",
         "Push the producer's metrics to the cluster when a broker asks for them (KIP-714 client \
          telemetry: GetTelemetrySubscriptions, then PushTelemetry in OpenTelemetry form at the interval the \
-         broker's subscription sets). A cluster without a client telemetry plugin, or whose subscriptions \
-         match no metric of this producer, gets nothing but the periodic question.",
+         broker's subscription sets, and a last one on close). A broker without a client telemetry plugin \
+         does not offer these requests and is never asked; one whose subscriptions match no metric of this \
+         producer is only asked again at its interval.",
         Effect::Set(|c, v| {
             c.enable_metrics_push = parse_bool(v)?;
             Ok(())
@@ -1863,6 +1864,7 @@ mod tests {
             ("key.serializer", "org.apache.kafka.common.serialization.StringSerializer"),
             ("client.rack", "a"),
             ("client.rack", "b"),
+            ("metrics.num.samples", "3"),
             ("enable.metrics.push", "false"),
             ("linger.ms", "5"),
         ])
@@ -1875,7 +1877,8 @@ mod tests {
             1,
             "{logs:?}"
         );
-        assert_eq!(count("enable.metrics.push has no effect in herald"), 1, "{logs:?}");
+        assert_eq!(count("metrics.num.samples has no effect in herald"), 1, "{logs:?}");
+        assert_eq!(count("enable.metrics.push"), 0, "supported (KIP-714): {logs:?}");
         assert_eq!(count("has no effect"), 3, "{logs:?}");
     }
 

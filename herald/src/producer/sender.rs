@@ -346,16 +346,19 @@ impl Sender {
     /// (KIP-714). Never before the producer has a topic (as InitProducerId), and
     /// never while closing: close sends the terminating push itself.
     fn maybe_telemetry(&mut self, now: Instant, next: &mut Instant) {
-        if self.closing.is_some() || self.shared.accumulator.topics().is_empty() {
+        if self.closing.is_some() {
             return;
         }
         let Some(t) = &mut self.telemetry else { return };
         let Some(due) = t.due(now, next) else { return };
+        // Checked only once something is due: listing the topics allocates.
+        if self.shared.accumulator.topics().is_empty() {
+            return;
+        }
         let req = match due {
             Due::Subscriptions => TelemetryRequest::GetTelemetrySubscriptions(t.subscriptions_request()),
             Due::Push => {
                 let metrics = super::statistics::snapshot(&self.shared);
-                let Some(t) = &mut self.telemetry else { return };
                 match t.push_request(&metrics, false, now) {
                     Some(req) => TelemetryRequest::PushTelemetry(req),
                     None => return,

@@ -210,10 +210,9 @@ impl Telemetry {
         if !code.is_ok() {
             return self.failed("GetTelemetrySubscriptions", &Error::broker(code, None), now);
         }
-        if self.instance_id.is_nil() || resp.client_instance_id != self.instance_id {
-            if !resp.client_instance_id.is_nil() {
-                self.instance_id = resp.client_instance_id;
-            }
+        // Assigned when the request's was zero (KIP-714); zero otherwise.
+        if !resp.client_instance_id.is_nil() {
+            self.instance_id = resp.client_instance_id;
         }
         let interval = Duration::from_millis(u64::try_from(resp.push_interval_ms).unwrap_or(0))
             .max(Duration::from_millis(100));
@@ -350,21 +349,17 @@ impl Telemetry {
         match code {
             c if c.is_ok() => self.next_at = now + interval,
             UNKNOWN_SUBSCRIPTION_ID | ErrorCode::UNSUPPORTED_COMPRESSION_TYPE => {
-                tracing::debug!(error = ?c_name(code), "PushTelemetry: asking for the subscription again");
+                tracing::debug!(error = %Error::broker(code, None), "PushTelemetry: asking for the subscription again");
                 self.subscription = None;
                 self.next_at = now;
             }
             TELEMETRY_TOO_LARGE | THROTTLING_QUOTA_EXCEEDED => {
-                tracing::debug!(error = ?c_name(code), "PushTelemetry refused; pushing again after the interval");
+                tracing::debug!(error = %Error::broker(code, None), "PushTelemetry refused; pushing again after the interval");
                 self.next_at = now + interval;
             }
             other => self.failed("PushTelemetry", &Error::broker(other, None), now),
         }
     }
-}
-
-fn c_name(code: ErrorCode) -> String {
-    Error::broker(code, None).to_string()
 }
 
 #[cfg(test)]
@@ -461,8 +456,7 @@ mod tests {
         assert_eq!(push_error(76).0, Some(Due::Subscriptions), "UNSUPPORTED_COMPRESSION_TYPE: at once");
         let (due, next, _) = push_error(89);
         assert_eq!((due, next), (None, now + Duration::from_secs(1)), "throttled: after the interval");
-        let (due, next, t) = push_error(42);
-        let (due, next, mut t) = (due, next, t);
+        let (due, next, mut t) = push_error(42);
         assert_eq!((due, next), (None, far(now)), "INVALID_REQUEST: off");
         assert_eq!(t.close_step(), CloseStep::Done);
     }
