@@ -57,37 +57,31 @@ fn kind_of(metric: &str) -> Kind {
 /// `metadata-age` before the first metadata answer is left out.
 pub(crate) fn points(m: &ProducerMetrics) -> Vec<Point> {
     let mut out = Vec::new();
-    for (name, value) in m.iter() {
-        if value.is_finite() {
-            out.push(Point {
-                name: metric_name("producer-metrics", name),
-                attributes: Vec::new(),
-                kind: kind_of(name),
-                value,
-            });
-        }
-    }
+    add(&mut out, "producer-metrics", &[], m.iter());
     for (topic, t) in &m.topics {
-        for (name, value) in t.iter() {
-            out.push(Point {
-                name: metric_name("producer-topic-metrics", name),
-                attributes: vec![("topic", topic.clone())],
-                kind: kind_of(name),
-                value,
-            });
-        }
+        add(&mut out, "producer-topic-metrics", &[("topic", topic.clone())], t.iter());
     }
     for (node, b) in &m.brokers {
-        for (name, value) in b.iter() {
-            out.push(Point {
-                name: metric_name("producer-node-metrics", name),
-                attributes: vec![("node_id", format!("node-{node}"))],
-                kind: kind_of(name),
-                value,
-            });
-        }
+        add(&mut out, "producer-node-metrics", &[("node_id", format!("node-{node}"))], b.iter());
     }
     out
+}
+
+/// The finite values of one group's `metrics`, each with `attributes`.
+fn add(
+    out: &mut Vec<Point>,
+    group: &str,
+    attributes: &[(&'static str, String)],
+    metrics: impl Iterator<Item = (&'static str, f64)>,
+) {
+    for (name, value) in metrics.filter(|(_, v)| v.is_finite()) {
+        out.push(Point {
+            name: metric_name(group, name),
+            attributes: attributes.to_vec(),
+            kind: kind_of(name),
+            value,
+        });
+    }
 }
 
 /// Times of one push, in nanoseconds since the Unix epoch.
@@ -208,8 +202,7 @@ mod tests {
 
     #[test]
     fn totals_are_sums_the_rest_gauges() {
-        let mut m = ProducerMetrics::default();
-        m.record_send_total = 7;
+        let mut m = ProducerMetrics { record_send_total: 7, ..Default::default() };
         m.topics.insert("t".into(), Default::default());
         let p = points(&m);
         let send = p.iter().find(|p| p.name.ends_with("producer.record.send.total")).unwrap();

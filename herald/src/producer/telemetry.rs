@@ -92,6 +92,9 @@ pub(crate) enum CloseStep {
     Done,
 }
 
+/// One series of points: a metric's name and its attributes.
+type SeriesKey = (String, Vec<(&'static str, String)>);
+
 /// The producer's side of KIP-714.
 #[derive(Debug)]
 pub(crate) struct Telemetry {
@@ -105,7 +108,7 @@ pub(crate) struct Telemetry {
     started_ns: u64,
     /// Unix nanoseconds of the last push, and the sums it carried (delta sums).
     last_push_ns: u64,
-    last_sums: HashMap<(String, Vec<(&'static str, String)>), f64>,
+    last_sums: HashMap<SeriesKey, f64>,
     /// `transactional.id`, a resource attribute as Java sends it.
     transactional_id: Option<String>,
 }
@@ -411,8 +414,7 @@ mod tests {
         assert_eq!(t.due(now, &mut next), None);
         assert!(next >= now + Duration::from_millis(500) && next <= now + Duration::from_millis(1500));
         assert_eq!(t.due(next, &mut far(now)), Some(Due::Push));
-        let mut m = ProducerMetrics::default();
-        m.record_send_total = 5;
+        let m = ProducerMetrics { record_send_total: 5, ..Default::default() };
         let req = t.push_request(&m, false, next).unwrap();
         assert_eq!((req.subscription_id, req.compression_type, req.terminating), (7, 4, false));
         assert_eq!(req.client_instance_id, Uuid::from_u128(42));
@@ -467,8 +469,7 @@ mod tests {
         let mut t = Telemetry::new(now, None);
         t.subscriptions_request();
         t.on_subscriptions(Ok(answer(&["org.apache.kafka.producer.record.send.total"], &[], true)), now);
-        let mut m = ProducerMetrics::default();
-        m.record_send_total = 5;
+        let mut m = ProducerMetrics { record_send_total: 5, ..Default::default() };
         let first = t.push_request(&m, false, now).unwrap();
         t.on_push(Ok(PushTelemetryResponse::default()), now);
         m.record_send_total = 8;
