@@ -28,6 +28,9 @@
 #                  4.x broker with SSL, mTLS, SASL_PLAINTEXT, SASL_SSL and OIDC
 #                  listeners and a token endpoint (harness/kafka start --secure);
 #                  the OIDC tests again against Kafka 3.9
+#   8. telemetry   client telemetry push (KIP-714, herald/tests/telemetry.rs)
+#                  against a single Kafka 4.x broker with a ClientTelemetry
+#                  plugin that records what it receives (start --telemetry)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -103,7 +106,7 @@ suites_against() { # version
   if [[ "$1" == "$KAFKA_VERSION" ]]; then reg=$(harness/registry/run start --name "$run_id"); fi
   HERALD_TEST_BOOTSTRAP=$b HERALD_TEST_SCHEMA_REGISTRY=$reg \
     cargo test --locked -p herald --test broker --test compression --test serializers_registry --test transactions \
-      --test metrics --test interceptors --test otel
+      --test metrics --test interceptors --test otel --test telemetry
   HERALD_TEST_BOOTSTRAP=$b HERALD_TEST_SCHEMA_REGISTRY=$reg cargo test --locked -p herald-cli --test cli --test formats --test parity
   [[ -z "$reg" ]] || harness/registry/run stop --name "$run_id"
   harness/kafka stop --name "$name"
@@ -147,6 +150,17 @@ security() {
   harness/kafka stop --name "$name"
 }
 
+telemetry() {
+  local name="${run_id}-tel"
+  local b
+  clusters+=("$name")
+  b=$(harness/kafka start --name "$name" --version "$KAFKA_VERSION" --telemetry)
+  # The plugin's test is #[ignore]d without a broker that has one; here it runs.
+  HERALD_TEST_BOOTSTRAP=$b HERALD_TEST_TELEMETRY="$(harness/kafka telemetry-file --name "$name")" \
+    cargo test --locked -p herald --test telemetry -- --include-ignored
+  harness/kafka stop --name "$name"
+}
+
 total0=$SECONDS
 phase lint lint
 phase provision provision
@@ -156,6 +170,7 @@ if (( ! quick )); then
   phase "kafka-$KAFKA_OLD_VERSION" suites_against "$KAFKA_OLD_VERSION"
   phase cluster cluster
   phase security security
+  phase telemetry telemetry
 fi
 echo
 echo "=== all tests passed in $((SECONDS - total0))s ==="

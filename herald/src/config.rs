@@ -210,6 +210,9 @@ pub struct ProducerConfig {
     pub statistics_interval: Duration,
     /// The statistics callback (`ProducerBuilder::statistics`).
     pub(crate) statistics_callback: Option<StatisticsCallback>,
+    /// `enable.metrics.push`: push the producer's metrics to brokers that ask
+    /// for them (KIP-714 client telemetry). Default true, as in Java.
+    pub enable_metrics_push: bool,
 }
 
 /// The callback of `statistics.interval.ms`, given each statistics document.
@@ -263,6 +266,7 @@ impl Default for ProducerConfig {
             no_effect: Vec::new(),
             statistics_interval: Duration::ZERO, // librdkafka: statistics.interval.ms=0
             statistics_callback: None,
+            enable_metrics_push: true, // Kafka: enable.metrics.push=true
         }
     }
 }
@@ -794,11 +798,18 @@ pub(crate) const PROPERTIES: &[Property] = &[
         "herald goes back to bootstrap.servers as soon as every broker it knows is unreachable, not after \
          a time without metadata (KIP-1102)",
     ),
-    ignored(
+    prop(
         "enable.metrics.push",
         "true",
-        |v| parse_bool(v).map(drop),
-        "herald does not push client metrics to brokers (KIP-714)",
+        "Push the producer's metrics to the cluster when a broker asks for them (KIP-714 client \
+         telemetry: GetTelemetrySubscriptions, then PushTelemetry in OpenTelemetry form at the interval the \
+         broker's subscription sets, and a last one on close). A broker without a client telemetry plugin \
+         does not offer these requests and is never asked; one whose subscriptions match no metric of this \
+         producer is only asked again at its interval.",
+        Effect::Set(|c, v| {
+            c.enable_metrics_push = parse_bool(v)?;
+            Ok(())
+        }),
     ),
     ignored(
         "metric.reporters",
@@ -1897,6 +1908,7 @@ mod tests {
             ("key.serializer", "org.apache.kafka.common.serialization.StringSerializer"),
             ("client.rack", "a"),
             ("client.rack", "b"),
+            ("metrics.num.samples", "3"),
             ("enable.metrics.push", "false"),
             ("linger.ms", "5"),
         ])
@@ -1909,7 +1921,8 @@ mod tests {
             1,
             "{logs:?}"
         );
-        assert_eq!(count("enable.metrics.push has no effect in herald"), 1, "{logs:?}");
+        assert_eq!(count("metrics.num.samples has no effect in herald"), 1, "{logs:?}");
+        assert_eq!(count("enable.metrics.push"), 0, "supported (KIP-714): {logs:?}");
         assert_eq!(count("has no effect"), 3, "{logs:?}");
     }
 

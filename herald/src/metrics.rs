@@ -25,6 +25,7 @@ mod export;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub use export::{MetricsPublisher, publish, record};
+pub(crate) mod otlp;
 pub(crate) mod statistics;
 
 /// Bytes a client's connections wrote and read, counted as frames go by.

@@ -95,11 +95,13 @@ mod delete_topics;
 mod end_txn;
 mod fetch;
 mod find_coordinator;
+mod get_telemetry_subscriptions;
 mod init_producer_id;
 mod list_offsets;
 mod metadata;
 mod offset_fetch;
 mod produce;
+mod push_telemetry;
 mod server;
 mod state;
 mod txn;
@@ -154,6 +156,10 @@ pub enum MockApi {
     EndTxn,
     /// TxnOffsetCommit (key 28).
     TxnOffsetCommit,
+    /// GetTelemetrySubscriptions (key 71).
+    GetTelemetrySubscriptions,
+    /// PushTelemetry (key 72).
+    PushTelemetry,
 }
 
 impl MockApi {
@@ -173,6 +179,8 @@ impl MockApi {
             MockApi::AddOffsetsToTxn => 25,
             MockApi::EndTxn => 26,
             MockApi::TxnOffsetCommit => 28,
+            MockApi::GetTelemetrySubscriptions => 71,
+            MockApi::PushTelemetry => 72,
         }
     }
 }
@@ -233,9 +241,32 @@ pub(crate) struct Cluster {
     faults: Mutex<Faults>,
     /// Notified on every append, for fetches waiting for data.
     appended: Notify,
+    /// Client telemetry requests (KIP-714) by client id: subscriptions, pushes.
+    telemetry: Mutex<HashMap<String, TelemetryRequests>>,
+}
+
+/// The client telemetry requests (KIP-714) one client id made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TelemetryRequests {
+    /// GetTelemetrySubscriptions requests.
+    pub subscriptions: u64,
+    /// PushTelemetry requests.
+    pub pushes: u64,
 }
 
 impl Cluster {
+    /// Counts a client telemetry request of `client_id`.
+    fn count_telemetry(&self, client_id: &str, push: bool) {
+        let mut t = self.telemetry.lock();
+        let r = t.entry(client_id.to_owned()).or_default();
+        if push {
+            r.pushes += 1;
+        } else {
+            r.subscriptions += 1;
+        }
+    }
+
     /// The fault to apply to this request, consuming one use of the rule.
     fn take_fault(&self, api: i16, broker: i32) -> Option<Fault> {
         let mut f = self.faults.lock();
@@ -379,6 +410,7 @@ impl MockClusterBuilder {
             }),
             faults: Mutex::new(Faults::default()),
             appended: Notify::new(),
+            telemetry: Mutex::new(HashMap::new()),
         });
         let mut servers = Vec::new();
         for i in 0..self.brokers {
@@ -719,6 +751,12 @@ impl MockCluster {
             p.replicas.insert(0, broker);
         }
         Ok(())
+    }
+
+    /// The client telemetry requests (KIP-714) made by clients with `client_id`
+    /// (`client.id`): how many GetTelemetrySubscriptions and PushTelemetry.
+    pub fn telemetry_requests(&self, client_id: &str) -> TelemetryRequests {
+        self.inner.cluster.telemetry.lock().get(client_id).copied().unwrap_or_default()
     }
 
     /// Whether Produce stores records. With `false` the cluster validates and

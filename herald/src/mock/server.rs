@@ -10,8 +10,9 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ApiKey, CreateTopicsRequest, DeleteTopicsRequest,
-    EndTxnRequest, FetchRequest, FindCoordinatorRequest, InitProducerIdRequest, ListOffsetsRequest,
-    MetadataRequest, OffsetFetchRequest, ProduceRequest, RequestHeader, TxnOffsetCommitRequest,
+    EndTxnRequest, FetchRequest, FindCoordinatorRequest, GetTelemetrySubscriptionsRequest,
+    InitProducerIdRequest, ListOffsetsRequest, MetadataRequest, OffsetFetchRequest, ProduceRequest,
+    PushTelemetryRequest, RequestHeader, TxnOffsetCommitRequest,
 };
 use kafka_protocol::protocol::Decodable;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -21,8 +22,8 @@ use tokio::task::JoinSet;
 use super::wire::{Close, Ctx, decode, frame_response, versions};
 use super::{
     Cluster, Corruption, Fault, add_offsets_to_txn, add_partitions_to_txn, api_versions, create_topics,
-    delete_topics, end_txn, fetch, find_coordinator, init_producer_id, list_offsets, metadata, offset_fetch,
-    produce, txn_offset_commit,
+    delete_topics, end_txn, fetch, find_coordinator, get_telemetry_subscriptions, init_producer_id,
+    list_offsets, metadata, offset_fetch, produce, push_telemetry, txn_offset_commit,
 };
 
 /// Kafka's default `socket.request.max.bytes`.
@@ -204,6 +205,17 @@ pub(super) async fn handle(ctx: &Ctx, frame: Bytes) -> Result<Option<BytesMut>, 
         ApiKey::TxnOffsetCommit => {
             let req: TxnOffsetCommitRequest = decode(&mut buf, version)?;
             Some(frame_response(key, version, corr, &txn_offset_commit::handle(ctx, req, version, error))?)
+        }
+        ApiKey::GetTelemetrySubscriptions => {
+            let req: GetTelemetrySubscriptionsRequest = decode(&mut buf, version)?;
+            let client = header.client_id.as_deref().unwrap_or("");
+            let resp = get_telemetry_subscriptions::handle(ctx, req, client, error);
+            Some(frame_response(key, version, corr, &resp)?)
+        }
+        ApiKey::PushTelemetry => {
+            let req: PushTelemetryRequest = decode(&mut buf, version)?;
+            let client = header.client_id.as_deref().unwrap_or("");
+            Some(frame_response(key, version, corr, &push_telemetry::handle(ctx, req, client, error))?)
         }
         _ => return Err(Close(format!("{key:?} is not served by the embedded cluster"))),
     };

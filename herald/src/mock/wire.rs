@@ -40,6 +40,10 @@ pub(super) fn versions(key: ApiKey) -> Option<VersionRange> {
         ApiKey::AddOffsetsToTxn => r(0, 4),
         ApiKey::EndTxn => r(0, 5),
         ApiKey::TxnOffsetCommit => r(0, 5),
+        // Client telemetry (KIP-714): served as by a broker with a telemetry
+        // plugin and no subscriptions.
+        ApiKey::GetTelemetrySubscriptions => r(0, 0),
+        ApiKey::PushTelemetry => r(0, 0),
         _ => None,
     }
 }

@@ -27,6 +27,7 @@ mod response;
 mod scripted;
 pub(crate) mod sender;
 mod statistics;
+mod telemetry;
 mod transaction;
 mod transactional;
 mod transport;
@@ -158,6 +159,8 @@ pub(crate) struct Shared {
     pub(crate) last_metadata_error: Mutex<Option<Error>>,
     /// With `transactional.id`: the transaction state machine.
     pub(crate) txn: Option<Arc<Transactions>>,
+    /// The client instance id a broker assigned (KIP-714), once one has.
+    pub(crate) client_instance_id: Mutex<Option<uuid::Uuid>>,
 }
 
 /// Sends a close to the sender when the last handle goes.
@@ -210,6 +213,18 @@ impl Producer {
     /// The settings this producer runs with.
     pub fn config(&self) -> &ProducerConfig {
         &self.handle.shared.config
+    }
+
+    /// The client instance id the cluster assigned this producer for client
+    /// telemetry (KIP-714), in Kafka's text form (URL-safe base64, as brokers log
+    /// it and their telemetry plugins see it); `None` with
+    /// `enable.metrics.push=false`, or before a broker answered
+    /// GetTelemetrySubscriptions (Java's `KafkaProducer.clientInstanceId` waits
+    /// for it instead).
+    pub fn client_instance_id(&self) -> Option<String> {
+        use base64::Engine as _;
+        let id = (*self.shared().client_instance_id.lock())?;
+        Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes()))
     }
 
     /// A snapshot of the producer's metrics, named as Java's producer metrics
@@ -1309,6 +1324,7 @@ impl ProducerBuilder {
                 let backoff = crate::backoff::Backoff::new(config.retry_backoff, config.retry_backoff_max);
                 Arc::new(Transactions::new(id, config.transaction_timeout, config.max_block, backoff, caller))
             }),
+            client_instance_id: Mutex::new(None),
         });
         let interceptors = Interceptors::new(self.interceptors.into_iter().map(|f| f(&config)).collect());
         let (tx, rx) = mpsc::unbounded_channel();

@@ -32,8 +32,9 @@ use super::delivery::BatchCompletion;
 use super::idempotence::Bump;
 use super::producer_id::{IdOutcome, ProducerIdManager};
 use super::refresh::MetadataState;
+use super::telemetry::{CloseStep, Due, Telemetry};
 use super::transaction::{Call, Gate, Transactions};
-use super::transport::Transport;
+use super::transport::{TelemetryRequest, TelemetryResponse, Transport};
 use crate::backoff::Backoff;
 use crate::config::Acks;
 use crate::error::{Error, ErrorKind, TimeoutKind};
@@ -62,6 +63,8 @@ pub(crate) enum Event {
     ProducerId(Result<(i64, i16), Error>),
     /// A round of AddPartitionsToTxn ended (transactions v1).
     TxnAdded,
+    /// A client telemetry request was answered (KIP-714).
+    Telemetry(Result<TelemetryResponse, Error>),
 }
 
 /// A Produce request awaiting its answer.
@@ -111,6 +114,8 @@ pub(crate) struct Sender {
     node_partitions: HashMap<i32, usize>,
     /// Brokers that asked for no requests until then (KIP-219 throttling).
     throttled: HashMap<i32, Instant>,
+    /// With `enable.metrics.push`: client telemetry (KIP-714).
+    telemetry: Option<Telemetry>,
 }
 
 /// One broker's part of a `drain`.
@@ -150,6 +155,10 @@ impl Sender {
             }
             None => (None, mpsc::unbounded_channel().1),
         };
+        let telemetry = shared
+            .config
+            .enable_metrics_push
+            .then(|| Telemetry::new(Instant::now(), shared.config.transactional_id.clone()));
         Sender {
             shared,
             transport,
@@ -170,6 +179,7 @@ impl Sender {
             compressed,
             node_partitions: HashMap::new(),
             throttled: HashMap::new(),
+            telemetry,
         }
     }
 
@@ -187,6 +197,7 @@ impl Sender {
             self.maybe_refresh_metadata(now, &mut next);
             self.maybe_init_producer_id(now, &mut next);
             self.drain(now, &mut next);
+            self.maybe_telemetry(now, &mut next);
             self.record_gauges(now);
             if let Some(c) = &self.closing {
                 next = next.min(c.deadline);
@@ -264,17 +275,21 @@ impl Sender {
     /// When closing: stops once nothing is pending, or fails what is left at the
     /// deadline. Returns true when the sender should stop.
     fn finish_close_if_done(&mut self, now: Instant) -> bool {
-        let Some(closing) = &self.closing else { return false };
+        let Some(deadline) = self.closing.as_ref().map(|c| c.deadline) else { return false };
         let pending = !self.in_flight.is_empty()
             || self.shared.accumulator.topics().iter().any(|t| {
                 t.meta.load_full().is_some_and(|m| m.partitions.iter().any(|q| !q.state.lock().is_empty()))
             });
-        if pending && now < closing.deadline {
+        if pending && now < deadline {
+            return false;
+        }
+        // Everything is resolved: the terminating push (KIP-714) carries the
+        // final totals, within the same deadline.
+        if !pending && now < deadline && self.telemetry_closing(now) {
             return false;
         }
         let result = if pending {
-            let timeout =
-                self.shared.config.delivery_timeout.min(closing.deadline.saturating_duration_since(now));
+            let timeout = self.shared.config.delivery_timeout.min(deadline.saturating_duration_since(now));
             let err = Error::timeout(TimeoutKind::Close, timeout);
             tracing::warn!("close timed out; failing the records still pending");
             self.shared.accumulator.close();
@@ -332,6 +347,94 @@ impl Sender {
                     self.fail_queued(e);
                 }
             }
+        }
+    }
+
+    /// Asks for the client telemetry subscription or pushes metrics, when due
+    /// (KIP-714). Never before the producer has a topic (as InitProducerId), and
+    /// never while closing: close sends the terminating push itself.
+    fn maybe_telemetry(&mut self, now: Instant, next: &mut Instant) {
+        if self.closing.is_some() {
+            return;
+        }
+        let Some(t) = &mut self.telemetry else { return };
+        let Some(due) = t.due(now, next) else { return };
+        // Checked only once something is due: listing the topics allocates.
+        if self.shared.accumulator.topics().is_empty() {
+            return;
+        }
+        let req = match due {
+            Due::Subscriptions => TelemetryRequest::GetTelemetrySubscriptions(t.subscriptions_request()),
+            Due::Push => {
+                let metrics = super::statistics::snapshot(&self.shared);
+                match t.push_request(&metrics, false, now) {
+                    Some(req) => TelemetryRequest::PushTelemetry(req),
+                    None => return,
+                }
+            }
+        };
+        self.send_telemetry(req, now, next);
+    }
+
+    /// Hands a telemetry request to the transport; if none can be had now, the
+    /// same step is due again when a connection may be.
+    fn send_telemetry(&mut self, req: TelemetryRequest, now: Instant, next: &mut Instant) -> bool {
+        match self.transport.telemetry(req) {
+            Some(answer) => {
+                self.events.push(Box::pin(async move { Event::Telemetry(answer.await) }));
+                true
+            }
+            None => {
+                let at = self.transport.next_retry_at().unwrap_or(now + Duration::from_secs(1));
+                *next = (*next).min(at);
+                if let Some(t) = &mut self.telemetry {
+                    t.not_sent(at);
+                }
+                false
+            }
+        }
+    }
+
+    /// On close, with nothing else pending: sends the terminating push if a
+    /// subscription wants metrics. True while it awaits its answer.
+    fn telemetry_closing(&mut self, now: Instant) -> bool {
+        let Some(t) = &mut self.telemetry else { return false };
+        match t.close_step() {
+            CloseStep::Done => false,
+            CloseStep::Wait => true,
+            CloseStep::Push => {
+                let metrics = super::statistics::snapshot(&self.shared);
+                let Some(t) = &mut self.telemetry else { return false };
+                let Some(req) = t.push_request(&metrics, true, now) else {
+                    t.stop();
+                    return false;
+                };
+                let mut next = now;
+                if self.send_telemetry(TelemetryRequest::PushTelemetry(req), now, &mut next) {
+                    true
+                } else {
+                    if let Some(t) = &mut self.telemetry {
+                        t.stop();
+                    }
+                    false
+                }
+            }
+        }
+    }
+
+    fn handle_telemetry(&mut self, r: Result<TelemetryResponse, Error>) {
+        let Some(t) = &mut self.telemetry else { return };
+        let now = Instant::now();
+        match r {
+            Ok(TelemetryResponse::GetTelemetrySubscriptions(resp)) => {
+                t.on_subscriptions(Ok(resp), now);
+                let id = t.instance_id();
+                if !id.is_nil() {
+                    *self.shared.client_instance_id.lock() = Some(id);
+                }
+            }
+            Ok(TelemetryResponse::PushTelemetry(resp)) => t.on_push(Ok(resp), now),
+            Err(e) => t.on_failure(e, now),
         }
     }
 
@@ -715,6 +818,7 @@ impl Sender {
             Event::Metadata(r) => self.handle_metadata(r),
             Event::Produce(id, r) => self.handle_produce(id, r),
             Event::ProducerId(r) => self.handle_producer_id(r),
+            Event::Telemetry(r) => self.handle_telemetry(r),
             // Woken to send what the added partitions hold.
             Event::TxnAdded => {}
         }
@@ -814,6 +918,7 @@ mod tests {
             closing: std::sync::atomic::AtomicBool::new(false),
             last_metadata_error: Mutex::new(None),
             txn: None,
+            client_instance_id: Mutex::new(None),
         });
         let conn = ConnectionConfig::new(
             StrBytes::from_static_str("test"),

@@ -14,8 +14,9 @@ use futures_util::future::BoxFuture;
 use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest, AddPartitionsToTxnResponse,
     ApiVersionsRequest, ApiVersionsResponse, EndTxnRequest, EndTxnResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse,
-    TxnOffsetCommitRequest, TxnOffsetCommitResponse,
+    FindCoordinatorResponse, GetTelemetrySubscriptionsRequest, GetTelemetrySubscriptionsResponse,
+    InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse, PushTelemetryRequest,
+    PushTelemetryResponse, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 use tokio::time::Instant;
 
@@ -37,33 +38,35 @@ pub(crate) enum Target {
     Broker(BrokerAddr),
 }
 
-/// Declares the requests of the transaction protocol, carried by
-/// [`Transport::call`] without the sender knowing what they mean.
-macro_rules! coordinator_calls {
-    ($($name:ident($req:ty => $resp:ty)),* $(,)?) => {
-        /// A request of the transaction protocol.
+/// Declares a family of requests the sender carries for another component
+/// without knowing what they mean: an enum of requests, one of their answers,
+/// and how to queue each on a connection.
+macro_rules! carried_calls {
+    ($(#[$req_doc:meta])* $req_enum:ident, $(#[$resp_doc:meta])* $resp_enum:ident:
+     $($name:ident($req:ty => $resp:ty)),* $(,)?) => {
+        $(#[$req_doc])*
         #[derive(Debug)]
-        pub(crate) enum TxnRequest { $($name($req)),* }
+        pub(crate) enum $req_enum { $($name($req)),* }
 
-        /// Its answer.
+        $(#[$resp_doc])*
         #[derive(Debug)]
-        pub(crate) enum TxnResponse { $($name($resp)),* }
+        pub(crate) enum $resp_enum { $($name($resp)),* }
 
-        impl TxnRequest {
+        impl $req_enum {
             /// Kafka's name of the request, for errors.
             pub(crate) fn name(&self) -> &'static str {
-                match self { $(TxnRequest::$name(_) => stringify!($name)),* }
+                match self { $($req_enum::$name(_) => stringify!($name)),* }
             }
 
             /// Queues the request on `conn`.
-            fn send(self, conn: &crate::connection::Connection, max_version: Option<i16>) -> Answer<TxnResponse> {
+            fn send(self, conn: &crate::connection::Connection, max_version: Option<i16>) -> Answer<$resp_enum> {
                 match self {
-                    $(TxnRequest::$name(r) => {
+                    $($req_enum::$name(r) => {
                         let name = conn.name().clone();
                         let fut = conn.call_with_max(r, true, max_version);
                         Box::pin(async move {
                             match fut.await? {
-                                (_, Some(resp)) => Ok(TxnResponse::$name(resp)),
+                                (_, Some(resp)) => Ok($resp_enum::$name(resp)),
                                 (_, None) => Err(Error::protocol(&*name, concat!("no ", stringify!($name), " response"))),
                             }
                         })
@@ -74,7 +77,11 @@ macro_rules! coordinator_calls {
     };
 }
 
-coordinator_calls! {
+carried_calls! {
+    /// A request of the transaction protocol.
+    TxnRequest,
+    /// Its answer.
+    TxnResponse:
     ApiVersions(ApiVersionsRequest => ApiVersionsResponse),
     FindCoordinator(FindCoordinatorRequest => FindCoordinatorResponse),
     InitProducerId(InitProducerIdRequest => InitProducerIdResponse),
@@ -82,6 +89,15 @@ coordinator_calls! {
     AddOffsetsToTxn(AddOffsetsToTxnRequest => AddOffsetsToTxnResponse),
     TxnOffsetCommit(TxnOffsetCommitRequest => TxnOffsetCommitResponse),
     EndTxn(EndTxnRequest => EndTxnResponse),
+}
+
+carried_calls! {
+    /// A request of client telemetry (KIP-714).
+    TelemetryRequest,
+    /// Its answer.
+    TelemetryResponse:
+    GetTelemetrySubscriptions(GetTelemetrySubscriptionsRequest => GetTelemetrySubscriptionsResponse),
+    PushTelemetry(PushTelemetryRequest => PushTelemetryResponse),
 }
 
 /// What the sender needs of the network.
@@ -130,6 +146,13 @@ pub(crate) trait Transport: Send {
 
     /// Counts the bytes its connections write and read into `traffic`.
     fn count_traffic(&mut self, _traffic: Arc<crate::metrics::Traffic>) {}
+
+    /// Hands a client telemetry request (KIP-714) to any reachable broker, a
+    /// connected one first. `None` when every broker is backing off, or (the
+    /// default) when the transport carries no telemetry.
+    fn telemetry(&mut self, _req: TelemetryRequest) -> Option<Answer<TelemetryResponse>> {
+        None
+    }
 
     /// Connections open now, and opened in all.
     fn connection_stats(&self) -> (usize, u64) {
@@ -201,6 +224,12 @@ impl Transport for Pool {
 
     fn count_traffic(&mut self, traffic: Arc<crate::metrics::Traffic>) {
         Pool::count_traffic(self, traffic);
+    }
+
+    fn telemetry(&mut self, req: TelemetryRequest) -> Option<Answer<TelemetryResponse>> {
+        let conn = self.any()?;
+        tracing::trace!(request = req.name(), broker = %conn.name(), "client telemetry request");
+        Some(req.send(&conn, None))
     }
 
     fn connection_stats(&self) -> (usize, u64) {

@@ -43,6 +43,9 @@ pub(crate) fn herald_versions(api: ApiKey) -> Option<VersionRange> {
         ApiKey::AddOffsetsToTxn => r(0, 4),
         ApiKey::TxnOffsetCommit => r(3, 5),
         ApiKey::EndTxn => r(0, 5),
+        // Client telemetry (KIP-714).
+        ApiKey::GetTelemetrySubscriptions => r(0, 0),
+        ApiKey::PushTelemetry => r(0, 0),
         _ => None,
     }
 }
