@@ -52,6 +52,8 @@ pub(crate) struct QueueState {
     open: Option<OpenBatch>,
     /// Sealed batches in send order.
     ready: VecDeque<ProducerBatch>,
+    /// The next sealed batch's order; orders step by [`ORDER_STEP`], leaving room
+    /// below the next batch for the parts of a split one (`split.rs`).
     next_order: u64,
     /// Whether sealed batches are compressed before sending.
     compress: bool,
@@ -126,7 +128,7 @@ impl QueueState {
             let bytes = open.writer.finish();
             open.completion.reserve(open.reserved);
             let order = self.next_order;
-            self.next_order += 1;
+            self.next_order += ORDER_STEP;
             let raw_len = bytes.len();
             let payload = if self.compress { Payload::Raw(bytes) } else { Payload::Ready(bytes) };
             let mut batch =
@@ -309,6 +311,26 @@ impl QueueState {
         self.seq.failed_after_send(b);
     }
 
+    /// Whether this partition's batches are compressed before sending.
+    pub(crate) fn compresses(&self) -> bool {
+        self.compress
+    }
+
+    /// Puts the parts of a batch the broker refused as too large (`split.rs`)
+    /// back where it was, in order, as if never sent. Its compressed/raw
+    /// `ratio` resets the estimate to it or 1, whichever is higher, as Java's
+    /// `splitAndReenqueue` does, so the next batches are not sized by the
+    /// estimate that was wrong.
+    pub(crate) fn requeue_split(&mut self, parts: Vec<ProducerBatch>, ratio: f32) {
+        if self.compress {
+            self.ratio = ratio.clamp(1.0, 1.5);
+            self.observed = true;
+        }
+        for p in parts {
+            self.requeue(p);
+        }
+    }
+
     /// Puts a batch back to be retried, in its original order among the others.
     pub(crate) fn requeue(&mut self, batch: ProducerBatch) {
         let at = self.ready.iter().position(|b| b.order > batch.order).unwrap_or(self.ready.len());
@@ -430,6 +452,10 @@ impl TopicEntry {
         self.changed.notify_waiters();
     }
 }
+
+/// How far apart the orders of consecutive sealed batches are: room for a part
+/// per record of a batch split later (a batch holds fewer than 2³¹ records).
+pub(crate) const ORDER_STEP: u64 = 1 << 32;
 
 /// The estimated wire size of a batch of `raw` bytes at a compression `ratio`.
 fn on_wire(raw: usize, ratio: f32) -> usize {
@@ -714,7 +740,7 @@ mod tests {
         let b1 = st.ready.pop_front().unwrap();
         st.requeue(b1);
         st.requeue(b0);
-        let orders: Vec<u64> = st.ready.iter().map(|b| b.order).collect();
+        let orders: Vec<u64> = st.ready.iter().map(|b| b.order / ORDER_STEP).collect();
         assert_eq!(orders, vec![0, 1, 2]);
     }
 

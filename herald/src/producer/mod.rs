@@ -26,6 +26,7 @@ mod response;
 #[cfg(test)]
 mod scripted;
 pub(crate) mod sender;
+mod split;
 mod statistics;
 mod transaction;
 mod transactional;
