@@ -1,6 +1,7 @@
 //! The sender's logic under `tokio::time::pause`, against a scripted transport:
 //! retries and their backoff, leader moves (KIP-951 hints and metadata), sequence
-//! errors and epoch bumps, delivery timeout and close — fast, deterministic, no
+//! errors and epoch bumps, batches split after MESSAGE_TOO_LARGE (KIP-126),
+//! delivery timeout and close — fast, deterministic, no
 //! sockets. The producer is the real one (`Producer::send`, the accumulator, the
 //! sender task); only the network is a script.
 
