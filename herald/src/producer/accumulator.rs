@@ -17,7 +17,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::batch::{Payload, ProducerBatch, Stamp};
+use super::batch::{Order, Payload, ProducerBatch, Stamp};
 use super::delivery::{BatchCompletion, Callback, Deliveries, DeliveryFuture, RecordCallback};
 use super::idempotence::{Bump, SeqState, Verdict};
 use crate::error::{Error, ErrorKind, Result};
@@ -54,7 +54,7 @@ pub(crate) struct QueueState {
     ready: VecDeque<ProducerBatch>,
     /// The next sealed batch's order; orders step by [`ORDER_STEP`], leaving room
     /// below the next batch for the parts of a split one (`split.rs`).
-    next_order: u64,
+    next_order: Order,
     /// Whether sealed batches are compressed before sending.
     compress: bool,
     /// Idempotence: this partition's epoch and sequences.
@@ -198,7 +198,7 @@ impl QueueState {
 
     /// Takes the raw bytes of every sealed batch still to be compressed, with its
     /// creation time and order; the batch keeps its place, marked as compressing.
-    pub(crate) fn take_for_compression(&mut self) -> Vec<(Instant, u64, BytesMut)> {
+    pub(crate) fn take_for_compression(&mut self) -> Vec<(Instant, Order, BytesMut)> {
         let mut jobs = Vec::new();
         for b in self.ready.iter_mut() {
             if let Payload::Raw(_) = b.payload {
@@ -215,7 +215,7 @@ impl QueueState {
     /// with the reason, for the caller to fail once the lock is gone.
     pub(crate) fn compressed(
         &mut self,
-        order: u64,
+        order: Order,
         result: std::result::Result<(BytesMut, f32), String>,
     ) -> Option<(ProducerBatch, String)> {
         let at = self.ready.iter().position(|b| b.order == order)?;
@@ -455,7 +455,7 @@ impl TopicEntry {
 
 /// How far apart the orders of consecutive sealed batches are: room for a part
 /// per record of a batch split later (a batch holds fewer than 2³¹ records).
-pub(crate) const ORDER_STEP: u64 = 1 << 32;
+pub(crate) const ORDER_STEP: Order = 1 << 32;
 
 /// The estimated wire size of a batch of `raw` bytes at a compression `ratio`.
 fn on_wire(raw: usize, ratio: f32) -> usize {
@@ -740,7 +740,7 @@ mod tests {
         let b1 = st.ready.pop_front().unwrap();
         st.requeue(b1);
         st.requeue(b0);
-        let orders: Vec<u64> = st.ready.iter().map(|b| b.order / ORDER_STEP).collect();
+        let orders: Vec<Order> = st.ready.iter().map(|b| b.order / ORDER_STEP).collect();
         assert_eq!(orders, vec![0, 1, 2]);
     }
 

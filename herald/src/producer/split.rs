@@ -27,7 +27,7 @@
 
 use bytes::Bytes;
 
-use super::batch::{Payload, ProducerBatch, Stamp};
+use super::batch::{Order, Payload, ProducerBatch, Stamp};
 use super::delivery::RecordCallback;
 use super::idempotence::add_sequence;
 use crate::error::Error;
@@ -97,7 +97,7 @@ pub(crate) fn split(
         handover.push((first, part_completion.clone()));
         // Orders leave room for every record of a batch (see `QueueState`), so a
         // part sorts where its first record was.
-        let part_order = order + u64::try_from(first).unwrap_or(0);
+        let part_order = order + Order::try_from(first).unwrap_or(0);
         let mut part = ProducerBatch::sealed(payload, count, part_completion, created, part_order, moved);
         part.raw_len = raw_len;
         part.max_record = max_record;
