@@ -135,7 +135,8 @@ impl Sender {
                 self.recorder().batch_split();
                 q.state.lock().requeue_split(parts, ratio);
             }
-            Err((b, why)) => {
+            Err(refused) => {
+                let (b, why) = *refused;
                 q.state.lock().failed_after_send(&b);
                 let message = match a.message.as_deref().filter(|m| !m.is_empty()) {
                     Some(m) => format!("{m}; the batch cannot be split: {why}"),

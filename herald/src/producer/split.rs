@@ -50,13 +50,13 @@ pub(crate) fn split(
     batch_size: usize,
     compress: bool,
     err: &Error,
-) -> Result<Vec<ProducerBatch>, (ProducerBatch, String)> {
+) -> Result<Vec<ProducerBatch>, Box<(ProducerBatch, String)>> {
     let (records, records_len) = match read_back(&b.payload) {
         Ok(r) => r,
-        Err(why) => return Err((b, why)),
+        Err(why) => return Err(Box::new((b, why))),
     };
     if records.len() < 2 {
-        return Err((b, format!("a batch of {} record(s) cannot be split", records.len())));
+        return Err(Box::new((b, format!("a batch of {} record(s) cannot be split", records.len()))));
     }
     let target = part_target(batch_size, records_len);
     let ProducerBatch { completion, created, order, stamp, mut callbacks, .. } = b;
@@ -259,7 +259,7 @@ mod tests {
     #[test]
     fn a_single_record_is_not_split() {
         let (b, _f) = sent_batch(1, 100, None);
-        let (b, why) = split(b, 16384, false, &too_large_err()).unwrap_err();
+        let (b, why) = *split(b, 16384, false, &too_large_err()).unwrap_err();
         assert_eq!(b.records, 1);
         assert!(why.contains("cannot be split"), "{why}");
     }
@@ -279,10 +279,8 @@ mod tests {
         let deliveries = b.completion.deliveries().clone();
         let parts = split(b, 150, false, &too_large_err()).unwrap();
         assert_eq!(parts.len(), 4, "150 bytes hold one record of 100");
-        let mut offset = 10;
-        for p in parts {
+        for (offset, p) in (10..).zip(parts) {
             p.complete(BatchAck { base_offset: Some(offset), log_append_time: None });
-            offset += 1;
         }
         deliveries.run_pending();
         assert_eq!(*seen.lock(), vec![(0, Some(10)), (1, Some(11)), (2, Some(12)), (3, Some(13))]);
