@@ -33,12 +33,16 @@ impl ErrorCode {
     /// `REQUEST_TIMED_OUT` (7).
     pub const REQUEST_TIMED_OUT: ErrorCode = ErrorCode(7);
     /// `MESSAGE_TOO_LARGE` (10): the batch is larger than the topic's `max.message.bytes`.
+    /// The producer splits a batch of several records and sends the parts (KIP-126);
+    /// a record reports it only when it is too large alone, and the error's
+    /// message then gives its size on the wire.
     pub const MESSAGE_TOO_LARGE: ErrorCode = ErrorCode(10);
     /// `NETWORK_EXCEPTION` (13).
     pub const NETWORK_EXCEPTION: ErrorCode = ErrorCode(13);
     /// `INVALID_TOPIC_EXCEPTION` (17).
     pub const INVALID_TOPIC_EXCEPTION: ErrorCode = ErrorCode(17);
-    /// `RECORD_LIST_TOO_LARGE` (18).
+    /// `RECORD_LIST_TOO_LARGE` (18): the batch is larger than the topic's
+    /// `segment.bytes`; split like [`MESSAGE_TOO_LARGE`](Self::MESSAGE_TOO_LARGE).
     pub const RECORD_LIST_TOO_LARGE: ErrorCode = ErrorCode(18);
     /// `NOT_ENOUGH_REPLICAS` (19).
     pub const NOT_ENOUGH_REPLICAS: ErrorCode = ErrorCode(19);

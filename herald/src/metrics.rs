@@ -64,6 +64,7 @@ struct RateTotals {
     records: u64,
     errors: u64,
     retries: u64,
+    splits: u64,
     requests: u64,
     bytes_out: u64,
     bytes_in: u64,
@@ -100,6 +101,7 @@ pub(crate) struct Recorder {
     connections_created: AtomicU64,
     buffer_wait_ns_total: AtomicU64,
     epoch_bumps: AtomicU64,
+    batch_splits: AtomicU64,
     /// Nanoseconds since `started` of the last metadata answer (0: none yet).
     metadata_at_ns: AtomicU64,
     topics: Mutex<HashMap<Arc<str>, TopicTotals>>,
@@ -144,6 +146,7 @@ impl Recorder {
             connections_created: AtomicU64::new(0),
             buffer_wait_ns_total: AtomicU64::new(0),
             epoch_bumps: AtomicU64::new(0),
+            batch_splits: AtomicU64::new(0),
             metadata_at_ns: AtomicU64::new(0),
             topics: Mutex::new(HashMap::new()),
             nodes: Mutex::new(HashMap::new()),
@@ -243,6 +246,11 @@ impl Recorder {
         self.buffer_wait_ns_total.fetch_add(waited.as_nanos() as u64, Relaxed);
     }
 
+    /// A batch the broker refused as too large was split (KIP-126).
+    pub(crate) fn batch_split(&self) {
+        self.batch_splits.fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn epoch_bumped(&self) {
         self.epoch_bumps.fetch_add(1, Relaxed);
     }
@@ -257,6 +265,7 @@ impl Recorder {
             records: self.records_sent.load(Relaxed),
             errors: self.records_failed.load(Relaxed),
             retries: self.records_retried.load(Relaxed),
+            splits: self.batch_splits.load(Relaxed),
             requests: self.requests.load(Relaxed),
             bytes_out: self.traffic.written.load(Relaxed),
             bytes_in: self.traffic.read.load(Relaxed),
@@ -308,6 +317,8 @@ impl Recorder {
             record_error_rate: rate(totals.errors, base.errors),
             record_retry_total: totals.retries,
             record_retry_rate: rate(totals.retries, base.retries),
+            batch_split_total: totals.splits,
+            batch_split_rate: rate(totals.splits, base.splits),
             record_size_avg: avg(self.record_bytes_total.load(Relaxed), sent),
             record_size_max: self.record_bytes_max.load(Relaxed),
             record_queue_time_avg: avg(self.queue_time_ms_total.load(Relaxed), batches),
@@ -408,6 +419,10 @@ pub struct ProducerMetrics {
     pub record_retry_total: u64,
     /// Record retries per second.
     pub record_retry_rate: f64,
+    /// Batches split because the broker refused them as too large (KIP-126).
+    pub batch_split_total: u64,
+    /// Batch splits per second.
+    pub batch_split_rate: f64,
     /// Average size of a written record in its batch, uncompressed.
     pub record_size_avg: f64,
     /// Largest record written.
@@ -510,6 +525,8 @@ impl ProducerMetrics {
             ("record-error-rate", self.record_error_rate),
             ("record-retry-total", self.record_retry_total as f64),
             ("record-retry-rate", self.record_retry_rate),
+            ("batch-split-total", self.batch_split_total as f64),
+            ("batch-split-rate", self.batch_split_rate),
             ("record-size-avg", self.record_size_avg),
             ("record-size-max", self.record_size_max as f64),
             ("record-queue-time-avg", self.record_queue_time_avg),
@@ -580,6 +597,8 @@ pub(crate) const DESCRIPTIONS: &[(&str, &str)] = &[
     ("record-error-rate", "Records failed per second (last 30 s)."),
     ("record-retry-total", "Record sends retried (a batch of n records retried once counts n)."),
     ("record-retry-rate", "Record retries per second (last 30 s)."),
+    ("batch-split-total", "Batches split because the broker refused them as too large (KIP-126)."),
+    ("batch-split-rate", "Batch splits per second (last 30 s)."),
     ("record-size-avg", "Average size of a written record in its batch, uncompressed, in bytes."),
     ("record-size-max", "Largest record written, in bytes."),
     ("record-queue-time-avg", "Average time a batch waited before it was first sent, in ms."),
@@ -641,6 +660,7 @@ mod tests {
         r.batch_failed(&t, 5, true);
         r.batch_failed(&t, 2, false);
         r.batch_retried(10);
+        r.batch_split();
         r.response(1, Duration::from_millis(3), 0);
         r.response(1, Duration::from_millis(5), 100);
         let m = r.snapshot(1 << 20, 1 << 19);
@@ -661,7 +681,9 @@ mod tests {
         assert_eq!(m.buffer_available_bytes, 1 << 19);
         assert!(m.metadata_age.is_none());
         assert!(m.record_send_rate > 0.0);
-        assert_eq!(m.iter().count(), 35);
+        assert_eq!(m.iter().count(), 37);
+        assert_eq!(m.batch_split_total, 1);
+        assert!(m.batch_split_rate > 0.0);
         assert_eq!(m.batch_send_total, 2);
         assert_eq!((m.brokers[&1].request_sent_total, m.brokers[&1].request_latency_max), (1, 5.0));
     }

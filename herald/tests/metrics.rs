@@ -129,6 +129,20 @@ async fn a_record_the_broker_refuses_counts_as_an_error_not_written() {
 }
 
 #[tokio::test]
+async fn a_batch_the_broker_refuses_as_too_large_counts_one_split() {
+    // 20 records of ~68 bytes in one batch of ~1,420 bytes, over the topic's
+    // 1,000: split once into two halves that fit (KIP-126).
+    let topic = create_topic("metrics-split", 1, &[("max.message.bytes", "1000")]).await;
+    let p = producer_builder().batch_size(64 * 1024).linger(Duration::from_millis(50)).build().unwrap();
+    assert_eq!(send(&p, &topic, 20, 60).await, 20);
+    let m = p.metrics();
+    assert_eq!(m.batch_split_total, 1);
+    assert!(m.batch_split_rate > 0.0);
+    assert_eq!((m.record_send_total, m.record_error_total), (20, 0));
+    assert!(m.iter().any(|(name, v)| name == "batch-split-total" && v == 1.0));
+}
+
+#[tokio::test]
 async fn waiting_for_buffer_memory_is_counted() {
     let topic = create_topic("metrics-buf", 1, &[]).await;
     let p = producer_builder().buffer_memory(64 * 1024).linger(Duration::from_millis(50)).build().unwrap();

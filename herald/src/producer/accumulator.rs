@@ -17,7 +17,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::batch::{Payload, ProducerBatch, Stamp};
+use super::batch::{Order, Payload, ProducerBatch, Stamp};
 use super::delivery::{BatchCompletion, Callback, Deliveries, DeliveryFuture, RecordCallback};
 use super::idempotence::{Bump, SeqState, Verdict};
 use crate::admin::PartitionDescription;
@@ -53,7 +53,9 @@ pub(crate) struct QueueState {
     open: Option<OpenBatch>,
     /// Sealed batches in send order.
     ready: VecDeque<ProducerBatch>,
-    next_order: u64,
+    /// The next sealed batch's order; orders step by [`ORDER_STEP`], leaving room
+    /// below the next batch for the parts of a split one (`split.rs`).
+    next_order: Order,
     /// Whether sealed batches are compressed before sending.
     compress: bool,
     /// Idempotence: this partition's epoch and sequences.
@@ -127,7 +129,7 @@ impl QueueState {
             let bytes = open.writer.finish();
             open.completion.reserve(open.reserved);
             let order = self.next_order;
-            self.next_order += 1;
+            self.next_order += ORDER_STEP;
             let raw_len = bytes.len();
             let payload = if self.compress { Payload::Raw(bytes) } else { Payload::Ready(bytes) };
             let mut batch =
@@ -209,7 +211,7 @@ impl QueueState {
 
     /// Takes the raw bytes of every sealed batch still to be compressed, with its
     /// creation time and order; the batch keeps its place, marked as compressing.
-    pub(crate) fn take_for_compression(&mut self) -> Vec<(Instant, u64, BytesMut)> {
+    pub(crate) fn take_for_compression(&mut self) -> Vec<(Instant, Order, BytesMut)> {
         let mut jobs = Vec::new();
         for b in self.ready.iter_mut() {
             if let Payload::Raw(_) = b.payload {
@@ -226,7 +228,7 @@ impl QueueState {
     /// with the reason, for the caller to fail once the lock is gone.
     pub(crate) fn compressed(
         &mut self,
-        order: u64,
+        order: Order,
         result: std::result::Result<(BytesMut, f32), String>,
     ) -> Option<(ProducerBatch, String)> {
         let at = self.ready.iter().position(|b| b.order == order)?;
@@ -320,6 +322,26 @@ impl QueueState {
     /// Idempotence: `b`, which may have been sent, fails for good.
     pub(crate) fn failed_after_send(&mut self, b: &ProducerBatch) {
         self.seq.failed_after_send(b);
+    }
+
+    /// Whether this partition's batches are compressed before sending.
+    pub(crate) fn compresses(&self) -> bool {
+        self.compress
+    }
+
+    /// Puts the parts of a batch the broker refused as too large (`split.rs`)
+    /// back where it was, in order, as if never sent. Its compressed/raw
+    /// `ratio` resets the estimate to it or 1, whichever is higher, as Java's
+    /// `splitAndReenqueue` does, so the next batches are not sized by the
+    /// estimate that was wrong.
+    pub(crate) fn requeue_split(&mut self, parts: Vec<ProducerBatch>, ratio: f32) {
+        if self.compress {
+            self.ratio = ratio.clamp(1.0, 1.5);
+            self.observed = true;
+        }
+        for p in parts {
+            self.requeue(p);
+        }
     }
 
     /// Puts a batch back to be retried, in its original order among the others.
@@ -453,6 +475,10 @@ impl TopicEntry {
         self.changed.notify_waiters();
     }
 }
+
+/// How far apart the orders of consecutive sealed batches are: room for a part
+/// per record of a batch split later (a batch holds fewer than 2³¹ records).
+pub(crate) const ORDER_STEP: Order = 1 << 32;
 
 /// The estimated wire size of a batch of `raw` bytes at a compression `ratio`.
 fn on_wire(raw: usize, ratio: f32) -> usize {
@@ -740,7 +766,7 @@ mod tests {
         let b1 = st.ready.pop_front().unwrap();
         st.requeue(b1);
         st.requeue(b0);
-        let orders: Vec<u64> = st.ready.iter().map(|b| b.order).collect();
+        let orders: Vec<Order> = st.ready.iter().map(|b| b.order / ORDER_STEP).collect();
         assert_eq!(orders, vec![0, 1, 2]);
     }
 

@@ -10,6 +10,11 @@ use tokio::time::Instant;
 use super::delivery::{BatchAck, BatchCompletion, RecordCallback};
 use crate::error::Error;
 
+/// A batch's place in its partition's send order (see `QueueState`): wide
+/// enough that stepping by 2³² per sealed batch, to leave room for the parts of
+/// a split one, never wraps.
+pub(crate) type Order = u128;
+
 /// The producer fields a batch was sent with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Stamp {
@@ -55,7 +60,7 @@ pub(crate) struct ProducerBatch {
     pub(crate) completion: Arc<BatchCompletion>,
     pub(crate) created: Instant,
     /// Order of the batch within its partition, to put retried batches back in place.
-    pub(crate) order: u64,
+    pub(crate) order: Order,
     pub(crate) attempts: u32,
     pub(crate) retry_at: Option<Instant>,
     pub(crate) last_error: Option<Error>,
@@ -80,7 +85,7 @@ impl ProducerBatch {
         records: i32,
         completion: Arc<BatchCompletion>,
         created: Instant,
-        order: u64,
+        order: Order,
         callbacks: Vec<RecordCallback>,
     ) -> ProducerBatch {
         ProducerBatch {

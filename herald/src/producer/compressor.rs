@@ -15,13 +15,14 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::accumulator::PartitionQueue;
+use super::batch::Order;
 use crate::compression::Codec;
 use crate::protocol::batch::compress_batch;
 
 /// A sealed batch to compress.
 pub(crate) struct Job {
     pub(crate) created: Instant,
-    pub(crate) order: u64,
+    pub(crate) order: Order,
     pub(crate) queue: Arc<PartitionQueue>,
     pub(crate) raw: BytesMut,
 }
@@ -30,12 +31,12 @@ impl Job {
     /// The jobs for what `QueueState::take_for_compression` took from `queue`.
     pub(crate) fn all_of(
         queue: &Arc<PartitionQueue>,
-        taken: Vec<(Instant, u64, BytesMut)>,
+        taken: Vec<(Instant, Order, BytesMut)>,
     ) -> impl Iterator<Item = Job> + '_ {
         taken.into_iter().map(|(created, order, raw)| Job { created, order, queue: queue.clone(), raw })
     }
 
-    fn key(&self) -> (Instant, u64, usize) {
+    fn key(&self) -> (Instant, Order, usize) {
         (self.created, self.order, Arc::as_ptr(&self.queue) as usize)
     }
 }
@@ -64,7 +65,7 @@ impl Ord for Job {
 /// A compressed batch (or why it could not be), back for the sender.
 pub(crate) struct Compressed {
     pub(crate) queue: Arc<PartitionQueue>,
-    pub(crate) order: u64,
+    pub(crate) order: Order,
     pub(crate) result: Result<(BytesMut, f32), String>,
 }
 
@@ -157,7 +158,7 @@ mod tests {
         let jobs: Vec<Job> = (0..20u8)
             .map(|i| Job {
                 created: now + std::time::Duration::from_millis(u64::from(i)),
-                order: u64::from(i),
+                order: Order::from(i),
                 queue: q.clone(),
                 raw: raw_batch(i),
             })
@@ -192,7 +193,7 @@ mod tests {
         let q = Arc::new(PartitionQueue::new(Arc::from("t"), 0, true));
         let now = Instant::now();
         let mut heap = BinaryHeap::new();
-        for (i, ms) in [(0u64, 30u64), (1, 10), (2, 20)] {
+        for (i, ms) in [(0, 30u64), (1, 10), (2, 20)] {
             heap.push(Job {
                 created: now + std::time::Duration::from_millis(ms),
                 order: i,
@@ -200,7 +201,7 @@ mod tests {
                 raw: BytesMut::new(),
             });
         }
-        let order: Vec<u64> = std::iter::from_fn(|| heap.pop().map(|j| j.order)).collect();
+        let order: Vec<Order> = std::iter::from_fn(|| heap.pop().map(|j| j.order)).collect();
         assert_eq!(order, [1, 2, 0]);
     }
 }

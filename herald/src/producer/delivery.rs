@@ -42,6 +42,10 @@ pub(crate) struct BatchAck {
 enum State {
     Pending(Vec<Waker>),
     Done(Result<BatchAck>),
+    /// Split after the broker refused the batch as too large (KIP-126): its
+    /// records now resolve through the parts, each given with the offset delta
+    /// (in this batch) of its first record, ascending from 0.
+    Split(Vec<(i32, Arc<BatchCompletion>)>),
 }
 
 /// Where resolved batches hand what they hold: their `buffer.memory` back to the
@@ -201,6 +205,12 @@ impl BatchCompletion {
         })
     }
 
+    /// A new, pending completion for a batch of the same partition (a part of a
+    /// split batch).
+    pub(crate) fn sibling(&self) -> Arc<BatchCompletion> {
+        BatchCompletion::new(self.topic.clone(), self.partition, self.deliveries.clone())
+    }
+
     pub(crate) fn topic(&self) -> &Arc<str> {
         &self.topic
     }
@@ -254,6 +264,28 @@ impl BatchCompletion {
         self.resolve(ack, Vec::new());
     }
 
+    /// Hands the batch's records over to `parts` (the batches it was split into,
+    /// each with the offset delta here of its first record, ascending from 0):
+    /// its futures and waiters follow them from now on, and its `buffer.memory`
+    /// goes back with the last part. Callbacks travel with the parts' batches.
+    /// Returns `false`, changing nothing, if the batch is resolved already.
+    pub(crate) fn split(&self, parts: Vec<(i32, Arc<BatchCompletion>)>) -> bool {
+        let Some(last) = parts.last().map(|(_, c)| c.clone()) else { return false };
+        let wakers = {
+            let mut s = self.state.lock();
+            let State::Pending(w) = &mut *s else { return false };
+            let w = std::mem::take(w);
+            *s = State::Split(parts);
+            w
+        };
+        last.reserve(self.reserved.swap(0, Ordering::AcqRel));
+        // Woken to poll again, now on their record's part.
+        for w in wakers {
+            w.wake();
+        }
+        true
+    }
+
     /// Resolves a batch without callbacks.
     #[cfg(test)]
     pub(crate) fn complete(self: &Arc<Self>, result: Result<BatchAck>) -> bool {
@@ -266,26 +298,75 @@ impl BatchCompletion {
         self.resolve(Err(err.for_partition(&self.topic, Some(self.partition))), Vec::new())
     }
 
+    /// Where its callbacks are queued.
+    #[cfg(test)]
+    pub(crate) fn deliveries(&self) -> &Arc<Deliveries> {
+        &self.deliveries
+    }
+
     /// The producer's metrics.
     pub(crate) fn recorder(&self) -> &crate::metrics::Recorder {
         &self.deliveries.recorder
     }
 
+    /// Whether every record of the batch has its outcome (through its parts, if
+    /// it was split).
     pub(crate) fn is_done(&self) -> bool {
-        matches!(*self.state.lock(), State::Done(_))
+        let parts = match &*self.state.lock() {
+            State::Done(_) => return true,
+            State::Pending(_) => return false,
+            State::Split(parts) => parts.iter().map(|(_, c)| c.clone()).collect::<Vec<_>>(),
+        };
+        parts.iter().all(|c| c.is_done())
     }
 
-    fn poll_result(&self, cx: &mut Context<'_>) -> Poll<Result<BatchAck>> {
-        let mut s = self.state.lock();
-        match &mut *s {
-            State::Done(r) => Poll::Ready(r.clone()),
-            State::Pending(wakers) => {
-                if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                    wakers.push(cx.waker().clone());
+    /// The outcome of the record at `offset_delta`, and its offset delta in the
+    /// batch that resolved (a part's, if this batch was split).
+    fn poll_record(&self, offset_delta: i32, cx: &mut Context<'_>) -> Poll<(Result<BatchAck>, i32)> {
+        let part = {
+            let mut s = self.state.lock();
+            match &mut *s {
+                State::Done(r) => return Poll::Ready((r.clone(), offset_delta)),
+                State::Pending(wakers) => {
+                    if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                        wakers.push(cx.waker().clone());
+                    }
+                    return Poll::Pending;
                 }
-                Poll::Pending
+                State::Split(parts) => {
+                    let at = parts.partition_point(|(first, _)| *first <= offset_delta).saturating_sub(1);
+                    parts.get(at).map(|(first, c)| (offset_delta - first, c.clone()))
+                }
+            }
+        };
+        // Polled with this batch's lock released: the part has its own.
+        match part {
+            Some((delta, c)) => c.poll_record(delta, cx),
+            None => Poll::Pending,
+        }
+    }
+
+    /// Ready once every record of the batch has its outcome.
+    fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let parts = {
+            let mut s = self.state.lock();
+            match &mut *s {
+                State::Done(_) => return Poll::Ready(()),
+                State::Pending(wakers) => {
+                    if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                        wakers.push(cx.waker().clone());
+                    }
+                    return Poll::Pending;
+                }
+                State::Split(parts) => parts.iter().map(|(_, c)| c.clone()).collect::<Vec<_>>(),
+            }
+        };
+        for c in parts {
+            if c.poll_done(cx).is_pending() {
+                return Poll::Pending;
             }
         }
+        Poll::Ready(())
     }
 
     /// Waits until the batch is resolved, whatever the outcome.
@@ -302,7 +383,7 @@ pub(crate) struct BatchWait {
 impl Future for BatchWait {
     type Output = ();
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.batch.poll_result(cx).map(|_| ())
+        self.batch.poll_done(cx)
     }
 }
 
@@ -364,8 +445,8 @@ impl Future for DeliveryFuture {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         this.batch
-            .poll_result(cx)
-            .map(|r| r.map(|ack| record_metadata(&this.batch, ack, this.offset_delta, this.timestamp)))
+            .poll_record(this.offset_delta, cx)
+            .map(|(r, delta)| r.map(|ack| record_metadata(&this.batch, ack, delta, this.timestamp)))
     }
 }
 

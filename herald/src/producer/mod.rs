@@ -12,6 +12,8 @@
 //!   producer-id manager (`producer_id`) and a pure answer classifier (`response`).
 //! - `delivery`: the futures that carry each record's outcome back, and the queue
 //!   of callbacks the sender runs where it holds no lock.
+//! - `split`: a batch the broker refused as too large, re-encoded into smaller
+//!   ones that take over its records' outcomes (KIP-126).
 
 pub(crate) mod accumulator;
 pub(crate) mod batch;
@@ -26,6 +28,7 @@ mod response;
 #[cfg(test)]
 mod scripted;
 pub(crate) mod sender;
+mod split;
 mod statistics;
 mod telemetry;
 mod transaction;

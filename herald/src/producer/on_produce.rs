@@ -8,8 +8,9 @@ use tokio::time::Instant;
 use super::accumulator::PartitionQueue;
 use super::batch::ProducerBatch;
 use super::delivery::BatchAck;
-use super::response::{Decision, answers_by_partition, classify, plain_verdict};
+use super::response::{Decision, PartitionAnswer, answers_by_partition, classify, plain_verdict};
 use super::sender::Sender;
+use super::split::{one_record_too_large, split, too_large};
 use crate::connection::BrokerAddr;
 use crate::error::{Error, ErrorKind, TimeoutKind};
 
@@ -77,6 +78,15 @@ impl Sender {
                 // KIP-951: go to the new leader without waiting for metadata.
                 q.leader.store(leader, std::sync::atomic::Ordering::Release);
             }
+            let mut a = a;
+            if too_large(a.code) {
+                if b.records > 1 {
+                    self.split_too_large(&q, b, &a);
+                    continue;
+                }
+                let detail = one_record_too_large(b.payload.len(), b.raw_len, a.message.as_deref());
+                a.message = Some(detail);
+            }
             let idempotent = self.idempotent;
             let decision = classify(a, &mut b, |b, code| {
                 if idempotent { q.state.lock().judge(b, code) } else { plain_verdict(code) }
@@ -105,6 +115,36 @@ impl Sender {
             q.state.lock().written(stamp, b.records);
         }
         b.complete(BatchAck { base_offset, log_append_time });
+    }
+
+    /// KIP-126: a batch of several records the broker refused as too large goes
+    /// back to the front of its queue as smaller batches (`split.rs`); not an
+    /// attempt, as in Java (the parts start with none).
+    fn split_too_large(&mut self, q: &PartitionQueue, b: ProducerBatch, a: &PartitionAnswer) {
+        let compress = q.state.lock().compresses();
+        let err = Error::broker(a.code, a.message.clone());
+        let (records, wire, raw) = (b.records, b.payload.len(), b.raw_len);
+        let ratio = if raw == 0 { 1.0 } else { wire as f32 / raw as f32 };
+        // Decoding and re-encoding run here, off the partition's lock.
+        match split(b, self.shared.config.batch_size, compress, &err) {
+            Ok(parts) => {
+                tracing::warn!(
+                    topic = %q.topic, partition = q.partition, records, bytes = wire, parts = parts.len(),
+                    error = %err, "batch too large for the broker: split and sent again"
+                );
+                self.recorder().batch_split();
+                q.state.lock().requeue_split(parts, ratio);
+            }
+            Err(refused) => {
+                let (b, why) = *refused;
+                q.state.lock().failed_after_send(&b);
+                let message = match a.message.as_deref().filter(|m| !m.is_empty()) {
+                    Some(m) => format!("{m}; the batch cannot be split: {why}"),
+                    None => format!("the batch cannot be split: {why}"),
+                };
+                b.fail_honestly(Error::broker(a.code, Some(message)));
+            }
+        }
     }
 
     /// KIP-951: brokers named in the answer's endpoints become reachable at once.

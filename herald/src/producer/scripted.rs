@@ -1,6 +1,7 @@
 //! The sender's logic under `tokio::time::pause`, against a scripted transport:
 //! retries and their backoff, leader moves (KIP-951 hints and metadata), sequence
-//! errors and epoch bumps, delivery timeout and close — fast, deterministic, no
+//! errors and epoch bumps, batches split after MESSAGE_TOO_LARGE (KIP-126),
+//! delivery timeout and close — fast, deterministic, no
 //! sockets. The producer is the real one (`Producer::send`, the accumulator, the
 //! sender task); only the network is a script.
 
@@ -62,6 +63,49 @@ struct Script {
     producer_id: (i64, i16),
     /// Partitions of topic "t" (0 is taken as 1), all led by `leader`.
     partitions: usize,
+    /// The topic's `max.message.bytes`: a larger batch is refused with
+    /// MESSAGE_TOO_LARGE, whatever the reply says.
+    max_message_bytes: Option<usize>,
+    /// Whether the broker checks idempotent sequences, as Kafka's
+    /// `ProducerStateManager`: per partition, the epoch and next sequence.
+    check_sequences: bool,
+    sequences: HashMap<i32, (i16, i32)>,
+    /// The values written, per partition, in offset order.
+    log: HashMap<i32, Vec<Vec<u8>>>,
+}
+
+impl Script {
+    /// What the broker says to one partition's batch: the limit and sequence
+    /// checks first, then `reply`; a batch written goes into the log.
+    fn judge(&mut self, partition: i32, bytes: &bytes::Bytes, reply: ErrorCode) -> ErrorCode {
+        if self.max_message_bytes.is_some_and(|max| bytes.len() > max) {
+            return ErrorCode::MESSAGE_TOO_LARGE;
+        }
+        let (_, epoch, seq, count) = producer_fields(bytes).unwrap_or((-1, -1, -1, 0));
+        if self.check_sequences && seq >= 0 {
+            let code = match self.sequences.get(&partition) {
+                Some((e, next)) if *e == epoch && seq == *next => ErrorCode::NONE,
+                Some((e, next)) if *e == epoch && seq < *next => ErrorCode::DUPLICATE_SEQUENCE_NUMBER,
+                Some((e, _)) if *e > epoch => ErrorCode::INVALID_PRODUCER_EPOCH,
+                _ if seq == 0 => ErrorCode::NONE,
+                _ => ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
+            };
+            if !code.is_ok() {
+                return code;
+            }
+        }
+        if reply.is_ok() {
+            if seq >= 0 {
+                self.sequences.insert(partition, (epoch, seq + count));
+            }
+            if let Ok(Some(h)) = crate::protocol::records::read_header(bytes) {
+                let records = crate::protocol::records::read_records(&h, bytes).unwrap_or_default();
+                let log = self.log.entry(partition).or_default();
+                log.extend(records.into_iter().map(|r| r.value.map(|v| v.to_vec()).unwrap_or_default()));
+            }
+        }
+        reply
+    }
 }
 
 /// A transport whose broker is a script: nodes 1 and 2, topic "t" with one
@@ -136,7 +180,9 @@ impl Transport for Scripted {
                 };
                 let mut t = TopicProduceResponse::default();
                 t.name = TopicName(StrBytes::from_static_str("t"));
-                for (index, records) in batches {
+                for (pd, (index, records)) in req.topic_data[0].partition_data.iter().zip(batches) {
+                    let bytes = pd.records.clone().unwrap_or_default();
+                    let code = s.judge(index, &bytes, code);
                     let mut p = PartitionProduceResponse::default();
                     p.index = index;
                     p.error_code = code.code();
@@ -484,4 +530,162 @@ async fn a_due_batch_takes_the_other_partitions_open_batches_along() {
     let mut parts: Vec<i32> = sent[0].batches.iter().map(|b| b.0).collect();
     parts.sort();
     assert_eq!(parts, [0, 1, 2]);
+}
+
+/// A producer over a scripted broker whose topic "t" has `max.message.bytes`
+/// `limit` and checks idempotent sequences; `linger.ms` 20, answers after 10 ms.
+fn limited_producer(b: ProducerBuilder, limit: usize) -> (Producer, Scripted) {
+    let script = Scripted::default();
+    {
+        let mut s = script.0.lock();
+        s.leader = 1;
+        s.producer_id = (7, 0);
+        s.max_message_bytes = Some(limit);
+        s.check_sequences = true;
+        s.replies = vec![Reply::After(Duration::from_millis(10), Box::new(Reply::Ok)); 1000].into();
+    }
+    let transport = script.clone();
+    let p = b
+        .bootstrap_servers("127.0.0.1:1")
+        .linger(Duration::from_millis(20))
+        .retry_backoff(Duration::from_millis(100))
+        .build_with(move |_| Ok(Box::new(transport)))
+        .unwrap();
+    (p, script)
+}
+
+fn numbered(i: usize, len: usize) -> Vec<u8> {
+    let mut v = format!("{i:05}").into_bytes();
+    v.resize(len, b'.');
+    v
+}
+
+/// Sends `values` to "t"/0 in one go (no await that yields between them, so they
+/// land in one batch), every third with a callback; returns what each resolved to
+/// (offset, or the error), in send order, once all have.
+async fn send_all(p: &Producer, values: Vec<Vec<u8>>) -> Vec<Result<Option<i64>, Error>> {
+    let n = values.len();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut futures = Vec::new();
+    for (i, v) in values.into_iter().enumerate() {
+        let r = Record::new("t").partition(0).value(v);
+        if i % 3 == 0 {
+            let seen = seen.clone();
+            p.send_with_callback(r, move |res| seen.lock().push((i, res.map(|m| m.offset())))).await.unwrap();
+        } else {
+            futures.push((i, p.send(r).await.unwrap()));
+        }
+    }
+    for (i, f) in futures {
+        let r = f.await.map(|m| m.offset());
+        seen.lock().push((i, r));
+    }
+    p.flush().await.unwrap();
+    let mut seen = std::mem::take(&mut *seen.lock());
+    seen.sort_by_key(|(i, _)| *i);
+    let order: Vec<usize> = seen.iter().map(|(i, _)| *i).collect();
+    assert_eq!(order, (0..n).collect::<Vec<_>>(), "every record resolved exactly once");
+    seen.into_iter().map(|(_, r)| r).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_too_large_is_split_and_every_record_written_once_in_order() {
+    for idempotent in [true, false] {
+        let (p, s) = limited_producer(Producer::builder().idempotence(idempotent), 1000);
+        let values: Vec<Vec<u8>> = (0..30).map(|i| numbered(i, 100)).collect();
+        let got = send_all(&p, values.clone()).await;
+        let offsets: Vec<Option<i64>> = got.into_iter().map(|r| r.unwrap()).collect();
+        assert_eq!(offsets, (0..30).map(Some).collect::<Vec<_>>(), "each record at its own offset");
+        assert_eq!(s.0.lock().log[&0], values, "written once each, in order");
+        let sent = sent(&s);
+        assert_eq!(sent[0].records, 30, "one batch of 30 first: {sent:?}");
+        if idempotent {
+            // The parts fill the refused batch's sequences, in order.
+            let accepted: Vec<(i32, i32)> =
+                sent.iter().filter(|x| x.records < 30).map(|x| (x.base_sequence, x.records)).collect();
+            assert_eq!(accepted.first().map(|a| a.0), Some(0), "{sent:?}");
+            assert!(sent.iter().all(|x| x.epoch == 0), "no epoch bump: {sent:?}");
+        }
+        let m = p.metrics();
+        assert!(m.batch_split_total >= 1, "{}", m.batch_split_total);
+        assert_eq!(m.record_error_total, 0);
+        assert_eq!(m.record_send_total, 30);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn batches_in_flight_behind_a_split_one_keep_their_sequences_and_follow_it() {
+    let (p, s) = limited_producer(Producer::builder().max_in_flight(5), 1000);
+    {
+        // The 20-record batch is answered after 50 ms: the next one goes meanwhile.
+        let mut s = s.0.lock();
+        s.replies[1] = Reply::After(Duration::from_millis(50), Box::new(Reply::Ok));
+    }
+    // The broker holds state for us after the first batch: later ones pipeline.
+    p.send_and_wait(Record::new("t").partition(0).value(numbered(0, 10))).await.unwrap();
+    let mut values = vec![numbered(0, 10)];
+    let mut futures = Vec::new();
+    for i in 1..=20 {
+        values.push(numbered(i, 100));
+        futures.push(p.send(Record::new("t").partition(0).value(numbered(i, 100))).await.unwrap());
+    }
+    // Sealed by linger; in flight (10 ms) when the next, small, batch goes.
+    tokio::time::sleep(Duration::from_millis(25)).await;
+    values.push(numbered(21, 10));
+    futures.push(p.send(Record::new("t").partition(0).value(numbered(21, 10))).await.unwrap());
+    for (i, f) in futures.into_iter().enumerate() {
+        assert_eq!(f.await.unwrap().offset(), Some(i as i64 + 1));
+    }
+    assert_eq!(s.0.lock().log[&0], values, "in order, once each");
+    let sent = sent(&s);
+    let stamps: Vec<(i16, i32, i32)> = sent.iter().map(|x| (x.epoch, x.base_sequence, x.records)).collect();
+    // 0: the first record; 1..=20 refused whole, then in parts; 21 refused as out
+    // of order while they were missing, then written with the same sequence.
+    assert_eq!(stamps[1], (0, 1, 20), "{stamps:?}");
+    assert_eq!(stamps[2], (0, 21, 1), "in flight behind the refused batch: {stamps:?}");
+    assert_eq!(stamps.last(), Some(&(0, 21, 1)), "{stamps:?}");
+    let parts: Vec<(i32, i32)> = stamps[3..stamps.len() - 1].iter().map(|x| (x.1, x.2)).collect();
+    let mut next = 1;
+    for (seq, n) in parts.iter().filter(|(_, n)| *n < 20) {
+        // Parts refused again are split again: their sequences repeat in halves.
+        assert!(*seq >= 1 && *seq + n <= 21, "{parts:?}");
+        if *seq == next {
+            next += n;
+        }
+    }
+    assert_eq!(next, 21, "the parts cover the refused batch's sequences: {parts:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_single_record_too_large_fails_naming_its_size_and_the_limit() {
+    let (p, s) = limited_producer(Producer::builder(), 1000);
+    let e = p.send_and_wait(Record::new("t").partition(0).value(vec![b'x'; 2000])).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::MESSAGE_TOO_LARGE), "{e}");
+    assert_eq!((e.topic(), e.partition()), (Some("t"), Some(0)));
+    let text = e.to_string();
+    assert!(text.contains("bytes on the wire") && text.contains("max.message.bytes"), "{text}");
+    assert!(!e.may_have_been_written(), "{e}");
+    assert_eq!(sent(&s).len(), 1, "not split, not retried");
+    // The partition goes on: a gap in its sequences bumps its epoch (KIP-360).
+    let md = p.send_and_wait(Record::new("t").partition(0).value(vec![b'y'; 10])).await.unwrap();
+    assert_eq!(md.offset(), Some(0));
+    assert_eq!(p.metrics().batch_split_total, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_compressed_batch_sized_by_a_wrong_ratio_estimate_is_split() {
+    // Zeros compress ~100:1 and teach the estimate so; then records that do not
+    // compress fill a batch far past batch.size on the wire.
+    let (p, s) = limited_producer(Producer::builder().batch_size(4000).set("compression.type", "zstd"), 5000);
+    let zeros: Vec<Vec<u8>> = (0..400).map(|_| vec![0u8; 100]).collect();
+    for r in send_all(&p, zeros).await {
+        r.unwrap();
+    }
+    let mut rng = fastrand::Rng::with_seed(7);
+    let noise: Vec<Vec<u8>> = (0..400).map(|_| (0..100).map(|_| rng.u8(..)).collect()).collect();
+    let got = send_all(&p, noise.clone()).await;
+    let offsets: Vec<Option<i64>> = got.into_iter().map(|r| r.unwrap()).collect();
+    assert_eq!(offsets, (400..800).map(Some).collect::<Vec<_>>());
+    assert_eq!(s.0.lock().log[&0][400..], noise[..]);
+    assert!(p.metrics().batch_split_total >= 1);
 }
