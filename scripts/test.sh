@@ -106,8 +106,9 @@ suites_against() { # version
   if [[ "$1" == "$KAFKA_VERSION" ]]; then reg=$(harness/registry/run start --name "$run_id"); fi
   HERALD_TEST_BOOTSTRAP=$b HERALD_TEST_SCHEMA_REGISTRY=$reg \
     cargo test --locked -p herald --test broker --test compression --test serializers_registry --test transactions \
-      --test metrics --test interceptors --test otel --test telemetry --test split
-  HERALD_TEST_BOOTSTRAP=$b HERALD_TEST_SCHEMA_REGISTRY=$reg cargo test --locked -p herald-cli --test cli --test formats --test parity
+      --test metrics --test interceptors --test otel --test telemetry --test split --test producer_config_java
+  HERALD_TEST_BOOTSTRAP=$b HERALD_TEST_SCHEMA_REGISTRY=$reg cargo test --locked -p herald-cli --test cli --test formats --test parity \
+    --test producer_config
   [[ -z "$reg" ]] || harness/registry/run stop --name "$run_id"
   harness/kafka stop --name "$name"
 }

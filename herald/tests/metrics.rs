@@ -179,6 +179,30 @@ async fn retries_count_the_records_of_each_batch_sent_again() {
     assert_eq!(m.record_error_total, 0);
 }
 
+/// The same through the cluster under test (a real broker in the Kafka phases):
+/// a proxy closes the connection instead of forwarding the next two Produce
+/// requests, so the record is sent three times and written once.
+#[tokio::test]
+async fn retries_after_lost_connections_are_counted_and_the_record_written_once() {
+    let topic = create_topic("metrics-retry", 1, &[]).await;
+    let proxy = support::proxy::KafkaProxy::start(&support::bootstrap()).await;
+    let p = producer_builder()
+        .bootstrap_servers(proxy.bootstrap())
+        .retry_backoff(Duration::from_millis(5))
+        .build()
+        .unwrap();
+    send(&p, &topic, 1, 10).await;
+    let produce = kafka_protocol::messages::ApiKey::Produce as i16;
+    proxy.close_on_next(produce, 2);
+    let md = p.send(Record::new(&topic).value("again")).await.unwrap().await.unwrap();
+    assert_eq!(md.offset(), Some(1), "written once, after the first record");
+    let m = p.metrics();
+    assert_eq!(m.record_retry_total, 2, "one record, sent again twice");
+    assert_eq!((m.record_send_total, m.record_error_total), (2, 0));
+    p.close(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(support::consume_with_java(&topic).await.len(), 2, "no duplicate");
+}
+
 /// A broker that throttles (KIP-219) answers at once and expects no request for
 /// `throttle_time_ms`: herald holds that broker's requests (as Java's
 /// NetworkClient does) and counts the throttle time.

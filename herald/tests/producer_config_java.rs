@@ -459,3 +459,23 @@ async fn a_java_producer_config_builds_and_runs_unchanged() {
     producer.close(Duration::from_secs(30)).await.unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The Java configs of docs/migration.md configure herald as they are (all of
+/// each file at once, as `ProducerBuilder::properties_file` applies it), and the
+/// one whose interceptors are Java classes is refused, as the page says.
+#[test]
+fn the_migration_page_s_java_configs_are_accepted() {
+    let page = std::fs::read_to_string(support::repo_root().join("docs/migration.md")).unwrap();
+    let blocks: Vec<&str> =
+        page.split("```properties\n").skip(1).map(|b| b.split("```").next().unwrap()).collect();
+    assert_eq!(blocks.len(), 2, "the page's properties examples");
+    for (i, text) in blocks.iter().enumerate() {
+        let file = PropertiesFile::parse(format!("docs/migration.md example {}", i + 1), text).unwrap();
+        assert!(file.len() >= 6, "example {} parsed: {} properties", i + 1, file.len());
+        let mut c = ProducerConfig::default();
+        c.set_properties_file(&file).unwrap();
+        c.validate().unwrap_or_else(|e| panic!("example {}: {e}", i + 1));
+    }
+    let e = herald_accepts("interceptor.classes", "com.example.AuditInterceptor").unwrap_err();
+    assert!(e.contains("ProducerBuilder::interceptor"), "{e}");
+}
