@@ -21,7 +21,7 @@ use herald::Header;
 use herald::serialization::avro::{AvroSerializer, AvroValue};
 use herald::serialization::json_schema::{JsonSchemaSerializer, RawJson};
 use herald::serialization::protobuf::ProtobufSerializer;
-use herald::serialization::registry::SchemaRegistryClient;
+use herald::serialization::registry::{RegistrySerializerConfig, SchemaRegistryClient};
 use herald::serialization::{
     DoubleSerializer, IntegerSerializer, LongSerializer, SerializationContext, Serializer,
 };
@@ -96,6 +96,8 @@ pub struct FormatArgs {
 
     /// The Confluent-compatible Schema Registry that avro, protobuf and json-schema
     /// schemas are registered with, e.g. http://127.0.0.1:8081 (credentials as http://user:pass@host).
+    /// Default: the producer properties' schema.registry.url (its first URL) with their
+    /// basic.auth.credentials.source and basic.auth.user.info, as Confluent's serializers read them.
     #[arg(long, value_name = "URL")]
     pub schema_registry: Option<String>,
 }
@@ -127,14 +129,27 @@ pub enum LineError {
 
 impl FormatArgs {
     /// Checks the options against each other and reads schemas; a problem here is
-    /// a usage error, before any line is read.
-    pub fn encoders(&self) -> Result<Encoders, CliError> {
+    /// a usage error, before any line is read. The producer's properties give the
+    /// registry when --schema-registry does not, and the registry serializers'
+    /// Confluent settings (auto.register.schemas, use.latest.version, the subject
+    /// name strategies).
+    pub fn encoders(&self, config: &herald::ProducerConfig) -> Result<Encoders, CliError> {
         let registry = match &self.schema_registry {
             Some(url) => Some(SchemaRegistryClient::new(url.as_str())?),
+            None if !config.serializers.schema_registry_url.is_empty() => {
+                Some(SchemaRegistryClient::from_config(config)?)
+            }
             None => None,
         };
-        let key =
-            encoder("key", self.key_format, &self.key_schema, &self.key_proto, &self.key_message, &registry)?;
+        let key = encoder(
+            "key",
+            self.key_format,
+            &self.key_schema,
+            &self.key_proto,
+            &self.key_message,
+            &registry,
+            RegistrySerializerConfig::from_config(config, true),
+        )?;
         let value = encoder(
             "value",
             self.value_format,
@@ -142,6 +157,7 @@ impl FormatArgs {
             &self.value_proto,
             &self.value_message,
             &registry,
+            RegistrySerializerConfig::from_config(config, false),
         )?;
         Ok(Encoders { key, value })
     }
@@ -154,6 +170,7 @@ fn encoder(
     proto: &Option<PathBuf>,
     message: &Option<String>,
     registry: &Option<SchemaRegistryClient>,
+    settings: RegistrySerializerConfig,
 ) -> Result<Encoder, CliError> {
     let unused = |flag: &str, needs: &str| {
         CliError::usage(format!("--{side}-{flag} applies to --{side}-format {needs} only"))
@@ -168,9 +185,12 @@ fn encoder(
         return Err(unused("message", "protobuf"));
     }
     let registry = |name: &str| {
-        registry
-            .clone()
-            .ok_or_else(|| CliError::usage(format!("--{side}-format {name} needs --schema-registry URL")))
+        registry.clone().ok_or_else(|| {
+            CliError::usage(format!(
+                "--{side}-format {name} needs --schema-registry URL (or schema.registry.url in the producer \
+                     properties)"
+            ))
+        })
     };
     Ok(match format {
         Format::String => Encoder::Text,
@@ -185,7 +205,8 @@ fn encoder(
             let registry = registry("avro")?;
             let text = read(side, "schema", path)?;
             let s = AvroSerializer::new(registry, &text)
-                .map_err(|e| CliError::usage(format!("--{side}-schema {}: {e}", path.display())))?;
+                .map_err(|e| CliError::usage(format!("--{side}-schema {}: {e}", path.display())))?
+                .config(settings);
             Encoder::Avro(Box::new(s))
         }
         Format::Protobuf => {
@@ -198,7 +219,8 @@ fn encoder(
             let registry = registry("protobuf")?;
             let text = read(side, "proto", path)?;
             let s = ProtobufSerializer::new(registry, &text, name)
-                .map_err(|e| CliError::usage(format!("--{side}-proto {}: {e}", path.display())))?;
+                .map_err(|e| CliError::usage(format!("--{side}-proto {}: {e}", path.display())))?
+                .config(settings);
             Encoder::Protobuf(Box::new(s))
         }
         Format::JsonSchema => {
@@ -208,7 +230,8 @@ fn encoder(
             let registry = registry("json-schema")?;
             let text = read(side, "schema", path)?;
             let s = JsonSchemaSerializer::new(registry, &text)
-                .map_err(|e| CliError::usage(format!("--{side}-schema {}: {e}", path.display())))?;
+                .map_err(|e| CliError::usage(format!("--{side}-schema {}: {e}", path.display())))?
+                .config(settings);
             Encoder::JsonSchema(Box::new(s))
         }
     })
@@ -334,7 +357,7 @@ mod tests {
         let args = |f: fn(&mut FormatArgs)| {
             let mut a = FormatArgs::default();
             f(&mut a);
-            a.encoders().err().map(|e| e.to_string())
+            a.encoders(&herald::ProducerConfig::default()).err().map(|e| e.to_string())
         };
         assert_eq!(args(|_| {}), None);
         assert!(args(|a| a.value_format = Format::Avro).unwrap().contains("needs --value-schema"));
@@ -374,7 +397,7 @@ mod tests {
             schema_registry: Some("http://127.0.0.1:1".into()),
             ..FormatArgs::default()
         };
-        let enc = args.encoders().unwrap();
+        let enc = args.encoders(&herald::ProducerConfig::default()).unwrap();
         let e = enc_err(&enc.value, r#"{"age": -3}"#).await;
         assert!(
             e.ends_with("value does not match the JSON Schema: /properties/age/minimum at /age: -3 is less than the minimum of 0"),
@@ -384,7 +407,7 @@ mod tests {
         assert!(enc_err(&enc.value, r#"{"age": 3}"#).await.contains("cannot connect"), "a good line goes on");
 
         std::fs::write(schema.path(), r#"{"type": 5}"#).unwrap();
-        let e = args.encoders().err().unwrap().to_string();
+        let e = args.encoders(&herald::ProducerConfig::default()).err().unwrap().to_string();
         assert!(e.contains("--value-schema") && e.contains("not a usable JSON Schema"), "{e}");
     }
 

@@ -251,8 +251,9 @@ pub async fn run(mut args: ProduceArgs) -> Result<ExitCode, CliError> {
     if let Some(id) = &args.transactional_id {
         builder = builder.set("transactional.id", id);
     }
-    let encoders = args.formats.encoders()?;
     let producer = builder.build()?;
+    // After the build: the properties (a Java producer's, say) may name the registry.
+    let encoders = args.formats.encoders(producer.config())?;
     let started = std::time::Instant::now();
     let publisher = match args.metrics_addr {
         Some(addr) => Some(crate::stats::serve_metrics(addr, &producer)?),

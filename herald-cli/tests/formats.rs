@@ -114,6 +114,72 @@ async fn avro_values_from_avro_json() {
     }
 }
 
+/// A Java producer's configuration using Confluent's KafkaAvroSerializer: the
+/// registry and its serializer settings come from the file alone.
+#[tokio::test]
+async fn avro_with_the_registry_from_a_java_properties_file() {
+    let topic = create_topic("cli-fmt-avro-props", 1, &[]).await;
+    let schema = file(AVSC, ".avsc");
+    let url = registry_url();
+    let properties = file(
+        &format!(
+            "# as for Confluent's serializers\n\
+             key.serializer=org.apache.kafka.common.serialization.StringSerializer\n\
+             value.serializer=io.confluent.kafka.serializers.KafkaAvroSerializer\n\
+             schema.registry.url={url}\n\
+             basic.auth.credentials.source=URL\n\
+             auto.register.schemas=true\n\
+             use.latest.version=false\n\
+             latest.compatibility.strict=true\n\
+             value.subject.name.strategy=io.confluent.kafka.serializers.subject.TopicRecordNameStrategy\n"
+        ),
+        ".properties",
+    );
+    let out = herald(
+        &[
+            "produce",
+            "-b",
+            &bootstrap(),
+            "-t",
+            &topic,
+            "--producer.config",
+            properties.path().to_str().unwrap(),
+            "--key-separator",
+            "|",
+            "--value-format",
+            "avro",
+            "--value-schema",
+            schema.path().to_str().unwrap(),
+            "--report",
+            "json",
+        ],
+        "t1|{\"truck\": \"t1\", \"lat\": 52.5, \"speed\": null}\n",
+    );
+    let r = json_lines(&out);
+    assert_eq!(r.len(), 1, "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(r[0]["offset"].is_i64(), "{}", r[0]);
+    let consumed = consume_with_java(&topic).await;
+    assert_eq!(consumed.len(), 1);
+    assert_eq!(consumed[0].key.as_deref(), Some(&b"t1"[..]));
+    let (id, payload) = wire::decode(consumed[0].value.as_deref().unwrap()).unwrap();
+    assert_eq!(payload[0], 4, "\"t1\" as Avro: zig-zag length 2");
+    // Registered under TopicRecordNameStrategy's subject, as the file says.
+    let registry = SchemaRegistryClient::new(&url).unwrap();
+    let latest = registry.latest(&format!("{topic}-fleet.Position")).await.unwrap();
+    assert_eq!(latest.id, id);
+
+    // Without schema.registry.url, Confluent's serializer is refused, as Java's
+    // KafkaAvroSerializer refuses to configure.
+    let bare = file("value.serializer=io.confluent.kafka.serializers.KafkaAvroSerializer\n", ".properties");
+    let out = herald(
+        &["produce", "-b", &bootstrap(), "-t", &topic, "--producer.config", bare.path().to_str().unwrap()],
+        "x\n",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr.contains("schema.registry.url"), "{stderr}");
+}
+
 const PROTO: &str = r#"syntax = "proto3";
 package fleet;
 import "google/protobuf/timestamp.proto";

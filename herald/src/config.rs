@@ -213,6 +213,121 @@ pub struct ProducerConfig {
     /// `enable.metrics.push`: push the producer's metrics to brokers that ask
     /// for them (KIP-714 client telemetry). Default true, as in Java.
     pub enable_metrics_push: bool,
+    /// Confluent's Schema Registry serializer settings (`schema.registry.url`,
+    /// `basic.auth.*`, `auto.register.schemas`, …), kept for the program that builds
+    /// its registry client and serializers from the same properties. The producer
+    /// itself only carries bytes. Its `Debug` masks `basic.auth.user.info`.
+    pub serializers: SerializerSettings,
+}
+
+/// Confluent's Schema Registry serializer settings, as a Java producer's
+/// properties give them to `KafkaAvroSerializer`, `KafkaProtobufSerializer` and
+/// `KafkaJsonSchemaSerializer`. herald's producer records carry bytes: these
+/// settings take effect where the program builds its serializers, through
+/// `SchemaRegistryClient::from_config` and `RegistrySerializerConfig::from_config`
+/// (feature `schema-registry`), and in the CLI's `--key-format`/`--value-format`.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SerializerSettings {
+    /// `schema.registry.url`: the registry's URLs, comma-separated (herald's
+    /// client uses the first). Empty when unset.
+    pub schema_registry_url: Vec<String>,
+    /// `basic.auth.credentials.source`: `URL` (credentials in the URL, the
+    /// default) or `USER_INFO` (`basic.auth.user.info`).
+    pub basic_auth_credentials_source: String,
+    /// `basic.auth.user.info`: `user:password`, used when the source is `USER_INFO`.
+    /// Never shown in `Debug`, errors or logs.
+    pub basic_auth_user_info: String,
+    /// `auto.register.schemas`; default true.
+    pub auto_register_schemas: bool,
+    /// `use.latest.version`; default false.
+    pub use_latest_version: bool,
+    /// `key.subject.name.strategy`: Confluent's class name, short
+    /// (`TopicNameStrategy`, `RecordNameStrategy`, `TopicRecordNameStrategy`).
+    pub key_subject_name_strategy: String,
+    /// `value.subject.name.strategy`, as `key_subject_name_strategy`.
+    pub value_subject_name_strategy: String,
+    /// The Confluent serializer class named by `key.serializer`, if any (short name).
+    pub key_serializer: Option<String>,
+    /// The Confluent serializer class named by `value.serializer`, if any (short name).
+    pub value_serializer: Option<String>,
+}
+
+impl Default for SerializerSettings {
+    fn default() -> SerializerSettings {
+        SerializerSettings {
+            schema_registry_url: Vec::new(),
+            basic_auth_credentials_source: "URL".to_owned(), // Confluent: basic.auth.credentials.source=URL
+            basic_auth_user_info: String::new(),
+            auto_register_schemas: true, // Confluent: auto.register.schemas=true
+            use_latest_version: false,   // Confluent: use.latest.version=false
+            key_subject_name_strategy: "TopicNameStrategy".to_owned(),
+            value_subject_name_strategy: "TopicNameStrategy".to_owned(),
+            key_serializer: None,
+            value_serializer: None,
+        }
+    }
+}
+
+impl fmt::Debug for SerializerSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // URLs may carry credentials (`https://user:password@host`).
+        let urls: Vec<String> = self.schema_registry_url.iter().map(|u| url_without_credentials(u)).collect();
+        let user_info = if self.basic_auth_user_info.is_empty() { "" } else { "***" };
+        f.debug_struct("SerializerSettings")
+            .field("schema_registry_url", &urls)
+            .field("basic_auth_credentials_source", &self.basic_auth_credentials_source)
+            .field("basic_auth_user_info", &user_info)
+            .field("auto_register_schemas", &self.auto_register_schemas)
+            .field("use_latest_version", &self.use_latest_version)
+            .field("key_subject_name_strategy", &self.key_subject_name_strategy)
+            .field("value_subject_name_strategy", &self.value_subject_name_strategy)
+            .field("key_serializer", &self.key_serializer)
+            .field("value_serializer", &self.value_serializer)
+            .finish()
+    }
+}
+
+/// `url` with any `user:password@` replaced by `***@`.
+fn url_without_credentials(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) if scheme.is_empty() => format!("***@{}", &rest[at + 1..]),
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+/// Confluent's subject name strategies, by short class name.
+const SUBJECT_NAME_STRATEGIES: &[&str] =
+    &["TopicNameStrategy", "RecordNameStrategy", "TopicRecordNameStrategy"];
+
+/// `key.subject.name.strategy` / `value.subject.name.strategy`: one of Confluent's
+/// strategies, by full (`io.confluent.kafka.serializers.subject.…`) or short name.
+fn subject_name_strategy(v: &str) -> std::result::Result<String, String> {
+    let short = v.strip_prefix("io.confluent.kafka.serializers.subject.").unwrap_or(v);
+    if SUBJECT_NAME_STRATEGIES.contains(&short) {
+        Ok(short.to_owned())
+    } else {
+        Err(format!(
+            "{JAVA_CLASS}; the strategies herald's registry serializers have are Confluent's \
+             io.confluent.kafka.serializers.subject.{} (SubjectNameStrategy)",
+            SUBJECT_NAME_STRATEGIES.join(", ")
+        ))
+    }
+}
+
+/// Confluent's Schema Registry serializers, whose settings herald keeps in
+/// [`SerializerSettings`]: the short name of `v`, if it is one of them.
+fn confluent_serializer(v: &str) -> Option<&'static str> {
+    let (package, class) = v.rsplit_once('.')?;
+    if !package.starts_with("io.confluent.kafka.serializers") {
+        return None;
+    }
+    ["KafkaAvroSerializer", "KafkaProtobufSerializer", "KafkaJsonSchemaSerializer"]
+        .into_iter()
+        .find(|c| *c == class)
 }
 
 /// The callback of `statistics.interval.ms`, given each statistics document.
@@ -267,6 +382,7 @@ impl Default for ProducerConfig {
             statistics_interval: Duration::ZERO, // librdkafka: statistics.interval.ms=0
             statistics_callback: None,
             enable_metrics_push: true, // Kafka: enable.metrics.push=true
+            serializers: SerializerSettings::default(),
         }
     }
 }
@@ -348,7 +464,10 @@ const INT_MAX: i64 = i32::MAX as i64;
 
 const SERIALIZERS: &str = "herald records carry bytes (Java's ByteArraySerializer); in code, \
      herald::serialization's serializers (String, Integer, Long, Uuid, JSON, Avro, Protobuf, JSON Schema, \
-     as Java's built-in ones byte for byte) turn typed values into those bytes";
+     as Java's built-in ones byte for byte) turn typed values into those bytes. Confluent's \
+     KafkaAvroSerializer, KafkaProtobufSerializer and KafkaJsonSchemaSerializer are accepted with \
+     schema.registry.url: build herald's AvroSerializer, ProtobufSerializer or JsonSchemaSerializer with \
+     SchemaRegistryClient::from_config and RegistrySerializerConfig::from_config (the CLI: --value-format)";
 const METRICS: &str = "herald keeps no Java metrics registry; its outcomes are in each record's \
      delivery result and its events in tracing logs";
 const KERBEROS: &str = "used by SASL GSSAPI (Kerberos) only, which herald does not support \
@@ -774,6 +893,107 @@ pub(crate) const PROPERTIES: &[Property] = &[
          AEAD suites) that are named. Empty: all of them.",
         SECRET,
     ),
+    // Confluent's Schema Registry serializer settings: kept in SerializerSettings for
+    // the program (or the CLI) that builds its registry serializers from them.
+    prop(
+        "schema.registry.url",
+        "",
+        "Confluent's: the Schema Registry's URLs, comma-separated; `SchemaRegistryClient::from_config` uses \
+         the first (credentials as `http://user:password@host` with `basic.auth.credentials.source=URL`).",
+        Effect::Set(|c, v| {
+            let urls = list(v)?;
+            if let Some(u) = urls.iter().find(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+                return Err(format!(
+                    "expected http:// or https:// URLs, not {:?}",
+                    url_without_credentials(u)
+                ));
+            }
+            c.serializers.schema_registry_url = urls.into_iter().map(str::to_owned).collect();
+            Ok(())
+        }),
+    ),
+    prop(
+        "basic.auth.credentials.source",
+        "URL",
+        "Confluent's: where the registry's basic auth credentials come from: `URL` (the URL's user info) or \
+         `USER_INFO` (`basic.auth.user.info`); Confluent's `SASL_INHERIT` is refused.",
+        Effect::Set(|c, v| {
+            let source = v.to_ascii_uppercase();
+            match source.as_str() {
+                "URL" | "USER_INFO" => {}
+                "SASL_INHERIT" => {
+                    return Err("herald does not reuse the Kafka SASL credentials for the registry: use \
+                                USER_INFO with basic.auth.user.info"
+                        .into());
+                }
+                _ => return Err("expected URL or USER_INFO".into()),
+            }
+            c.serializers.basic_auth_credentials_source = source;
+            Ok(())
+        }),
+    ),
+    prop(
+        "basic.auth.user.info",
+        "",
+        "Confluent's: `user:password` for the registry, with `basic.auth.credentials.source=USER_INFO`; \
+         never echoed.",
+        Effect::Set(|c, v| {
+            c.serializers.basic_auth_user_info = v.to_owned();
+            Ok(())
+        }),
+    ),
+    prop(
+        "auto.register.schemas",
+        "true",
+        "Confluent's: registry serializers register their schema on first use; false, they only look it up.",
+        Effect::Set(|c, v| {
+            c.serializers.auto_register_schemas = parse_bool(v)?;
+            Ok(())
+        }),
+    ),
+    prop(
+        "use.latest.version",
+        "false",
+        "Confluent's: registry serializers write the id of the subject's latest version.",
+        Effect::Set(|c, v| {
+            c.serializers.use_latest_version = parse_bool(v)?;
+            Ok(())
+        }),
+    ),
+    prop(
+        "key.subject.name.strategy",
+        "TopicNameStrategy",
+        "Confluent's `TopicNameStrategy`, `RecordNameStrategy` or `TopicRecordNameStrategy` (full or short \
+         class name) for keys.",
+        Effect::Set(|c, v| {
+            c.serializers.key_subject_name_strategy = subject_name_strategy(v)?;
+            Ok(())
+        }),
+    ),
+    prop(
+        "value.subject.name.strategy",
+        "TopicNameStrategy",
+        "As `key.subject.name.strategy`, for values.",
+        Effect::Set(|c, v| {
+            c.serializers.value_subject_name_strategy = subject_name_strategy(v)?;
+            Ok(())
+        }),
+    ),
+    ignored(
+        "latest.compatibility.strict",
+        "true",
+        |v| parse_bool(v).map(drop),
+        "it configures Confluent's Java serializers' check that the latest version is compatible with their \
+         schema; herald's registry serializers do not check it: with use.latest.version the latest version \
+         must read what herald writes",
+    ),
+    ignored(
+        "normalize.schemas",
+        "false",
+        |v| parse_bool(v).map(drop),
+        "it configures Confluent's Java serializers; herald's registry serializers register schemas as \
+         written (a registry set to normalize does so itself)",
+    ),
     // Accepted without effect, checked as Java checks them.
     ignored("key.serializer", "", serializer, SERIALIZERS),
     ignored("value.serializer", "", serializer, SERIALIZERS),
@@ -1181,7 +1401,11 @@ pub(crate) fn is_secret(name: &str) -> bool {
         return true;
     }
     let n = name.to_ascii_lowercase();
-    ["password", "secret", "jaas", "passphrase", "credentials", "user.info"].iter().any(|s| n.contains(s))
+    // schema.registry.url: Confluent's URL credentials source puts the password there.
+    n == "schema.registry.url"
+        || ["password", "secret", "jaas", "passphrase", "credentials", "user.info"]
+            .iter()
+            .any(|s| n.contains(s))
         || n.ends_with(".key")
         || n.ends_with("key.pem")
 }
@@ -1206,7 +1430,10 @@ pub fn properties_markdown() -> String {
          accepted with no effect (its value checked as Java checks it, and a log line once per \
          producer build says why), or refused with what to use instead. \
          `herald/tests/producer_config_java.rs` checks the list and the defaults against kafka-clients \
-         itself. Values of security properties are never echoed in errors or logs.\n\n\
+         itself. Confluent's Schema Registry serializer settings (`schema.registry.url`, \
+         `basic.auth.*`, `auto.register.schemas`, …) are kept for the registry serializers built from \
+         the same configuration (README, \"Typed records and Schema Registry\"). Values of security \
+         properties are never echoed in errors or logs.\n\n\
          | property | librdkafka name | default | in herald |\n|---|---|---|---|\n",
     );
     let cell = |s: &str| if s.is_empty() { "—".to_owned() } else { format!("`{s}`") };
@@ -1258,6 +1485,12 @@ impl ProducerConfig {
             },
             Effect::Ignored(check, _) => {
                 check(value.trim()).map_err(refused)?;
+                let confluent = confluent_serializer(value.trim()).map(str::to_owned);
+                match p.name {
+                    "key.serializer" => self.serializers.key_serializer = confluent,
+                    "value.serializer" => self.serializers.value_serializer = confluent,
+                    _ => {}
+                }
                 if !self.no_effect.contains(&p.name) {
                     self.no_effect.push(p.name);
                 }
@@ -1277,6 +1510,21 @@ impl ProducerConfig {
     /// [`ProducerBuilder::build`](crate::ProducerBuilder::build).
     pub fn validate(&self) -> Result<()> {
         bootstrap_addresses(&self.bootstrap_servers)?;
+        let named = [
+            ("key.serializer", &self.serializers.key_serializer),
+            ("value.serializer", &self.serializers.value_serializer),
+        ];
+        for (name, class) in named {
+            if let (Some(class), true) = (class, self.serializers.schema_registry_url.is_empty()) {
+                // As Confluent's serializers refuse to configure without it.
+                return Err(Error::config(
+                    "schema.registry.url",
+                    format!(
+                        "required with {name} {class} (build herald's registry serializer from it in code)"
+                    ),
+                ));
+            }
+        }
         if self.max_request_size == 0 || self.max_request_size > i32::MAX as usize {
             return Err(Error::config("max.request.size", "must be between 1 and 2147483647"));
         }
@@ -1527,8 +1775,9 @@ fn java_class_name(v: &str) -> std::result::Result<(), String> {
 }
 
 /// `key.serializer` / `value.serializer`: one of Java's built-in serializers,
-/// which have no effect in herald (records carry bytes). Others are refused,
-/// naming herald's equivalent where there is one.
+/// which have no effect in herald (records carry bytes), or one of Confluent's
+/// registry serializers (applied in code from [`SerializerSettings`]). Others are
+/// refused, naming herald's equivalent where there is one.
 fn serializer(v: &str) -> std::result::Result<(), String> {
     const BUILT_IN: &[&str] = &[
         "ByteArraySerializer",
@@ -1545,6 +1794,10 @@ fn serializer(v: &str) -> std::result::Result<(), String> {
         "VoidSerializer",
     ];
     if v.strip_prefix("org.apache.kafka.common.serialization.").is_some_and(|n| BUILT_IN.contains(&n)) {
+        return Ok(());
+    }
+    // Applied in code, from SerializerSettings; validate() asks for schema.registry.url.
+    if confluent_serializer(v).is_some() {
         return Ok(());
     }
     let instead = match v.rsplit('.').next().unwrap_or(v) {
@@ -1809,8 +2062,7 @@ mod tests {
         ] {
             with(&[("key.serializer", &format!("org.apache.kafka.common.serialization.{s}"))]).unwrap();
         }
-        let e =
-            with(&[("value.serializer", "io.confluent.kafka.serializers.KafkaAvroSerializer")]).unwrap_err();
+        let e = with(&[("value.serializer", "com.example.KafkaAvroSerializer")]).unwrap_err();
         assert!(e.to_string().contains("AvroSerializer with a SchemaRegistryClient"), "{e}");
         let e = with(&[("value.serializer", "com.example.MySerializer")]).unwrap_err();
         assert!(e.to_string().contains("value.serializer") && e.to_string().contains("TypedProducer"), "{e}");
@@ -2036,5 +2288,61 @@ mod tests {
             let mut s = SecurityConfig::default();
             assert!(s.set(p.name, "").is_some(), "{} is not handled by SecurityConfig::set", p.name);
         }
+    }
+
+    #[test]
+    fn confluent_registry_serializer_settings_are_kept_and_the_user_info_masked() {
+        let mut c = ProducerConfig::default();
+        for (k, v) in [
+            ("bootstrap.servers", "127.0.0.1:9092"),
+            ("value.serializer", "io.confluent.kafka.serializers.KafkaAvroSerializer"),
+            ("key.serializer", "io.confluent.kafka.serializers.protobuf.KafkaProtobufSerializer"),
+            ("schema.registry.url", "http://a:8081, https://b:8081"),
+            ("basic.auth.credentials.source", "USER_INFO"),
+            ("basic.auth.user.info", "fred:pw-77-secret"),
+            ("auto.register.schemas", "false"),
+            ("use.latest.version", "true"),
+            ("value.subject.name.strategy", "io.confluent.kafka.serializers.subject.RecordNameStrategy"),
+            ("key.subject.name.strategy", "TopicRecordNameStrategy"),
+            ("latest.compatibility.strict", "false"),
+        ] {
+            c.set(k, v).unwrap_or_else(|e| panic!("{k}: {e}"));
+        }
+        c.validate().unwrap();
+        let s = &c.serializers;
+        assert_eq!(s.schema_registry_url, ["http://a:8081", "https://b:8081"]);
+        assert_eq!(s.basic_auth_credentials_source, "USER_INFO");
+        assert_eq!(s.basic_auth_user_info, "fred:pw-77-secret");
+        assert!(!s.auto_register_schemas && s.use_latest_version);
+        assert_eq!(s.value_subject_name_strategy, "RecordNameStrategy");
+        assert_eq!(s.key_subject_name_strategy, "TopicRecordNameStrategy");
+        assert_eq!(s.value_serializer.as_deref(), Some("KafkaAvroSerializer"));
+        assert_eq!(s.key_serializer.as_deref(), Some("KafkaProtobufSerializer"));
+        assert!(c.no_effect.contains(&"latest.compatibility.strict"));
+        assert!(!format!("{c:?}").contains("pw-77-secret"));
+        // Credentials in the URL are not shown either.
+        c.set("schema.registry.url", "https://fred:pw-78-secret@b:8081/apis").unwrap();
+        assert!(!format!("{c:?}").contains("pw-78-secret"), "{c:?}");
+        assert!(format!("{c:?}").contains("https://***@b:8081/apis"));
+        // Nor in errors.
+        let e = c.set("schema.registry.url", "ftp://fred:pw-80-secret@b").unwrap_err();
+        assert!(!e.to_string().contains("pw-80-secret"), "{e}");
+        assert!(c.set("basic.auth.credentials.source", "SASL_INHERIT").is_err());
+        assert!(c.set("value.subject.name.strategy", "com.example.MyStrategy").is_err());
+    }
+
+    #[test]
+    fn a_confluent_serializer_needs_the_registry_url() {
+        let mut c = ProducerConfig::default();
+        c.set("bootstrap.servers", "127.0.0.1:9092").unwrap();
+        c.set("value.serializer", "io.confluent.kafka.serializers.json.KafkaJsonSchemaSerializer").unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("schema.registry.url") && e.contains("KafkaJsonSchemaSerializer"), "{e}");
+        c.set("schema.registry.url", "http://127.0.0.1:8081").unwrap();
+        c.validate().unwrap();
+        // Back to bytes: no registry needed.
+        c.set("schema.registry.url", "").unwrap();
+        c.set("value.serializer", "org.apache.kafka.common.serialization.ByteArraySerializer").unwrap();
+        c.validate().unwrap();
     }
 }

@@ -58,7 +58,7 @@ pub mod security;
 pub mod serialization;
 
 pub use crate::admin::{Admin, NewTopic, TopicDescription};
-pub use crate::config::{Acks, Compression, ProducerConfig};
+pub use crate::config::{Acks, Compression, ProducerConfig, SerializerSettings};
 pub use crate::error::{Error, ErrorCode, ErrorKind, Result, TimeoutKind};
 pub use crate::interceptor::ProducerInterceptor;
 pub use crate::metrics::ProducerMetrics;

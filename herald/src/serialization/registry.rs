@@ -371,6 +371,51 @@ impl SchemaRegistryClient {
         SchemaRegistryClient::builder(url).build()
     }
 
+    /// A client built from Confluent's serializer properties in a producer's
+    /// configuration (a Java producer's properties file, say), with default timeouts:
+    ///
+    /// - `schema.registry.url`: the registry. Confluent's serializers take a
+    ///   comma-separated list and fail over between them; herald's client uses the
+    ///   first URL only.
+    /// - `basic.auth.credentials.source`: `URL` (the default) takes HTTP basic auth
+    ///   from the URL (`https://user:password@host`); `USER_INFO` takes it from
+    ///   `basic.auth.user.info` (`user:password`), as Confluent's serializers do.
+    ///
+    /// Fails, naming the property, when `schema.registry.url` is not set, or
+    /// `USER_INFO` is chosen without a `user:password` (never echoed).
+    ///
+    /// ```
+    /// # fn demo() -> Result<(), herald::Error> {
+    /// use herald::serialization::registry::SchemaRegistryClient;
+    ///
+    /// let mut config = herald::ProducerConfig::default();
+    /// config.set("schema.registry.url", "https://registry-1:8081,https://registry-2:8081")?;
+    /// config.set("basic.auth.credentials.source", "USER_INFO")?;
+    /// config.set("basic.auth.user.info", "fleet:secret")?;
+    /// let registry = SchemaRegistryClient::from_config(&config)?;
+    /// assert_eq!(registry.url(), "https://registry-1:8081");
+    /// # Ok(()) }
+    /// ```
+    pub fn from_config(config: &crate::ProducerConfig) -> Result<SchemaRegistryClient> {
+        let s = &config.serializers;
+        let Some(url) = s.schema_registry_url.first() else {
+            return Err(Error::config("schema.registry.url", "not set: the Schema Registry's URL is needed"));
+        };
+        let builder = SchemaRegistryClient::builder(url.as_str());
+        let builder = if s.basic_auth_credentials_source.eq_ignore_ascii_case("USER_INFO") {
+            let Some((user, password)) = s.basic_auth_user_info.split_once(':') else {
+                return Err(Error::config(
+                    "basic.auth.user.info",
+                    "expected user:password with basic.auth.credentials.source=USER_INFO",
+                ));
+            };
+            builder.basic_auth(user, password)
+        } else {
+            builder
+        };
+        builder.build()
+    }
+
     /// A builder, for timeouts and authentication.
     pub fn builder(url: impl Into<String>) -> SchemaRegistryClientBuilder {
         SchemaRegistryClientBuilder {
@@ -606,6 +651,41 @@ pub struct RegistrySerializerConfig {
     /// up (`use.latest.version`). herald still writes with its own schema, so the
     /// latest must read what it writes. Default is `false`.
     pub use_latest_version: bool,
+}
+
+impl RegistrySerializerConfig {
+    /// The settings Confluent's serializer properties in a producer's configuration
+    /// give the key's (`is_key`) or the value's serializer: `auto.register.schemas`,
+    /// `use.latest.version`, and `key.subject.name.strategy` or
+    /// `value.subject.name.strategy`. Pass it to a registry serializer's `config`.
+    ///
+    /// ```
+    /// # fn demo() -> Result<(), herald::Error> {
+    /// use herald::serialization::registry::{RegistrySerializerConfig, SubjectNameStrategy};
+    ///
+    /// let mut config = herald::ProducerConfig::default();
+    /// config.set("auto.register.schemas", "false")?;
+    /// config.set("value.subject.name.strategy", "io.confluent.kafka.serializers.subject.RecordNameStrategy")?;
+    /// let value = RegistrySerializerConfig::from_config(&config, false);
+    /// assert!(!value.auto_register);
+    /// assert_eq!(value.subject_name_strategy, SubjectNameStrategy::RecordName);
+    /// assert_eq!(RegistrySerializerConfig::from_config(&config, true).subject_name_strategy, SubjectNameStrategy::TopicName);
+    /// # Ok(()) }
+    /// ```
+    pub fn from_config(config: &crate::ProducerConfig, is_key: bool) -> RegistrySerializerConfig {
+        let s = &config.serializers;
+        let strategy = if is_key { &s.key_subject_name_strategy } else { &s.value_subject_name_strategy };
+        RegistrySerializerConfig {
+            // ProducerConfig::set accepts these three names only.
+            subject_name_strategy: match strategy.as_str() {
+                "RecordNameStrategy" => SubjectNameStrategy::RecordName,
+                "TopicRecordNameStrategy" => SubjectNameStrategy::TopicRecordName,
+                _ => SubjectNameStrategy::TopicName,
+            },
+            auto_register: s.auto_register_schemas,
+            use_latest_version: s.use_latest_version,
+        }
+    }
 }
 
 impl Default for RegistrySerializerConfig {

@@ -211,6 +211,56 @@ async fn credentials_in_the_url_become_basic_auth() {
 }
 
 #[tokio::test]
+async fn from_config_takes_the_first_url_and_confluents_basic_auth() {
+    let srv = canned(vec![(200, r#"{"id":1}"#), (200, r#"{"id":2}"#)]).await;
+    let mut config = crate::ProducerConfig::default();
+    // USER_INFO: basic.auth.user.info, not the URL's user info.
+    let with_creds = srv.url.replace("http://", "http://fleet:s%40cret@");
+    config.set("schema.registry.url", &format!("{with_creds},http://127.0.0.1:1")).unwrap();
+    config.set("basic.auth.credentials.source", "USER_INFO").unwrap();
+    config.set("basic.auth.user.info", "u:p").unwrap();
+    let client = SchemaRegistryClient::from_config(&config).unwrap();
+    assert_eq!(client.url(), srv.url);
+    client.register("a", &Schema::avro("\"int\"")).await.unwrap();
+    // URL (the default): the URL's user info.
+    config.set("basic.auth.credentials.source", "URL").unwrap();
+    SchemaRegistryClient::from_config(&config)
+        .unwrap()
+        .register("b", &Schema::avro("\"int\""))
+        .await
+        .unwrap();
+    let seen = srv.seen.lock().clone();
+    // base64("u:p"), base64("fleet:s@cret")
+    assert_eq!(seen[0].header("authorization"), Some("Basic dTpw"));
+    assert_eq!(seen[1].header("authorization"), Some("Basic ZmxlZXQ6c0BjcmV0"));
+
+    // USER_INFO without user:password, and no URL at all, name the property.
+    config.set("basic.auth.credentials.source", "USER_INFO").unwrap();
+    config.set("basic.auth.user.info", "no-colon-secret").unwrap();
+    let e = SchemaRegistryClient::from_config(&config).unwrap_err().to_string();
+    assert!(e.contains("basic.auth.user.info") && !e.contains("no-colon-secret"), "{e}");
+    let e = SchemaRegistryClient::from_config(&crate::ProducerConfig::default()).unwrap_err().to_string();
+    assert!(e.contains("schema.registry.url"), "{e}");
+}
+
+#[test]
+fn serializer_settings_come_from_confluents_properties() {
+    let mut config = crate::ProducerConfig::default();
+    assert_eq!(RegistrySerializerConfig::from_config(&config, false), RegistrySerializerConfig::default());
+    config.set("auto.register.schemas", "false").unwrap();
+    config.set("use.latest.version", "true").unwrap();
+    config
+        .set("key.subject.name.strategy", "io.confluent.kafka.serializers.subject.TopicRecordNameStrategy")
+        .unwrap();
+    config.set("value.subject.name.strategy", "RecordNameStrategy").unwrap();
+    let key = RegistrySerializerConfig::from_config(&config, true);
+    let value = RegistrySerializerConfig::from_config(&config, false);
+    assert_eq!(key.subject_name_strategy, SubjectNameStrategy::TopicRecordName);
+    assert_eq!(value.subject_name_strategy, SubjectNameStrategy::RecordName);
+    assert!(!value.auto_register && value.use_latest_version);
+}
+
+#[tokio::test]
 async fn timeouts_and_refused_connections_are_clear() {
     let srv = canned(vec![]).await;
     let client = SchemaRegistryClient::builder(&srv.url).timeout(Duration::from_millis(300)).build().unwrap();
