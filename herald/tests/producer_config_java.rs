@@ -468,7 +468,7 @@ fn the_migration_page_s_java_configs_are_accepted() {
     let page = std::fs::read_to_string(support::repo_root().join("docs/migration.md")).unwrap();
     let blocks: Vec<&str> =
         page.split("```properties\n").skip(1).map(|b| b.split("```").next().unwrap()).collect();
-    assert_eq!(blocks.len(), 2, "the page's properties examples");
+    assert_eq!(blocks.len(), 3, "the page's properties examples");
     for (i, text) in blocks.iter().enumerate() {
         let file = PropertiesFile::parse(format!("docs/migration.md example {}", i + 1), text).unwrap();
         assert!(file.len() >= 6, "example {} parsed: {} properties", i + 1, file.len());
