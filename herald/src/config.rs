@@ -73,6 +73,7 @@ pub enum Compression {
 
 impl Compression {
     /// The setting that compresses with `codec` (`None`: uncompressed).
+    #[cfg(feature = "mock")]
     pub(crate) fn from_codec(codec: Option<crate::compression::Codec>) -> Compression {
         use crate::compression::Codec;
         match codec {

@@ -270,6 +270,8 @@ pub(crate) struct Transactions {
     serial: AtomicU64,
     /// One transactional call at a time.
     op: tokio::sync::Mutex<()>,
+    /// Notified when an AddPartitionsToTxn round ends: EndTxn waits for it.
+    round_ended: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Transactions {
@@ -312,6 +314,7 @@ impl Transactions {
             }),
             serial: AtomicU64::new(0),
             op: tokio::sync::Mutex::new(()),
+            round_ended: tokio::sync::Notify::new(),
         }
     }
 
@@ -419,6 +422,7 @@ impl Transactions {
         };
         let mut st = self.state.lock();
         st.adding = false;
+        self.round_ended.notify_waiters();
         match outcome {
             Ok(Next::Ok) => {
                 for q in &queues {
@@ -958,9 +962,24 @@ impl Transactions {
 
     /// EndTxn (when the transaction touched the coordinator), then ready.
     async fn end(&self, commit: bool) -> Result<()> {
-        let (started, v2, (pid, epoch)) = {
-            let st = self.state.lock();
-            (st.started, st.v2, st.producer.unwrap_or((NO_PRODUCER_ID, NO_PRODUCER_EPOCH)))
+        // An AddPartitionsToTxn round still running may put partitions on the
+        // coordinator's books after `started` is read: wait for it (as Java's
+        // TransactionManager sends EndTxn only after its pending AddPartitions), and
+        // start no other (a record still waiting to be added has failed by now).
+        // Otherwise an abort would skip its EndTxn, and the epoch bump after it
+        // would find the transaction ongoing and fence this producer.
+        let (started, v2, (pid, epoch)) = loop {
+            let ended = self.round_ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            {
+                let mut st = self.state.lock();
+                if !st.adding {
+                    st.pending.clear();
+                    break (st.started, st.v2, st.producer.unwrap_or((NO_PRODUCER_ID, NO_PRODUCER_EPOCH)));
+                }
+            }
+            ended.await;
         };
         if started {
             let api = if commit { "EndTxn (commit)" } else { "EndTxn (abort)" };

@@ -254,6 +254,7 @@ pub(crate) fn producer_fields(batch: &[u8]) -> Option<(i64, i16, i32, i32)> {
 /// What a broker writes into a batch it appends (Kafka's `LogValidator`): the base
 /// offset it assigned, the partition's leader epoch, the LogAppendTime flag and
 /// the max timestamp; then the CRC again. `batch` is a whole, valid batch.
+#[cfg(feature = "mock")]
 pub(crate) fn rewrite_for_log(
     batch: &mut [u8],
     base_offset: i64,
@@ -278,6 +279,7 @@ pub(crate) fn rewrite_for_log(
 /// A batch rebuilt from `header` (a batch's first [`BATCH_HEADER_LEN`] bytes) and
 /// its uncompressed `records`: length set, codec bits cleared. The CRC is left for
 /// the caller to compute (e.g. [`rewrite_for_log`]).
+#[cfg(feature = "mock")]
 pub(crate) fn uncompressed_batch(header: &[u8], records: &[u8]) -> std::io::Result<BytesMut> {
     let mut raw = BytesMut::with_capacity(BATCH_HEADER_LEN + records.len());
     raw.extend_from_slice(
