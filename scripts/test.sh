@@ -66,8 +66,9 @@ phase() {
   timings+=("$(printf '%-10s %4ds' "$name" $((SECONDS - t0)))")
 }
 
+# Called as b=$(start_cluster …), a subshell: the caller records the name in
+# `clusters` (for the EXIT trap) before, or a failed run would leave it running.
 start_cluster() { # name version nodes -> prints bootstrap
-  clusters+=("$1")
   harness/kafka start --name "$1" --version "$2" --nodes "$3"
 }
 
@@ -101,6 +102,7 @@ embedded() {
 suites_against() { # version
   local name="${run_id}-$1"
   local b reg=
+  clusters+=("$name")
   b=$(start_cluster "$name" "$1" 1)
   # Kafka 4.x: a real Schema Registry instead of the in-process fake.
   if [[ "$1" == "$KAFKA_VERSION" ]]; then reg=$(harness/registry/run start --name "$run_id"); fi
@@ -123,6 +125,7 @@ suites_against() { # version
 cluster() {
   local name="${run_id}-3n"
   local b
+  clusters+=("$name")
   b=$(start_cluster "$name" "$KAFKA_VERSION" 3)
   HERALD_TEST_BOOTSTRAP=$b HERALD_TEST_CLUSTER=$name HERALD_TEST_REPLICATION=3 \
     cargo test --locked -p herald --test cluster
