@@ -677,18 +677,48 @@ impl Accumulator {
         n
     }
 
+    /// Takes `take` of every partition's queue, each under its lock, and hands
+    /// every batch taken to `each` with its queue once that lock is gone (failing
+    /// a batch runs no callback, but resolving must not happen under the lock).
+    fn take_each(
+        &self,
+        take: impl Fn(&mut QueueState) -> Vec<ProducerBatch>,
+        mut each: impl FnMut(&PartitionQueue, ProducerBatch),
+    ) {
+        for t in self.topics() {
+            let Some(meta) = t.meta.load_full() else { continue };
+            for q in &meta.partitions {
+                let taken = take(&mut q.state.lock());
+                for b in taken {
+                    each(q, b);
+                }
+            }
+        }
+    }
+
+    /// Fails every queued batch of every topic (sealing open ones) with `err`.
+    pub(crate) fn fail_queued(&self, err: &Error) {
+        self.take_each(QueueState::drain_all, |_, b| b.fail_honestly(err.clone()));
+    }
+
+    /// [`Producer::purge`](crate::Producer::purge): fails every batch never sent
+    /// (sealing open ones) as purged, not written; returns how many records that
+    /// was.
+    pub(crate) fn purge_unsent(&self) -> u64 {
+        let mut records = 0u64;
+        self.take_each(QueueState::purge_unsent, |q, b| {
+            records += u64::try_from(b.records).unwrap_or(0);
+            let e = Error::new(ErrorKind::Purged).for_partition(&q.topic, Some(q.partition));
+            b.fail(e.written(false));
+        });
+        records
+    }
+
     /// Fails every queued batch of every topic with `err`, and wakes sends waiting
     /// for metadata. Call after [`close`](Self::close).
     pub(crate) fn fail_all(&self, err: &Error) {
+        self.fail_queued(err);
         for t in self.topics() {
-            if let Some(meta) = t.meta.load_full() {
-                for q in &meta.partitions {
-                    let drained = q.state.lock().drain_all();
-                    for b in drained {
-                        b.fail_honestly(err.clone());
-                    }
-                }
-            }
             t.changed.notify_waiters();
         }
     }

@@ -464,18 +464,7 @@ impl Sender {
     /// purged, not written; returns how many records that was. In a transaction,
     /// the transaction can no longer commit (its records are missing).
     fn purge(&self) -> u64 {
-        let mut records = 0u64;
-        for t in self.shared.accumulator.topics() {
-            let Some(meta) = t.meta.load_full() else { continue };
-            for q in &meta.partitions {
-                let purged = q.state.lock().purge_unsent();
-                for b in purged {
-                    records += u64::try_from(b.records).unwrap_or(0);
-                    let e = Error::new(ErrorKind::Purged).for_partition(&q.topic, Some(q.partition));
-                    b.fail(e.written(false));
-                }
-            }
-        }
+        let records = self.shared.accumulator.purge_unsent();
         if records > 0 {
             tracing::info!(records, "purged records not yet sent");
             if let Some(t) = &self.shared.txn {
@@ -487,16 +476,7 @@ impl Sender {
 
     /// Fails every queued batch (sealing open ones) with `e`.
     fn fail_queued(&self, e: &Error) {
-        for t in self.shared.accumulator.topics() {
-            if let Some(meta) = t.meta.load_full() {
-                for q in &meta.partitions {
-                    let failed = q.state.lock().drain_all();
-                    for b in failed {
-                        b.fail_honestly(e.clone());
-                    }
-                }
-            }
-        }
+        self.shared.accumulator.fail_queued(e);
     }
 
     /// A broker refused herald's TLS or SASL credentials: as Java's
