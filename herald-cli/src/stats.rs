@@ -25,6 +25,10 @@ pub struct Summary {
     pub compression_rate: f64,
     pub retries: u64,
     pub errors: u64,
+    /// Java's `record-queue-time-avg`/`-max`: from a batch's first record until
+    /// the batch is first sent, in milliseconds.
+    pub queue_time_avg_ms: f64,
+    pub queue_time_max_ms: u64,
     pub request_latency_avg_ms: f64,
     pub request_latency_max_ms: f64,
     pub throttle_time_avg_ms: f64,
@@ -46,6 +50,8 @@ impl Summary {
             compression_rate: m.compression_rate_avg,
             retries: m.record_retry_total,
             errors: m.record_error_total,
+            queue_time_avg_ms: m.record_queue_time_avg,
+            queue_time_max_ms: m.record_queue_time_max,
             request_latency_avg_ms: m.request_latency_avg,
             request_latency_max_ms: m.request_latency_max,
             throttle_time_avg_ms: m.produce_throttle_time_avg,
@@ -65,6 +71,8 @@ impl Summary {
             "compression_rate": self.compression_rate,
             "retries": self.retries,
             "errors": self.errors,
+            "queue_time_avg_ms": self.queue_time_avg_ms,
+            "queue_time_max_ms": self.queue_time_max_ms,
             "request_latency_avg_ms": self.request_latency_avg_ms,
             "request_latency_max_ms": self.request_latency_max_ms,
             "throttle_time_avg_ms": self.throttle_time_avg_ms,
@@ -77,7 +85,7 @@ impl Summary {
         format!(
             "herald: {} records in {:.2} s: {:.0} records/s, {:.2} MiB/s sent\n\
              herald: {} batches of {:.0} bytes on average, {:.1} records per request, compression ratio {:.3}\n\
-             herald: {} retries, {} errors; request latency avg {:.2} ms, max {:.2} ms; throttle avg {:.1} ms, max {} ms",
+             herald: {} retries, {} errors; queue time avg {:.2} ms, max {} ms; request latency avg {:.2} ms, max {:.2} ms; throttle avg {:.1} ms, max {} ms",
             self.records,
             self.seconds,
             self.records_per_sec,
@@ -88,6 +96,8 @@ impl Summary {
             self.compression_rate,
             self.retries,
             self.errors,
+            self.queue_time_avg_ms,
+            self.queue_time_max_ms,
             self.request_latency_avg_ms,
             self.request_latency_max_ms,
             self.throttle_time_avg_ms,
@@ -123,9 +133,12 @@ mod tests {
         m.record_send_total = 1000;
         m.outgoing_byte_total = 2 * 1024 * 1024;
         m.batch_send_total = 10;
+        m.record_queue_time_avg = 1.5;
         let s = Summary::of(&m, Duration::from_secs(2));
         assert_eq!((s.records_per_sec, s.bytes_per_sec, s.batches), (500.0, 1024.0 * 1024.0, 10));
         assert_eq!(s.to_json()["records_per_sec"], 500.0);
         assert!(s.to_text().contains("500 records/s, 1.00 MiB/s"), "{}", s.to_text());
+        assert_eq!(s.to_json()["queue_time_avg_ms"], 1.5);
+        assert!(s.to_text().contains("queue time avg 1.50 ms"), "{}", s.to_text());
     }
 }
