@@ -8,10 +8,12 @@
 //! 3. a record without a key goes round-robin over the topic's partitions
 //!    (p0, p1, p2, … back to p0), skipping partitions that have no leader — or, with
 //!    [`NullKeyPartitioning::UniformSticky`], to one partition until `batch.size`
-//!    bytes have gone there, then to another (Java's default since KIP-794).
+//!    bytes have gone there, then to another (Java's default since KIP-794); bytes
+//!    as the batch will carry them, so with compression each record counts at the
+//!    partition's estimated compression ratio, as in Java's `BuiltInPartitioner`.
 //!
-//! # The formula in the seed text is wrong
-//! The introduction this project started from gives
+//! # The formula in a widely copied introduction is wrong
+//! A widely copied introduction to Kafka producers gives
 //! `Math.abs(Utils.murmur2(keyBytes)) % (numPartitions - 1)`. Both halves are wrong:
 //! - `% (numPartitions - 1)` never picks the last partition, and divides by zero on a
 //!   topic with one partition;
@@ -185,8 +187,18 @@ impl TopicPartitionerState {
         }
     }
 
-    /// The uniform sticky partition for a record of `size` bytes.
-    pub(crate) fn next_sticky(&self, partitions: &Partitions<'_>, size: usize, batch_size: usize) -> i32 {
+    /// The uniform sticky partition for a record of `size` bytes. As Java's
+    /// `BuiltInPartitioner`, it counts the bytes a record adds to its batch on the
+    /// wire: `size` scaled by the partition's compression `ratio` estimate, so with
+    /// compression one partition takes a full compressed batch before the switch.
+    pub(crate) fn next_sticky(
+        &self,
+        partitions: &Partitions<'_>,
+        size: usize,
+        batch_size: usize,
+        ratio: impl Fn(i32) -> f32,
+    ) -> i32 {
+        let on_wire = |p: i32| ((size as f32 * ratio(p).clamp(0.0, 1.0)).ceil() as usize).max(1);
         let mut s = self.sticky.lock();
         let (current, produced) = *s;
         if current < 0 || current >= partitions.count() || produced >= batch_size {
@@ -204,10 +216,10 @@ impl TopicPartitionerState {
                     }
                 }
             };
-            *s = (next, size);
+            *s = (next, on_wire(next));
             next
         } else {
-            s.1 = produced + size;
+            s.1 = produced + on_wire(current);
             current
         }
     }
@@ -270,16 +282,35 @@ mod tests {
         assert_eq!(got, vec![0, 2, 0, 2]);
     }
 
-    #[test]
-    fn sticky_switches_after_batch_size_bytes() {
+    /// How many records of `size` bytes the sticky partitioner sends to its first
+    /// partition before it switches, with every partition's ratio estimate `ratio`.
+    fn sticky_run(size: usize, batch_size: usize, ratio: f32) -> usize {
         let s = TopicPartitionerState::default();
         let all = [0, 1, 2, 3];
         let p = Partitions::new(4, &all);
-        let first = s.next_sticky(&p, 100, 1000);
-        for _ in 0..9 {
-            assert_eq!(s.next_sticky(&p, 100, 1000), first);
+        let first = s.next_sticky(&p, size, batch_size, |_| ratio);
+        let mut n = 1;
+        while s.next_sticky(&p, size, batch_size, |_| ratio) == first {
+            n += 1;
+            assert!(n < 10_000, "never switched");
         }
-        // 1000 bytes reached: the next record moves on.
-        assert_ne!(s.next_sticky(&p, 100, 1000), first);
+        n
+    }
+
+    #[test]
+    fn sticky_switches_after_batch_size_bytes() {
+        // 1000 bytes reached after 10 records of 100: the 11th moves on.
+        assert_eq!(sticky_run(100, 1000, 1.0), 10);
+    }
+
+    #[test]
+    fn sticky_counts_compressed_bytes() {
+        // Records that compress to a quarter: 40 of 100 bytes make a 1000-byte
+        // batch on the wire, not 10 (Java's BuiltInPartitioner counts the batch's
+        // estimated size).
+        assert_eq!(sticky_run(100, 1000, 0.25), 40);
+        // An estimate above 1 (a codec that grows the data) counts as raw bytes,
+        // as the accumulator's batch size estimate does.
+        assert_eq!(sticky_run(100, 1000, 1.4), 10);
     }
 }

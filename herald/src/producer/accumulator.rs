@@ -388,6 +388,9 @@ pub(crate) struct PartitionQueue {
     /// Transactions v1: the serial of the last transaction this partition was
     /// added to (AddPartitionsToTxn), 0 for none.
     pub(crate) txn_added: AtomicU64,
+    /// The state's compression ratio estimate (f32 bits), published for the
+    /// sticky partitioner, which reads it per record without taking the lock.
+    ratio: AtomicU32,
 }
 
 impl PartitionQueue {
@@ -398,11 +401,24 @@ impl PartitionQueue {
             leader: AtomicI32::new(NO_LEADER),
             state: Mutex::new(QueueState::new(compress)),
             txn_added: AtomicU64::new(0),
+            ratio: AtomicU32::new(1.0f32.to_bits()),
         }
     }
 
     pub(crate) fn leader(&self) -> i32 {
         self.leader.load(Ordering::Acquire)
+    }
+
+    /// The compressed/raw size ratio last published from this partition's state
+    /// (1 without compression or before the first compressed batch).
+    pub(crate) fn estimated_ratio(&self) -> f32 {
+        f32::from_bits(self.ratio.load(Ordering::Relaxed))
+    }
+
+    /// Publishes `st`'s ratio estimate (call with this queue's state locked, after
+    /// something changed it).
+    pub(crate) fn publish_ratio(&self, st: &QueueState) {
+        self.ratio.store(st.ratio.to_bits(), Ordering::Relaxed);
     }
 }
 

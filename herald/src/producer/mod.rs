@@ -666,7 +666,9 @@ impl Producer {
             BuiltInPartitioner::Default => cfg.null_key_partitioning == NullKeyPartitioning::UniformSticky,
         };
         if sticky {
-            entry.partitioner.next_sticky(&partitions, size, cfg.batch_size.max(1))
+            entry.partitioner.next_sticky(&partitions, size, cfg.batch_size.max(1), |p| {
+                meta.partitions.get(p as usize).map_or(1.0, |q| q.estimated_ratio())
+            })
         } else {
             entry.partitioner.next_round_robin(&partitions)
         }

@@ -133,7 +133,9 @@ impl Sender {
                     error = %err, "batch too large for the broker: split and sent again"
                 );
                 self.recorder().batch_split();
-                q.state.lock().requeue_split(parts, ratio);
+                let mut st = q.state.lock();
+                st.requeue_split(parts, ratio);
+                q.publish_ratio(&st);
             }
             Err(refused) => {
                 let (b, why) = *refused;
