@@ -68,6 +68,10 @@ pub(crate) struct QueueState {
     /// when a batch compresses worse than estimated and falls slowly when better
     /// (the shape of Java's estimator), so batches rarely overshoot.
     ratio: f32,
+    /// The same estimate (f32 bits), shared with the `PartitionQueue` for the
+    /// sticky partitioner, which reads it per record without the lock; written
+    /// wherever `ratio` changes.
+    published: Arc<AtomicU32>,
     observed: bool,
     /// How many records the last sealed batch held (to size the next one's lists).
     last_count: usize,
@@ -92,7 +96,7 @@ pub(crate) enum Front {
 }
 
 impl QueueState {
-    fn new(compress: bool) -> QueueState {
+    fn new(compress: bool, published: Arc<AtomicU32>) -> QueueState {
         QueueState {
             open: None,
             ready: VecDeque::new(),
@@ -101,6 +105,7 @@ impl QueueState {
             seq: SeqState::default(),
             in_flight: 0,
             ratio: 1.0,
+            published,
             observed: false,
             last_count: 0,
             wake_at: usize::MAX,
@@ -110,16 +115,20 @@ impl QueueState {
     /// Learns from a compressed batch's actual ratio.
     fn observe_ratio(&mut self, observed: f32) {
         let observed = observed.clamp(0.01, 1.5);
-        if !self.observed {
+        let ratio = if !self.observed {
             self.observed = true;
-            self.ratio = observed;
-            return;
-        }
-        self.ratio = if observed > self.ratio {
+            observed
+        } else if observed > self.ratio {
             observed.min(1.5)
         } else {
             (self.ratio - 0.005).max(observed).max(0.01)
         };
+        self.set_ratio(ratio);
+    }
+
+    fn set_ratio(&mut self, ratio: f32) {
+        self.ratio = ratio;
+        self.published.store(ratio.to_bits(), Ordering::Relaxed);
     }
 
     fn seal_open(&mut self) {
@@ -336,7 +345,7 @@ impl QueueState {
     /// estimate that was wrong.
     pub(crate) fn requeue_split(&mut self, parts: Vec<ProducerBatch>, ratio: f32) {
         if self.compress {
-            self.ratio = ratio.clamp(1.0, 1.5);
+            self.set_ratio(ratio.clamp(1.0, 1.5));
             self.observed = true;
         }
         for p in parts {
@@ -388,20 +397,21 @@ pub(crate) struct PartitionQueue {
     /// Transactions v1: the serial of the last transaction this partition was
     /// added to (AddPartitionsToTxn), 0 for none.
     pub(crate) txn_added: AtomicU64,
-    /// The state's compression ratio estimate (f32 bits), published for the
-    /// sticky partitioner, which reads it per record without taking the lock.
-    ratio: AtomicU32,
+    /// The state's compression ratio estimate (f32 bits), published by the state
+    /// for the sticky partitioner, which reads it per record without the lock.
+    ratio: Arc<AtomicU32>,
 }
 
 impl PartitionQueue {
     pub(crate) fn new(topic: Arc<str>, partition: i32, compress: bool) -> PartitionQueue {
+        let ratio = Arc::new(AtomicU32::new(1.0f32.to_bits()));
         PartitionQueue {
             topic,
             partition,
             leader: AtomicI32::new(NO_LEADER),
-            state: Mutex::new(QueueState::new(compress)),
+            state: Mutex::new(QueueState::new(compress, ratio.clone())),
             txn_added: AtomicU64::new(0),
-            ratio: AtomicU32::new(1.0f32.to_bits()),
+            ratio,
         }
     }
 
@@ -413,12 +423,6 @@ impl PartitionQueue {
     /// (1 without compression or before the first compressed batch).
     pub(crate) fn estimated_ratio(&self) -> f32 {
         f32::from_bits(self.ratio.load(Ordering::Relaxed))
-    }
-
-    /// Publishes `st`'s ratio estimate (call with this queue's state locked, after
-    /// something changed it).
-    pub(crate) fn publish_ratio(&self, st: &QueueState) {
-        self.ratio.store(st.ratio.to_bits(), Ordering::Relaxed);
     }
 }
 
@@ -790,8 +794,19 @@ mod tests {
     }
 
     #[test]
+    fn the_ratio_estimate_is_published_for_the_partitioner() {
+        let q = PartitionQueue::new("t".into(), 0, true);
+        assert_eq!(q.estimated_ratio(), 1.0);
+        q.state.lock().observe_ratio(0.3);
+        assert!((q.estimated_ratio() - 0.3).abs() < 1e-6);
+        // A split resets the estimate to at least 1, and publishes that too.
+        q.state.lock().requeue_split(Vec::new(), 0.5);
+        assert_eq!(q.estimated_ratio(), 1.0);
+    }
+
+    #[test]
     fn the_ratio_estimate_rises_fast_and_falls_slowly() {
-        let mut st = QueueState::new(true);
+        let mut st = QueueState::new(true, Arc::default());
         st.observe_ratio(0.3);
         assert!((st.ratio - 0.3).abs() < 1e-6);
         st.observe_ratio(0.9);

@@ -133,9 +133,7 @@ impl Sender {
                     error = %err, "batch too large for the broker: split and sent again"
                 );
                 self.recorder().batch_split();
-                let mut st = q.state.lock();
-                st.requeue_split(parts, ratio);
-                q.publish_ratio(&st);
+                q.state.lock().requeue_split(parts, ratio);
             }
             Err(refused) => {
                 let (b, why) = *refused;

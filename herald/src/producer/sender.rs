@@ -807,12 +807,7 @@ impl Sender {
     /// A compression worker's result: the compressed bytes take the batch's place;
     /// a batch whose compression failed fails, not written.
     fn handle_compressed(&mut self, c: Compressed) {
-        let failed = {
-            let mut st = c.queue.state.lock();
-            let failed = st.compressed(c.order, c.result);
-            c.queue.publish_ratio(&st);
-            failed
-        };
+        let failed = c.queue.state.lock().compressed(c.order, c.result);
         if let Some((b, e)) = failed {
             b.fail(
                 Error::new(ErrorKind::InvalidRecord { reason: format!("compression failed: {e}") })
