@@ -46,6 +46,10 @@ need cargo; need java; need mvn
 # librdkafka (harness/rdkafka-read) builds from source with its configure script.
 need cc; need make
 
+# One full run builds every test binary once: incremental caches would only take
+# disk (about 2 GB of target/debug/incremental). Set CARGO_INCREMENTAL=1 to keep them.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 run_id="t$$"
 clusters=()
 cleanup() {
