@@ -449,6 +449,10 @@ pub(crate) struct TopicEntry {
     pub(crate) verdict: Mutex<Option<(Instant, Error)>>,
     /// Consecutive metadata answers saying the topic does not exist.
     pub(crate) unknown_answers: AtomicU32,
+    /// Whether a metadata request has named the topic yet: until one has, the
+    /// sender asks without waiting out the backoff after the last answer (see
+    /// `MetadataState::due`).
+    pub(crate) asked: AtomicBool,
     pub(crate) partitioner: TopicPartitionerState,
 }
 
@@ -592,6 +596,7 @@ impl Accumulator {
             changed: Notify::new(),
             verdict: Mutex::new(None),
             unknown_answers: AtomicU32::new(0),
+            asked: AtomicBool::new(false),
             partitioner: TopicPartitionerState::default(),
         });
         w.insert(name, e.clone());

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use tokio::time::Instant;
 
@@ -21,8 +22,9 @@ impl Sender {
     pub(crate) fn maybe_refresh_metadata(&mut self, now: Instant, next: &mut Instant) {
         let topics = self.shared.accumulator.topics();
         let new_topic = topics.iter().any(|t| t.meta.load().is_none() && t.verdict.lock().is_none());
+        let unasked = topics.iter().any(|t| !t.asked.load(Ordering::Relaxed));
         let max_age = self.shared.config.metadata_max_age;
-        if !self.metadata.due(now, max_age, new_topic, topics.is_empty(), next) {
+        if !self.metadata.due(now, max_age, new_topic, unasked, topics.is_empty(), next) {
             return;
         }
         let names: Vec<Arc<str>> = topics.iter().map(|t| t.name.clone()).collect();
@@ -32,6 +34,9 @@ impl Sender {
             }
             return;
         };
+        for t in &topics {
+            t.asked.store(true, Ordering::Relaxed);
+        }
         self.metadata.started();
         self.events.push(Box::pin(async move { Event::Metadata(answer.await) }));
     }
@@ -90,7 +95,7 @@ impl Sender {
         }
         match code {
             ErrorCode::UNKNOWN_TOPIC_OR_PARTITION => {
-                let n = entry.unknown_answers.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                let n = entry.unknown_answers.fetch_add(1, Ordering::Relaxed) + 1;
                 if entry.meta.load().is_none() && n >= UNKNOWN_TOPIC_ANSWERS {
                     tracing::warn!(topic = %entry.name, "topic does not exist");
                     entry.set_verdict(Error::new(ErrorKind::UnknownTopic).for_partition(&entry.name, None));

@@ -51,18 +51,26 @@ impl MetadataState {
     }
 
     /// Whether a request should go out now; if one will be due later, lowers `next`
-    /// to then. `new_topic`: a topic waits for its first metadata; `no_topics`:
+    /// to then. `new_topic`: a topic waits for its first metadata; `unasked`: a
+    /// topic no request has named yet, which goes out without waiting out the
+    /// backoff, as Java's `Metadata.requestUpdateForNewTopics` lets it (otherwise
+    /// the first record of every topic sent within `retry.backoff.ms` of the
+    /// producer's first answer would wait for the rest of it); `no_topics`:
     /// nothing is being sent.
     pub(crate) fn due(
         &self,
         now: Instant,
         max_age: std::time::Duration,
         new_topic: bool,
+        unasked: bool,
         no_topics: bool,
         next: &mut Instant,
     ) -> bool {
         if self.in_flight {
             return false;
+        }
+        if unasked {
+            return true;
         }
         let stale = self.last_success.is_none_or(|t| now >= t + max_age);
         if !(self.needed || stale || new_topic) {
@@ -130,14 +138,14 @@ mod tests {
         let mut m = MetadataState::new();
         let now = Instant::now();
         let mut next = far(now);
-        assert!(m.due(now, AGE, false, false, &mut next));
+        assert!(m.due(now, AGE, false, false, false, &mut next));
         m.started();
-        assert!(!m.due(now, AGE, true, false, &mut next), "one request at a time");
+        assert!(!m.due(now, AGE, true, false, false, &mut next), "one request at a time");
         m.succeeded(now, Duration::from_millis(100));
         let mut next = far(now);
-        assert!(!m.due(now + Duration::from_secs(1), AGE, false, false, &mut next));
+        assert!(!m.due(now + Duration::from_secs(1), AGE, false, false, false, &mut next));
         assert_eq!(next, now + AGE);
-        assert!(m.due(now + AGE, AGE, false, false, &mut next));
+        assert!(m.due(now + AGE, AGE, false, false, false, &mut next));
     }
 
     #[test]
@@ -148,9 +156,9 @@ mod tests {
         m.succeeded(now, Duration::from_millis(100));
         m.request();
         let mut next = far(now);
-        assert!(!m.due(now, AGE, false, false, &mut next));
+        assert!(!m.due(now, AGE, false, false, false, &mut next));
         assert_eq!(next, now + Duration::from_millis(100));
-        assert!(m.due(now + Duration::from_millis(100), AGE, false, false, &mut next));
+        assert!(m.due(now + Duration::from_millis(100), AGE, false, false, false, &mut next));
     }
 
     #[test]
@@ -160,13 +168,29 @@ mod tests {
         m.started();
         m.failed(now, |n| Duration::from_millis(100 * u64::from(n)));
         let mut next = far(now);
-        assert!(!m.due(now, AGE, false, false, &mut next));
+        assert!(!m.due(now, AGE, false, false, false, &mut next));
         assert_eq!(next, now + Duration::from_millis(100));
         m.started();
         m.failed(now, |n| Duration::from_millis(100 * u64::from(n)));
         let mut next = far(now);
-        m.due(now, AGE, false, false, &mut next);
+        m.due(now, AGE, false, false, false, &mut next);
         assert_eq!(next, now + Duration::from_millis(200));
+    }
+
+    #[test]
+    fn a_topic_no_request_named_yet_does_not_wait_out_the_backoff() {
+        let mut m = MetadataState::new();
+        let now = Instant::now();
+        m.started();
+        m.succeeded(now, Duration::from_millis(100));
+        let mut next = far(now);
+        assert!(!m.due(now, AGE, true, false, false, &mut next), "a named topic waits for the backoff");
+        assert_eq!(next, now + Duration::from_millis(100));
+        assert!(m.due(now, AGE, true, true, false, &mut next), "an unnamed one does not");
+        m.started();
+        assert!(!m.due(now, AGE, true, true, false, &mut next), "still one request at a time");
+        m.failed(now, |n| Duration::from_millis(100 * u64::from(n)));
+        assert!(m.due(now, AGE, true, true, false, &mut next), "nor after a failure (as Java)");
     }
 
     #[test]
@@ -176,7 +200,7 @@ mod tests {
         m.started();
         m.succeeded(now, Duration::ZERO);
         let mut next = far(now);
-        assert!(!m.due(now, AGE, false, false, &mut next));
-        assert!(m.due(now, AGE, true, false, &mut next));
+        assert!(!m.due(now, AGE, false, false, false, &mut next));
+        assert!(m.due(now, AGE, true, false, false, &mut next));
     }
 }

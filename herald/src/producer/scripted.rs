@@ -305,6 +305,26 @@ async fn retries_back_off_exponentially_with_jitter_then_deliver() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_new_topics_metadata_does_not_wait_out_the_backoff_after_the_first_answer() {
+    let (p, s) = producer(Producer::builder(), vec![]);
+    // The producer's first metadata answer (no topics yet) comes at once; the
+    // first record comes just after it, well within retry.backoff.ms (100 ms).
+    for _ in 0..100 {
+        if s.0.lock().metadata_requests > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(s.0.lock().metadata_requests, 1, "the first metadata request went out at start");
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let t0 = Instant::now();
+    p.send_and_wait(record("v")).await.unwrap();
+    let sent = sent(&s);
+    assert_eq!(s.0.lock().metadata_requests, 2, "one more, for the topic");
+    assert!(sent[0].at - t0 < Duration::from_millis(10), "the record waited {:?}", sent[0].at - t0);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_kip_951_leader_hint_moves_the_partition_at_once() {
     let (p, s) = producer(Producer::builder(), vec![Reply::Code(ErrorCode::NOT_LEADER_OR_FOLLOWER, Some(2))]);
     // Metadata answers take 5 s: the retry must not wait for them.
