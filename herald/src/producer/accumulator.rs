@@ -75,6 +75,8 @@ pub(crate) struct QueueState {
     observed: bool,
     /// How many records the last sealed batch held (to size the next one's lists).
     last_count: usize,
+    /// How many bytes the last sealed batch held (to size the next one's buffer).
+    last_len: usize,
     /// On-wire bytes of the open batch at which an append wakes the sender: this
     /// partition's share of `batch.size` among the partitions of its leader, set by
     /// the sender (see its `drain`), so it learns when a broker has a batch's worth
@@ -108,6 +110,7 @@ impl QueueState {
             published,
             observed: false,
             last_count: 0,
+            last_len: 0,
             wake_at: usize::MAX,
         }
     }
@@ -135,6 +138,7 @@ impl QueueState {
         if let Some(open) = self.open.take() {
             let records = open.writer.count();
             self.last_count = usize::try_from(records).unwrap_or(0);
+            self.last_len = open.writer.len();
             let bytes = open.writer.finish();
             open.completion.reserve(open.reserved);
             let order = self.next_order;
@@ -630,6 +634,7 @@ impl Accumulator {
         let mut wake = false;
         let ratio = st.ratio;
         let last_count = st.last_count;
+        let (last_len, compress) = (st.last_len, st.compress);
         let wake_at = st.wake_at;
         if let Some(open) = &st.open {
             let next = open.writer.size_of_next(rec.timestamp, rec.fields);
@@ -645,7 +650,7 @@ impl Accumulator {
                 wake = true;
                 let needed = BATCH_HEADER_LEN + crate::protocol::batch::record_size_of(0, 0, rec.fields);
                 slot.insert(OpenBatch {
-                    writer: BatchWriter::new(self.batch_size.max(needed)),
+                    writer: BatchWriter::new(self.first_capacity(last_len, compress).max(needed)),
                     completion: BatchCompletion::new(
                         queue.topic.clone(),
                         queue.partition,
@@ -679,6 +684,22 @@ impl Accumulator {
             wake = true;
         }
         Ok(Appended { future, wake })
+    }
+
+    /// The buffer a new batch starts with: `batch.size` for a partition's first
+    /// batch, then, uncompressed, the size of its last one and an eighth more (at
+    /// most `batch.size`). Batches sealed early by `linger.ms` or an idle broker
+    /// then take what they hold rather than `batch.size` each until the broker
+    /// answers, which `buffer.memory` (counting record bytes) would not bound; a
+    /// batch that grows past its buffer reallocates once or twice. A compressed
+    /// producer's raw batches are freed once compressed (the compressed copy is
+    /// exactly its size), so they start at `batch.size` as before.
+    fn first_capacity(&self, last_len: usize, compress: bool) -> usize {
+        if compress || last_len == 0 {
+            self.batch_size
+        } else {
+            (last_len + last_len / 8).min(self.batch_size)
+        }
     }
 
     /// Stops accepting records: from now on appends fail with `Closed`.
@@ -771,6 +792,34 @@ mod tests {
         let total: i32 = st.ready.iter().map(|b| b.records).sum::<i32>()
             + st.open.as_ref().map_or(0, |o| o.writer.count());
         assert_eq!(total, 10);
+    }
+
+    #[test]
+    fn batches_sealed_early_hold_about_what_they_hold_not_batch_size() {
+        // A slow broker, linger.ms passing: many batches of one record each wait
+        // for their answer. buffer.memory counts their record bytes, so their
+        // buffers must not be batch.size each.
+        let acc = Accumulator::new(16384, 1 << 20, 1 << 30);
+        let q = queue();
+        for _ in 0..50 {
+            acc.append(&q, &RecordRef::new(1, None, Some(&[7u8; 100])), 0, None).unwrap();
+            q.state.lock().seal_if_lingered(Instant::now(), std::time::Duration::ZERO, true);
+        }
+        acc.append(&q, &RecordRef::new(1, None, Some(&[7u8; 100])), 0, None).unwrap();
+        let st = q.state.lock();
+        let held: usize = st
+            .ready
+            .iter()
+            .map(|b| match &b.payload {
+                Payload::Ready(bytes) => bytes.capacity(),
+                _ => unreachable!("uncompressed"),
+            })
+            .sum();
+        let bytes: usize = st.ready.iter().map(|b| b.payload.len()).sum();
+        assert_eq!(st.ready.len(), 50);
+        assert!(held <= bytes + 50 * 1024, "{held} bytes of buffers for {bytes} bytes of batches");
+        let open = st.open.as_ref().unwrap();
+        assert!(open.writer.capacity() < 1024, "the next batch starts at {} bytes", open.writer.capacity());
     }
 
     #[test]

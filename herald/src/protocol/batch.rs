@@ -141,6 +141,12 @@ impl BatchWriter {
         self.buf.len()
     }
 
+    /// The bytes its buffer holds room for.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// The size this record would add if appended next.
     pub(crate) fn size_of_next(&self, timestamp: i64, fields: usize) -> usize {
         let delta = if self.count == 0 { 0 } else { timestamp.wrapping_sub(self.base_timestamp) };
@@ -214,10 +220,23 @@ impl BatchWriter {
         put_i64_at(h, OFF_PRODUCER_ID, NO_PRODUCER_ID);
         h[OFF_PRODUCER_EPOCH..OFF_PRODUCER_EPOCH + 2].copy_from_slice(&NO_PRODUCER_EPOCH.to_be_bytes());
         put_i32_at(h, OFF_BASE_SEQUENCE, NO_SEQUENCE);
+        // A batch sealed early (linger.ms, an idle broker, a flush) holds less than
+        // the batch.size it was allocated with, and stays in memory until the broker
+        // answers. buffer.memory counts record bytes, not allocations (Java's
+        // BufferPool counts whole batch.size buffers): the slack goes back, or a slow
+        // broker with many small batches would hold several times buffer.memory.
+        // Shrinking reallocates in place with glibc's malloc.
+        let slack = self.buf.capacity() - len;
+        if slack > SHRINK_SLACK.max(self.buf.capacity() / 8) {
+            self.buf.shrink_to_fit();
+        }
         // Both steps hand the allocation over without copying (the Bytes is unique).
         bytes::Bytes::from(self.buf).try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..]))
     }
 }
+
+/// Unused bytes a finished batch may keep (besides an eighth of its allocation).
+const SHRINK_SLACK: usize = 1024;
 
 /// Compresses a finished batch: the same header (with the codec in its attributes
 /// and the new length) followed by the records compressed as one stream, as Kafka's
@@ -413,6 +432,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_batch_sealed_early_gives_back_what_it_did_not_use() {
+        let v = [7u8; 100];
+        let mut w = BatchWriter::new(16384);
+        w.append(1, None, Some(&v), &[]);
+        let b = w.finish();
+        assert!(b.capacity() <= b.len() + SHRINK_SLACK, "{} bytes kept for {}", b.capacity(), b.len());
+        // A full batch keeps its allocation as it is (no reallocation per batch).
+        let mut w = BatchWriter::new(16384);
+        while w.len() + w.size_of_next(1, fields_len(None, Some(&v), &[])) <= 16384 {
+            w.append(1, None, Some(&v), &[]);
+        }
+        let len = w.len();
+        let b = w.finish();
+        assert_eq!((b.len(), b.capacity()), (len, 16384));
     }
 
     #[test]
