@@ -235,7 +235,8 @@ impl BatchWriter {
     }
 }
 
-/// Unused bytes a finished batch may keep (besides an eighth of its allocation).
+/// A finished batch keeps unused room up to this many bytes or an eighth of its
+/// allocation, whichever is more; more than that goes back to the allocator.
 const SHRINK_SLACK: usize = 1024;
 
 /// Compresses a finished batch: the same header (with the codec in its attributes
