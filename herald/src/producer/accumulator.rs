@@ -75,7 +75,8 @@ pub(crate) struct QueueState {
     observed: bool,
     /// How many records the last sealed batch held (to size the next one's lists).
     last_count: usize,
-    /// How many bytes the last sealed batch held (to size the next one's buffer).
+    /// About how many bytes recent sealed batches held (to size the next one's
+    /// buffer): the last batch's size if larger, else an eighth less than before.
     last_len: usize,
     /// On-wire bytes of the open batch at which an append wakes the sender: this
     /// partition's share of `batch.size` among the partitions of its leader, set by
@@ -138,7 +139,11 @@ impl QueueState {
         if let Some(open) = self.open.take() {
             let records = open.writer.count();
             self.last_count = usize::try_from(records).unwrap_or(0);
-            self.last_len = open.writer.len();
+            // Rises at once, falls by an eighth per batch (as the ratio estimate
+            // does): one batch sealed small by a flush or linger.ms does not make
+            // the next one start small and regrow by doubling.
+            let len = open.writer.len();
+            self.last_len = len.max(self.last_len - self.last_len / 8);
             let bytes = open.writer.finish();
             open.completion.reserve(open.reserved);
             let order = self.next_order;
@@ -687,8 +692,8 @@ impl Accumulator {
     }
 
     /// The buffer a new batch starts with: `batch.size` for a partition's first
-    /// batch, then, uncompressed, the size of its last one and an eighth more (at
-    /// most `batch.size`). Batches sealed early by `linger.ms` or an idle broker
+    /// batch, then, uncompressed, the recent batches' size (`last_len`: up at once,
+    /// down by an eighth per batch) and an eighth more (at most `batch.size`). Batches sealed early by `linger.ms` or an idle broker
     /// then take what they hold rather than `batch.size` each until the broker
     /// answers, which `buffer.memory` (counting record bytes) would not bound; a
     /// batch that grows past its buffer reallocates once or twice. A compressed
@@ -820,6 +825,29 @@ mod tests {
         assert!(held <= bytes + 50 * 1024, "{held} bytes of buffers for {bytes} bytes of batches");
         let open = st.open.as_ref().unwrap();
         assert!(open.writer.capacity() < 1024, "the next batch starts at {} bytes", open.writer.capacity());
+    }
+
+    #[test]
+    fn one_small_batch_does_not_make_the_next_start_small() {
+        // A flush seals a full partition's last batch early; the batch after it
+        // should not start small and regrow by doubling.
+        let acc = Accumulator::new(16384, 1 << 20, 1 << 30);
+        let q = queue();
+        // Until two full batches are sealed and the third holds one record.
+        while q.state.lock().ready.len() < 2 {
+            acc.append(&q, &RecordRef::new(1, None, Some(&[7u8; 100])), 0, None).unwrap();
+        }
+        assert_eq!(q.state.lock().open.as_ref().unwrap().writer.count(), 1);
+        q.state.lock().seal_if_lingered(Instant::now(), std::time::Duration::ZERO, true);
+        acc.append(&q, &RecordRef::new(1, None, Some(&[7u8; 100])), 0, None).unwrap();
+        let st = q.state.lock();
+        assert!(st.ready.len() >= 3, "{} batches", st.ready.len());
+        let open = st.open.as_ref().unwrap();
+        assert!(
+            open.writer.capacity() >= 12 * 1024,
+            "the next batch starts at {} bytes",
+            open.writer.capacity()
+        );
     }
 
     #[test]
