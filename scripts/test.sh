@@ -112,7 +112,7 @@ suites_against() { # version
   if [[ "$1" == "$KAFKA_VERSION" ]]; then reg=$(harness/registry/run start --name "$run_id"); fi
   HERALD_TEST_BOOTSTRAP=$b HERALD_TEST_SCHEMA_REGISTRY=$reg \
     cargo test --locked -p herald --test broker --test compression --test transactions \
-      --test metrics --test interceptors --test otel --test telemetry --test split --test producer_config_java
+      --test metrics --test interceptors --test tagged --test otel --test telemetry --test split --test producer_config_java
   HERALD_TEST_BOOTSTRAP=$b HERALD_TEST_SCHEMA_REGISTRY=$reg cargo test --locked -p herald-cli --test cli --test parity \
     --test producer_config
   # The suites that register schemas, one test at a time: Apicurio 2.4.2 on its

@@ -62,6 +62,8 @@ pub(crate) struct Deliveries {
     first_failure: Mutex<Option<Error>>,
     /// The producer's metrics: batches count themselves as they resolve.
     pub(crate) recorder: Arc<crate::metrics::Recorder>,
+    /// The handler of tagged records, set when the producer is built.
+    handler: std::sync::OnceLock<Handler>,
 }
 
 impl fmt::Debug for Deliveries {
@@ -92,7 +94,18 @@ impl Deliveries {
             pending: Mutex::new(Vec::new()),
             tracking: AtomicBool::new(false),
             first_failure: Mutex::new(None),
+            handler: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Sets the producer's delivery handler (once, when it is built).
+    pub(crate) fn set_handler(&self, handler: Handler) {
+        let _ = self.handler.set(handler);
+    }
+
+    /// The producer's delivery handler, if it has one.
+    pub(crate) fn handler(&self) -> Option<&Handler> {
+        self.handler.get()
     }
 
     /// Transactions: from now on, remembers the first batch that fails (a new
@@ -131,7 +144,7 @@ impl Deliveries {
             }
             let outer = IN_CALLBACK.replace(true);
             for job in jobs {
-                run(job);
+                run(job, self.handler.get());
             }
             IN_CALLBACK.set(outer);
         }
@@ -144,19 +157,19 @@ impl Deliveries {
 
 /// Runs one batch's callbacks in order. One `catch_unwind` covers the batch: a
 /// callback that panics is logged and the ones after it still run.
-fn run(job: Job) {
+fn run(job: Job, handler: Option<&Handler>) {
     let Job { batch, result, callbacks } = job;
     let mut callbacks = callbacks.into_iter();
     loop {
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &result {
             Ok(ack) => {
                 for cb in callbacks.by_ref() {
-                    (cb.f)(Ok(record_metadata(&batch, *ack, cb.offset_delta, cb.timestamp)));
+                    cb.f.call(handler, Ok(record_metadata(&batch, *ack, cb.offset_delta, cb.timestamp)));
                 }
             }
             Err(e) => {
                 for cb in callbacks.by_ref() {
-                    (cb.f)(Err(e.clone()));
+                    cb.f.call(handler, Err(e.clone()));
                 }
             }
         }));
@@ -470,8 +483,39 @@ pub(crate) fn record_metadata(
     }
 }
 
-/// A record's delivery callback (see `Producer::send_with_callback`).
-pub(crate) type Callback = Box<dyn FnOnce(Result<RecordMetadata>) + Send + 'static>;
+/// The producer's delivery handler (see `ProducerBuilder::on_delivery`).
+pub(crate) type Handler = Arc<dyn Fn(u64, Result<RecordMetadata>) + Send + Sync + 'static>;
+
+/// Who hears of a record's outcome, besides its future.
+pub(crate) enum Callback {
+    /// Its own callback (`Producer::send_with_callback`): one allocation each.
+    Boxed(Box<dyn FnOnce(Result<RecordMetadata>) + Send + 'static>),
+    /// The producer's delivery handler, with this tag (`Producer::send_tagged`):
+    /// nothing allocated per record.
+    Tagged(u64),
+}
+
+impl Callback {
+    /// A callback of its own.
+    pub(crate) fn boxed(f: impl FnOnce(Result<RecordMetadata>) + Send + 'static) -> Callback {
+        Callback::Boxed(Box::new(f))
+    }
+
+    /// Tells the record's outcome: `handler` is the producer's, which every
+    /// producer that accepted a tagged record has.
+    #[inline]
+    pub(crate) fn call(self, handler: Option<&Handler>, result: Result<RecordMetadata>) {
+        match self {
+            Callback::Boxed(f) => f(result),
+            Callback::Tagged(tag) => match handler {
+                Some(h) => h(tag, result),
+                None => {
+                    tracing::error!(tag, "a tagged record resolved on a producer without a delivery handler")
+                }
+            },
+        }
+    }
+}
 
 /// A callback with what it needs to describe its record.
 pub(crate) struct RecordCallback {
@@ -539,7 +583,32 @@ mod tests {
         f: impl FnOnce(Result<RecordMetadata>) + Send + 'static,
         offset_delta: i32,
     ) -> RecordCallback {
-        RecordCallback { offset_delta, timestamp: 1, f: Box::new(f) }
+        RecordCallback { offset_delta, timestamp: 1, f: Callback::boxed(f) }
+    }
+
+    #[test]
+    fn a_tagged_record_reaches_the_handler_with_its_tag_and_offset_in_batch_order() {
+        let d = test_deliveries();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s2 = seen.clone();
+        d.set_handler(Arc::new(move |tag, r: Result<RecordMetadata>| {
+            s2.lock().push((tag, r.map(|m| m.offset()).map_err(|e| e.code())))
+        }));
+        let ok = BatchCompletion::new(Arc::from("t"), 0, d.clone());
+        let tagged =
+            |tag, offset_delta| RecordCallback { offset_delta, timestamp: 1, f: Callback::Tagged(tag) };
+        assert!(ok.resolve(
+            Ok(BatchAck { base_offset: Some(10), log_append_time: None }),
+            vec![tagged(7, 0), tagged(3, 1)]
+        ));
+        let failed = BatchCompletion::new(Arc::from("t"), 1, d.clone());
+        assert!(failed.resolve(Err(Error::broker(ErrorCode::MESSAGE_TOO_LARGE, None)), vec![tagged(9, 0)]));
+        assert!(seen.lock().is_empty(), "the handler waits for the sender to run it");
+        d.run_pending();
+        assert_eq!(
+            *seen.lock(),
+            vec![(7, Ok(Some(10))), (3, Ok(Some(11))), (9, Err(Some(ErrorCode::MESSAGE_TOO_LARGE)))]
+        );
     }
 
     #[test]

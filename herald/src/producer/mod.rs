@@ -474,9 +474,57 @@ impl Producer {
         F: FnOnce(Result<RecordMetadata>) + Send + 'static,
     {
         if self.handle.interceptors.is_some() {
-            return self.send_with_callback_intercepted(record, Box::new(callback));
+            return self.send_with_callback_intercepted(record, Callback::boxed(callback));
         }
-        self.enqueue(record, Some(Box::new(callback)), Plain, queued)
+        self.enqueue(record, Some(Callback::boxed(callback)), Plain, queued)
+    }
+
+    /// Queues a record whose outcome goes to the producer's delivery handler
+    /// ([`ProducerBuilder::on_delivery`]) with `tag`, as librdkafka's delivery
+    /// report callback with a message's opaque: nothing is allocated per record, so
+    /// this is the cheapest way to send many records and still hear of each.
+    ///
+    /// Waits like [`send`](Self::send). When this returns an error the record was
+    /// refused and the handler never hears of it; otherwise the handler is called
+    /// exactly once with `tag` and the record's outcome, where and as
+    /// [`send_with_callback`](Self::send_with_callback)'s callbacks are. A producer
+    /// built without a handler refuses tagged records with [`ErrorKind::Config`].
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), herald::Error> {
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    ///
+    /// let failed = Arc::new(AtomicU64::new(0));
+    /// let seen = failed.clone();
+    /// let producer = herald::Producer::builder()
+    ///     .bootstrap_servers("127.0.0.1:9092")
+    ///     .on_delivery(move |line, result| {
+    ///         if let Err(e) = result {
+    ///             eprintln!("line {line}: {e}");
+    ///             seen.fetch_add(1, Ordering::Relaxed);
+    ///         }
+    ///     })
+    ///     .build()?;
+    /// for (line, text) in ["a", "b", "c"].into_iter().enumerate() {
+    ///     producer.send_tagged(herald::Record::new("lines").value(text), line as u64).await?;
+    /// }
+    /// producer.flush().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn send_tagged(&self, record: Record, tag: u64) -> SendFuture<()> {
+        if self.shared().accumulator.deliveries().handler().is_none() {
+            let e = Error::config(
+                "on_delivery",
+                "send_tagged needs a delivery handler: set one with ProducerBuilder::on_delivery",
+            )
+            .for_partition(&Arc::from(record.topic()), record.partition);
+            return SendFuture::ready(Err(self.refused(e, Plain)));
+        }
+        if self.handle.interceptors.is_some() {
+            return self.send_with_callback_intercepted(record, Callback::Tagged(tag));
+        }
+        self.enqueue(record, Some(Callback::Tagged(tag)), Plain, queued)
     }
 
     /// [`send_with_callback`](Self::send_with_callback) with interceptors: kept
@@ -629,19 +677,20 @@ impl Producer {
     ) -> (Option<Callback>, Option<DeliveryFuture>) {
         ic.queued(queue.topic.clone(), queue.partition);
         match callback {
-            Some(user) => (
-                Some(Box::new(move |r| {
+            Some(user) => {
+                let deliveries = self.shared().accumulator.deliveries().clone();
+                let wrapped = Callback::boxed(move |r| {
                     ic.complete(&r);
-                    user(r)
-                })),
-                None,
-            ),
+                    user.call(deliveries.handler(), r)
+                });
+                (Some(wrapped), None)
+            }
             None => {
                 let deliveries = self.shared().accumulator.deliveries().clone();
                 let (future, completion) =
                     DeliveryFuture::deferred(queue.topic.clone(), queue.partition, timestamp, deliveries);
                 ic.resolves(completion);
-                (Some(Box::new(move |r| ic.complete(&r))), Some(future))
+                (Some(Callback::boxed(move |r| ic.complete(&r))), Some(future))
             }
         }
     }
@@ -898,6 +947,7 @@ pub struct ProducerBuilder {
     error: Option<Error>,
     partitioner: Option<Arc<dyn Partitioner>>,
     interceptors: Vec<crate::interceptor::Factory>,
+    on_delivery: Option<delivery::Handler>,
 }
 
 impl fmt::Debug for ProducerBuilder {
@@ -905,6 +955,7 @@ impl fmt::Debug for ProducerBuilder {
         f.debug_struct("ProducerBuilder")
             .field("config", &self.config)
             .field("interceptors", &self.interceptors.len())
+            .field("on_delivery", &self.on_delivery.is_some())
             .finish()
     }
 }
@@ -923,6 +974,7 @@ impl ProducerBuilder {
             error: None,
             partitioner: None,
             interceptors: Vec::new(),
+            on_delivery: None,
         }
     }
 
@@ -1227,6 +1279,20 @@ impl ProducerBuilder {
         self
     }
 
+    /// Sets the producer's delivery handler: it hears the outcome of every record
+    /// sent with [`Producer::send_tagged`], with that record's tag (a line number,
+    /// an index into the caller's own table). It runs where
+    /// [`send_with_callback`](Producer::send_with_callback)'s callbacks run, under
+    /// the same rules: on the sender task, with no herald lock held, a panic
+    /// caught and logged. Records sent otherwise do not reach it.
+    pub fn on_delivery(
+        mut self,
+        handler: impl Fn(u64, Result<RecordMetadata>) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_delivery = Some(Arc::new(handler));
+        self
+    }
+
     /// Adds an interceptor built from the producer's final settings (its
     /// `client.id`, say) when the producer is built.
     #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
@@ -1316,6 +1382,9 @@ impl ProducerBuilder {
         let mut pool = transport(&config)?;
         let config = Arc::new(config);
         let accumulator = Accumulator::new(config.batch_size, config.max_request_size, config.buffer_memory);
+        if let Some(h) = self.on_delivery {
+            accumulator.deliveries().set_handler(h);
+        }
         pool.count_traffic(accumulator.deliveries().recorder.traffic.clone());
         let (caller, calls) = Caller::new();
         let shared = Arc::new(Shared {

@@ -933,7 +933,7 @@ mod tests {
         fn callback(&self) -> crate::producer::delivery::Callback {
             let (shared, queue) = (self.shared.clone(), self.queue.clone());
             let (failed, resent) = (self.failed.clone(), self.resent.clone());
-            Box::new(move |r: crate::Result<RecordMetadata>| {
+            crate::producer::delivery::Callback::boxed(move |r: crate::Result<RecordMetadata>| {
                 if r.is_err() {
                     failed.fetch_add(1, Ordering::SeqCst);
                     let rec = RecordRef::new(1, None, Some(b"again"));

@@ -273,7 +273,9 @@ mod tests {
             b.callbacks.push(RecordCallback {
                 offset_delta: i,
                 timestamp: 1_000 + i64::from(i),
-                f: Box::new(move |r| seen.lock().push((i, r.map(|m| m.offset()).ok().flatten()))),
+                f: crate::producer::delivery::Callback::boxed(move |r| {
+                    seen.lock().push((i, r.map(|m| m.offset()).ok().flatten()))
+                }),
             });
         }
         let deliveries = b.completion.deliveries().clone();
