@@ -251,7 +251,13 @@ pub async fn run(mut args: ProduceArgs) -> Result<ExitCode, CliError> {
     if let Some(id) = &args.transactional_id {
         builder = builder.set("transactional.id", id);
     }
-    let producer = builder.build()?;
+    let progress = args.progress || (!args.no_progress && std::io::stderr().is_terminal());
+    let thread_error = |e: std::io::Error| CliError::usage(format!("cannot start a thread: {e}"));
+    let (outcomes, reporter) =
+        Outcomes::start(args.report.unwrap_or(ReportFormat::None), progress).map_err(thread_error)?;
+    // Lines whose report needs nothing but the line number are sent tagged with
+    // it: no callback allocated per line (see `LineSender::send`).
+    let producer = builder.on_delivery(move |line, r| outcomes.on_delivery(line, r)).build()?;
     // After the build: the properties (a Java producer's, say) may name the registry.
     let encoders = args.formats.encoders(producer.config())?;
     let started = std::time::Instant::now();
@@ -277,11 +283,7 @@ pub async fn run(mut args: ProduceArgs) -> Result<ExitCode, CliError> {
         }
         None => Input::Stream(Box::new(std::io::stdin())),
     };
-    let progress = args.progress || (!args.no_progress && std::io::stderr().is_terminal());
-    let thread_error = |e: std::io::Error| CliError::usage(format!("cannot start a thread: {e}"));
     let chunks = input::spawn_reader(input, &format.delimiter).map_err(thread_error)?;
-    let (outcomes, reporter) =
-        Outcomes::start(args.report.unwrap_or(ReportFormat::None), progress).map_err(thread_error)?;
     let lines = produce_lines(&producer, &args, &format, &encoders, chunks, outcomes, txn).await;
     // Every record sent has its callback run by the time close returns (the ones
     // still pending at the timeout fail), so each line has its outcome then.
@@ -495,7 +497,7 @@ impl<'a> LineSender<'a> {
         // The common case, made in place: a record moved around costs more than
         // everything else this does.
         let record = Record::to(&self.topic).key_opt(key).value(value);
-        Some((self.producer.send_with_callback(record, move |r| o.on_delivery(line, r)), None))
+        Some((self.producer.send_tagged(record, line), None))
     }
 
     /// A record of what the line holds (its headers, key, value, and with JSON
@@ -560,7 +562,8 @@ impl<'a> LineSender<'a> {
                 .send_with_callback(record, move |r| o.resolve(line, k, r.map_err(|e| e.to_string())));
             (sent, key)
         } else {
-            (self.producer.send_with_callback(record, move |r| o.on_delivery(line, r)), None)
+            // To `Outcomes::on_delivery`, the producer's delivery handler.
+            (self.producer.send_tagged(record, line), None)
         }
     }
 }
