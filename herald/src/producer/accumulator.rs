@@ -160,6 +160,14 @@ impl QueueState {
 
     /// Seals the open batch if `linger` has passed since it was opened (or `force`);
     /// otherwise returns when it will have.
+    ///
+    /// A lingered batch behind sealed ones that have not left yet stays open and
+    /// keeps filling: a request carries one batch per partition, so it could not
+    /// leave before them, and sealing it would only start another small batch
+    /// behind it (Java's `RecordAccumulator` likewise appends to a partition's
+    /// last batch until the sender drains it). Against a slow cluster, sealing at
+    /// every `linger.ms` left queues of small batches whose per-batch cost kept
+    /// the brokers slow. The sender looks again when the ones ahead have gone.
     pub(crate) fn seal_if_lingered(
         &mut self,
         now: Instant,
@@ -167,11 +175,25 @@ impl QueueState {
         force: bool,
     ) -> Option<Instant> {
         let due = self.open.as_ref().map(|o| o.created + linger)?;
-        if force || now >= due {
+        if force || (now >= due && self.ready.is_empty()) {
             self.seal_open();
+            None
+        } else if now >= due {
             None
         } else {
             Some(due)
+        }
+    }
+
+    /// Seals the open batch if no sealed batch of this partition is waiting to be
+    /// sent (see [`seal_if_lingered`](Self::seal_if_lingered)): for the sender,
+    /// which takes every open batch of a broker with nothing in flight.
+    pub(crate) fn seal_if_next(&mut self) -> bool {
+        if self.open.is_some() && self.ready.is_empty() {
+            self.seal_open();
+            true
+        } else {
+            false
         }
     }
 
@@ -782,6 +804,41 @@ mod tests {
 
     fn queue() -> PartitionQueue {
         PartitionQueue::new(Arc::from("t"), 0, false)
+    }
+
+    #[test]
+    fn a_lingered_batch_behind_one_not_yet_sent_keeps_filling() {
+        let acc = Accumulator::new(16384, 1 << 20, 1 << 30);
+        let q = queue();
+        let linger = std::time::Duration::from_millis(5);
+        let append = || acc.append(&q, &RecordRef::new(1, None, Some(&[7u8; 100])), 0, None).unwrap();
+        append();
+        let later = Instant::now() + std::time::Duration::from_millis(10);
+        // Lingered, nothing ahead of it: sealed.
+        assert_eq!(q.state.lock().seal_if_lingered(later, linger, false), None);
+        assert_eq!(q.state.lock().ready.len(), 1);
+        // The next one lingers too, while the first has not left: it stays open,
+        // for the broker-side per-batch cost of a slow cluster's many small ones.
+        append();
+        let much_later = later + std::time::Duration::from_millis(10);
+        assert_eq!(q.state.lock().seal_if_lingered(much_later, linger, false), None);
+        assert!(!q.state.lock().seal_if_next(), "nor does the idle-broker sweep seal it");
+        {
+            let st = q.state.lock();
+            assert_eq!((st.ready.len(), st.open.as_ref().map(|o| o.writer.count())), (1, Some(1)));
+        }
+        append();
+        assert_eq!(q.state.lock().open.as_ref().unwrap().writer.count(), 2, "it kept filling");
+        // Once the first is taken for a request, the lingered one is sealed.
+        assert!(q.state.lock().take_for_request(much_later, None, false).is_some());
+        assert_eq!(q.state.lock().seal_if_lingered(much_later, linger, false), None);
+        assert_eq!(q.state.lock().ready.len(), 1);
+        // flush (force) seals regardless.
+        append();
+        append();
+        assert!(q.state.lock().open.is_some());
+        q.state.lock().seal_if_lingered(Instant::now(), linger, true);
+        assert!(q.state.lock().open.is_none());
     }
 
     #[test]

@@ -627,7 +627,7 @@ impl Sender {
             {
                 for q in w.open {
                     let mut st = q.state.lock();
-                    st.seal_if_lingered(now, Duration::ZERO, true);
+                    st.seal_if_next();
                     if compressing {
                         compress.extend(Job::all_of(&q, st.take_for_compression()));
                     } else if st.front(now) == Front::Due {
