@@ -160,8 +160,8 @@ pub enum NullKeyPartitioning {
     /// round-robin rule documented in the README, and herald's default).
     #[default]
     RoundRobin,
-    /// One partition until `batch.size` bytes have been sent to it, then another one
-    /// chosen at random (Java's default, KIP-794, without its adaptive weighting).
+    /// One partition until its batch is full, then another one chosen at random
+    /// (Java's default, KIP-794, without its adaptive weighting).
     UniformSticky,
 }
 
@@ -169,8 +169,22 @@ pub enum NullKeyPartitioning {
 #[derive(Debug, Default)]
 pub(crate) struct TopicPartitionerState {
     round_robin: AtomicU32,
-    /// (current sticky partition or -1, bytes produced to it)
-    sticky: Mutex<(i32, usize)>,
+    /// The current sticky partition (or -1), the bytes produced to it, and
+    /// whether its batch filled up since it was chosen.
+    sticky: Mutex<Sticky>,
+}
+
+#[derive(Debug)]
+struct Sticky {
+    current: i32,
+    produced: usize,
+    filled: bool,
+}
+
+impl Default for Sticky {
+    fn default() -> Sticky {
+        Sticky { current: -1, produced: 0, filled: false }
+    }
 }
 
 impl TopicPartitionerState {
@@ -187,10 +201,17 @@ impl TopicPartitionerState {
         }
     }
 
-    /// The uniform sticky partition for a record of `size` bytes. As Java's
-    /// `BuiltInPartitioner`, it counts the bytes a record adds to its batch on the
-    /// wire: `size` scaled by the partition's compression `ratio` estimate, so with
-    /// compression one partition takes a full compressed batch before the switch.
+    /// The uniform sticky partition for a record of `size` bytes in its batch. It
+    /// moves on when the partition's batch has filled up
+    /// ([`batch_filled`](Self::batch_filled), told by the accumulator when the
+    /// batch has no room for another record like the last), as Java's
+    /// `RecordAccumulator` lets its `BuiltInPartitioner` switch only once the
+    /// partition's batches are full: moving on earlier leaves a partial batch
+    /// behind to wait for `linger.ms`, later starts a small one. It also counts
+    /// the bytes a record adds to its batch on the wire (`size` scaled by the
+    /// partition's compression `ratio` estimate), and moves on after twice
+    /// `batch_size` from a partition whose batches the sender takes before
+    /// they fill.
     pub(crate) fn next_sticky(
         &self,
         partitions: &Partitions<'_>,
@@ -200,8 +221,8 @@ impl TopicPartitionerState {
     ) -> i32 {
         let on_wire = |p: i32| ((size as f32 * ratio(p).clamp(0.0, 1.0)).ceil() as usize).max(1);
         let mut s = self.sticky.lock();
-        let (current, produced) = *s;
-        if current < 0 || current >= partitions.count() || produced >= batch_size {
+        let done = s.filled || s.produced >= 2 * batch_size;
+        if s.current < 0 || s.current >= partitions.count() || done {
             let available = partitions.available();
             let next = if available.is_empty() {
                 fastrand::i32(0..partitions.count().max(1))
@@ -211,16 +232,24 @@ impl TopicPartitionerState {
                 // Switch to a different partition when there is one to switch to.
                 loop {
                     let p = available[fastrand::usize(0..available.len())];
-                    if p != current {
+                    if p != s.current {
                         break p;
                     }
                 }
             };
-            *s = (next, on_wire(next));
+            *s = Sticky { current: next, produced: on_wire(next), filled: false };
             next
         } else {
-            s.1 = produced + on_wire(current);
-            current
+            s.produced += on_wire(s.current);
+            s.current
+        }
+    }
+
+    /// A batch of `partition` filled up: the sticky partitioner may move on from it.
+    pub(crate) fn batch_filled(&self, partition: i32) {
+        let mut s = self.sticky.lock();
+        if s.current == partition {
+            s.filled = true;
         }
     }
 }
@@ -283,34 +312,56 @@ mod tests {
     }
 
     /// How many records of `size` bytes the sticky partitioner sends to its first
-    /// partition before it switches, with every partition's ratio estimate `ratio`.
-    fn sticky_run(size: usize, batch_size: usize, ratio: f32) -> usize {
+    /// partition before it switches, with every partition's ratio estimate `ratio`,
+    /// the partition's batch filling up with record `fill_at` (if ever).
+    fn sticky_run(size: usize, batch_size: usize, ratio: f32, fill_at: Option<usize>) -> usize {
         let s = TopicPartitionerState::default();
         let all = [0, 1, 2, 3];
         let p = Partitions::new(4, &all);
         let first = s.next_sticky(&p, size, batch_size, |_| ratio);
         let mut n = 1;
-        while s.next_sticky(&p, size, batch_size, |_| ratio) == first {
+        loop {
+            if fill_at == Some(n) {
+                s.batch_filled(first);
+            }
+            if s.next_sticky(&p, size, batch_size, |_| ratio) != first {
+                return n;
+            }
             n += 1;
             assert!(n < 10_000, "never switched");
         }
-        n
     }
 
     #[test]
-    fn sticky_switches_after_batch_size_bytes() {
-        // 1000 bytes reached after 10 records of 100: the 11th moves on.
-        assert_eq!(sticky_run(100, 1000, 1.0), 10);
+    fn sticky_moves_on_when_the_batch_filled_up() {
+        // The batch full with the 10th record: the 11th moves on.
+        assert_eq!(sticky_run(100, 1000, 1.0, Some(10)), 10);
+        assert_eq!(sticky_run(100, 1000, 1.0, Some(7)), 7);
+        // A batch that never fills (the sender takes it early each time): moved on
+        // after twice batch.size.
+        assert_eq!(sticky_run(100, 1000, 1.0, None), 20);
+    }
+
+    #[test]
+    fn a_batch_of_another_partition_filling_up_does_not_move_the_sticky_one() {
+        let s = TopicPartitionerState::default();
+        let all = [0, 1, 2, 3];
+        let p = Partitions::new(4, &all);
+        let first = s.next_sticky(&p, 100, 1000, |_| 1.0);
+        s.batch_filled((first + 1) % 4);
+        for _ in 0..15 {
+            assert_eq!(s.next_sticky(&p, 100, 1000, |_| 1.0), first);
+        }
     }
 
     #[test]
     fn sticky_counts_compressed_bytes() {
         // Records that compress to a quarter: 40 of 100 bytes make a 1000-byte
         // batch on the wire, not 10 (Java's BuiltInPartitioner counts the batch's
-        // estimated size).
-        assert_eq!(sticky_run(100, 1000, 0.25), 40);
+        // estimated size); the backstop of twice batch.size counts so too.
+        assert_eq!(sticky_run(100, 1000, 0.25, None), 80);
         // An estimate above 1 (a codec that grows the data) counts as raw bytes,
         // as the accumulator's batch size estimate does.
-        assert_eq!(sticky_run(100, 1000, 1.4), 10);
+        assert_eq!(sticky_run(100, 1000, 1.4, None), 20);
     }
 }

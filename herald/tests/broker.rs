@@ -137,6 +137,20 @@ async fn sticky_null_keys_fill_one_partition_per_batch() {
     let acks = send_all(&p, &topic, &sent).await;
     let switches = acks.windows(2).filter(|w| w[0].partition() != w[1].partition()).count();
     assert!((3..=12).contains(&switches), "{switches} partition switches for 60 records");
+    // It moves on only once the partition's batch is full: 8 records of about
+    // 108 bytes on the wire fill 1000 bytes with the batch header (61), a 9th
+    // would not fit. (Counting the batch header for every record moved on after 6,
+    // leaving a partial batch to wait for linger.ms.)
+    let mut runs = vec![1usize];
+    for w in acks.windows(2) {
+        if w[0].partition() == w[1].partition() {
+            *runs.last_mut().unwrap() += 1;
+        } else {
+            runs.push(1);
+        }
+    }
+    runs.pop();
+    assert!(runs.iter().all(|&n| n >= 8), "records per partition before each switch: {runs:?}");
     p.close(Duration::from_secs(30)).await.unwrap();
     assert_read_back(&sent, &acks, &consume_with_java(&topic).await);
 }

@@ -591,6 +591,9 @@ pub(crate) struct Appended {
     pub(crate) future: Option<DeliveryFuture>,
     /// A batch was opened or sealed: the sender has something new to schedule.
     pub(crate) wake: bool,
+    /// The partition's batch filled up: sealed for its size, or without room for
+    /// another record like this one. A sticky partitioner moves on.
+    pub(crate) full: bool,
 }
 
 impl Accumulator {
@@ -704,13 +707,18 @@ impl Accumulator {
             None => Some(DeliveryFuture::new(open.completion.clone(), offset_delta, rec.timestamp)),
         };
         let len = on_wire(open.writer.len(), ratio);
+        // The batch this record went to is full, or without room for another
+        // record like it. (Not the batch sealed before it: a sticky partitioner
+        // coming back to this partition with a new record has just started a new
+        // batch.)
+        let full = on_wire(open.writer.len() + (open.writer.len() - before), ratio) > self.batch_size;
         if len >= self.batch_size {
             st.seal_open();
             wake = true;
         } else if len >= wake_at && on_wire(before, ratio) < wake_at {
             wake = true;
         }
-        Ok(Appended { future, wake })
+        Ok(Appended { future, wake, full })
     }
 
     /// The buffer a new batch starts with: `batch.size` for a partition's first

@@ -354,7 +354,7 @@ impl Producer {
         match shared.accumulator.memory.try_acquire_many(permits) {
             Ok(p) => {
                 p.forget();
-                Fast::Done(self.append(queue, &record, size, fields, callback, hook))
+                Fast::Done(self.append(&entry, queue, &record, size, fields, callback, hook))
             }
             Err(_) => {
                 let blocked = Blocked::Memory { size, partition: queue.partition };
@@ -391,7 +391,7 @@ impl Producer {
                     .written(false));
             }
         }
-        self.append(queue, &record, size, fields, callback, hook)
+        self.append(&entry, queue, &record, size, fields, callback, hook)
     }
 
     /// Queues a record without waiting: like [`send`](Self::send), but when the
@@ -637,8 +637,10 @@ impl Producer {
 
     /// Encodes the record into its queue (its `size` bytes of buffer already taken).
     /// A record with interceptors gets a callback that tells them its outcome.
+    #[allow(clippy::too_many_arguments)]
     fn append<H: Hook>(
         &self,
+        entry: &TopicEntry,
         queue: &accumulator::PartitionQueue,
         record: &Record,
         size: usize,
@@ -659,6 +661,9 @@ impl Producer {
         let appended = shared.accumulator.append(queue, &rec, size, callback)?;
         if appended.wake {
             shared.wake.notify_one();
+        }
+        if appended.full && record.partition.is_none() {
+            entry.partitioner.batch_filled(queue.partition);
         }
         Ok(hook.future(appended.future))
     }
@@ -715,7 +720,8 @@ impl Producer {
             BuiltInPartitioner::Default => cfg.null_key_partitioning == NullKeyPartitioning::UniformSticky,
         };
         if sticky {
-            entry.partitioner.next_sticky(&partitions, size, cfg.batch_size.max(1), |p| {
+            let in_batch = size - BATCH_HEADER_LEN;
+            entry.partitioner.next_sticky(&partitions, in_batch, cfg.batch_size.max(1), |p| {
                 meta.partitions.get(p as usize).map_or(1.0, |q| q.estimated_ratio())
             })
         } else {
