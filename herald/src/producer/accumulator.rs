@@ -168,6 +168,7 @@ impl QueueState {
     /// last batch until the sender drains it). Against a slow cluster, sealing at
     /// every `linger.ms` left queues of small batches whose per-batch cost kept
     /// the brokers slow. The sender looks again when the ones ahead have gone.
+    /// (With a `linger` of zero: the open batch now, if none is ahead of it.)
     pub(crate) fn seal_if_lingered(
         &mut self,
         now: Instant,
@@ -175,26 +176,13 @@ impl QueueState {
         force: bool,
     ) -> Option<Instant> {
         let due = self.open.as_ref().map(|o| o.created + linger)?;
-        if force || (now >= due && self.ready.is_empty()) {
-            self.seal_open();
-            None
-        } else if now >= due {
-            None
-        } else {
-            Some(due)
+        if !force && now < due {
+            return Some(due);
         }
-    }
-
-    /// Seals the open batch if no sealed batch of this partition is waiting to be
-    /// sent (see [`seal_if_lingered`](Self::seal_if_lingered)): for the sender,
-    /// which takes every open batch of a broker with nothing in flight.
-    pub(crate) fn seal_if_next(&mut self) -> bool {
-        if self.open.is_some() && self.ready.is_empty() {
+        if force || self.ready.is_empty() {
             self.seal_open();
-            true
-        } else {
-            false
         }
+        None
     }
 
     /// The estimated on-wire bytes of the open batch (0 without one).
@@ -711,7 +699,8 @@ impl Accumulator {
         // record like it. (Not the batch sealed before it: a sticky partitioner
         // coming back to this partition with a new record has just started a new
         // batch.)
-        let full = on_wire(open.writer.len() + (open.writer.len() - before), ratio) > self.batch_size;
+        let full = len >= self.batch_size
+            || on_wire(open.writer.len() + (open.writer.len() - before), ratio) > self.batch_size;
         if len >= self.batch_size {
             st.seal_open();
             wake = true;
@@ -723,9 +712,9 @@ impl Accumulator {
 
     /// The buffer a new batch starts with: `batch.size` for a partition's first
     /// batch, then, uncompressed, the recent batches' size (`last_len`: up at once,
-    /// down by an eighth per batch) and an eighth more (at most `batch.size`). Batches sealed early by `linger.ms` or an idle broker
-    /// then take what they hold rather than `batch.size` each until the broker
-    /// answers, which `buffer.memory` (counting record bytes) would not bound; a
+    /// down by an eighth per batch) and an eighth more (at most `batch.size`).
+    /// Batches sealed early by `linger.ms` or an idle broker then take what they
+    /// hold rather than `batch.size` each until the broker answers, which `buffer.memory` (counting record bytes) would not bound; a
     /// batch that grows past its buffer reallocates once or twice. A compressed
     /// producer's raw batches are freed once compressed (the compressed copy is
     /// exactly its size), so they start at `batch.size` as before.
@@ -830,7 +819,8 @@ mod tests {
         append();
         let much_later = later + std::time::Duration::from_millis(10);
         assert_eq!(q.state.lock().seal_if_lingered(much_later, linger, false), None);
-        assert!(!q.state.lock().seal_if_next(), "nor does the idle-broker sweep seal it");
+        // Nor does the idle-broker sweep (a linger of zero) seal it.
+        assert_eq!(q.state.lock().seal_if_lingered(much_later, std::time::Duration::ZERO, false), None);
         {
             let st = q.state.lock();
             assert_eq!((st.ready.len(), st.open.as_ref().map(|o| o.writer.count())), (1, Some(1)));

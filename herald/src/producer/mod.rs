@@ -681,9 +681,9 @@ impl Producer {
         mut ic: Intercepted,
     ) -> (Option<Callback>, Option<DeliveryFuture>) {
         ic.queued(queue.topic.clone(), queue.partition);
+        let deliveries = self.shared().accumulator.deliveries().clone();
         match callback {
             Some(user) => {
-                let deliveries = self.shared().accumulator.deliveries().clone();
                 let wrapped = Callback::boxed(move |r| {
                     ic.complete(&r);
                     user.call(deliveries.handler(), r)
@@ -691,7 +691,6 @@ impl Producer {
                 (Some(wrapped), None)
             }
             None => {
-                let deliveries = self.shared().accumulator.deliveries().clone();
                 let (future, completion) =
                     DeliveryFuture::deferred(queue.topic.clone(), queue.partition, timestamp, deliveries);
                 ic.resolves(completion);

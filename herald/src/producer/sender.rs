@@ -627,7 +627,9 @@ impl Sender {
             {
                 for q in w.open {
                     let mut st = q.state.lock();
-                    st.seal_if_next();
+                    // Unless a sealed batch of it waits: it could not go now. (The
+                    // clock read under the lock: a batch opened since `now` too.)
+                    st.seal_if_lingered(Instant::now(), Duration::ZERO, false);
                     if compressing {
                         compress.extend(Job::all_of(&q, st.take_for_compression()));
                     } else if st.front(now) == Front::Due {
