@@ -500,14 +500,26 @@ impl State {
                 "Produce requests with version below 7 cannot carry zstd-compressed batches",
             );
         }
-        let recs = match records::read_records(&header, &data) {
-            Ok(r) => r,
+        // The records are walked, not copied out: the batch is stored as it came.
+        let body = match records::records_section(&header, &data) {
+            Ok(b) => b,
             Err(e) => return batch_error(e),
         };
-        if recs.is_empty() {
-            return AppendResult::error(ErrorCode::INVALID_RECORD, "The record batch has no records");
+        let mut record_errors = Vec::new();
+        let mut computed_max = None::<i64>;
+        let walked = records::walk_records(&header, &body, |r| {
+            if let Some(e) = check_record(&r, &config, now_ms) {
+                record_errors.push(((r.offset - header.base_offset) as i32, e));
+            }
+            computed_max = Some(computed_max.map_or(r.timestamp, |m| m.max(r.timestamp)));
+            Ok(())
+        });
+        if let Err(e) = walked {
+            return batch_error(e);
         }
-        let record_errors = validate_records(&recs, &config, now_ms);
+        let Some(computed_max) = computed_max else {
+            return AppendResult::error(ErrorCode::INVALID_RECORD, "The record batch has no records");
+        };
         if !record_errors.is_empty() {
             let code = if record_errors.iter().any(|(_, m)| m.starts_with("Timestamp")) {
                 ErrorCode::INVALID_TIMESTAMP
@@ -538,7 +550,6 @@ impl State {
         }
         let base = p.next_offset;
         let count = i64::from(header.record_count);
-        let computed_max = recs.iter().map(|r| r.timestamp).max().unwrap_or(header.base_timestamp);
         let (max_timestamp, log_append_time) =
             if config.log_append_time { (now_ms, now_ms) } else { (computed_max, -1) };
         if store {
@@ -601,32 +612,26 @@ fn batch_error(e: BatchError) -> AppendResult {
     }
 }
 
-/// Record-level checks of `LogValidator`: keys on compacted topics, timestamp bounds.
-fn validate_records(recs: &[ReadRecord], config: &TopicConfig, now_ms: i64) -> Vec<(i32, String)> {
-    let mut errors = Vec::new();
-    for (i, r) in recs.iter().enumerate() {
-        if config.compact && r.key.is_none() {
-            errors.push((i as i32, "Compacted topic cannot accept message without key.".to_owned()));
-            continue;
-        }
-        if !config.log_append_time {
-            let too_old = now_ms.saturating_sub(r.timestamp) > config.timestamp_before_max_ms;
-            let too_new = r.timestamp.saturating_sub(now_ms) > config.timestamp_after_max_ms;
-            if too_old || too_new {
-                errors.push((
-                    i as i32,
-                    format!(
-                        "Timestamp {} of message with offset {} is out of range. The timestamp should be within [{}, {}]",
-                        r.timestamp,
-                        r.offset,
-                        now_ms.saturating_sub(config.timestamp_before_max_ms),
-                        now_ms.saturating_add(config.timestamp_after_max_ms)
-                    ),
-                ));
-            }
+/// Record-level checks of `LogValidator`: keys on compacted topics, timestamp
+/// bounds. `None` if the record passes.
+fn check_record(r: &records::RecordView<'_>, config: &TopicConfig, now_ms: i64) -> Option<String> {
+    if config.compact && r.key.is_none() {
+        return Some("Compacted topic cannot accept message without key.".to_owned());
+    }
+    if !config.log_append_time {
+        let too_old = now_ms.saturating_sub(r.timestamp) > config.timestamp_before_max_ms;
+        let too_new = r.timestamp.saturating_sub(now_ms) > config.timestamp_after_max_ms;
+        if too_old || too_new {
+            return Some(format!(
+                "Timestamp {} of message with offset {} is out of range. The timestamp should be within [{}, {}]",
+                r.timestamp,
+                r.offset,
+                now_ms.saturating_sub(config.timestamp_before_max_ms),
+                now_ms.saturating_add(config.timestamp_after_max_ms)
+            ));
         }
     }
-    errors
+    None
 }
 
 /// `ProducerStateManager`'s checks. `Ok(Some(offset))`: a duplicate of a recent
@@ -852,6 +857,37 @@ mod tests {
         assert_eq!(r.code, ErrorCode::INVALID_TIMESTAMP);
         assert_eq!(r.record_errors.len(), 1);
         assert_eq!(s.topics["t"].partitions[0].next_offset, 0, "nothing refused was stored");
+    }
+
+    #[test]
+    fn a_refused_record_is_named_by_its_place_in_the_batch() {
+        let mut s = state();
+        s.create_topic("t", 1, 1, TopicConfig::default()).unwrap();
+        let l = leader(&s, "t", 0);
+        // Kafka 4 bounds timestamps one hour into the future (and not into the past).
+        let future = NOW + 2 * 3_600_000;
+        let b = batch(&[("a", NOW), ("b", future), ("c", NOW), ("d", future + 1)], -1, -1, -1);
+        let r = s.append("t", 0, l, Some(b), 13, NOW);
+        assert_eq!(r.code, ErrorCode::INVALID_TIMESTAMP);
+        assert_eq!(r.record_errors.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [1, 3]);
+        assert!(r.record_errors[0].1.starts_with(&format!("Timestamp {future} ")), "{:?}", r.record_errors);
+        // A compacted topic refuses a record without a key, and only that one.
+        let cfg = TopicConfig::parse(&[("cleanup.policy".into(), Some("compact".into()))]).unwrap();
+        s.create_topic("c", 1, 1, cfg).unwrap();
+        let lc = leader(&s, "c", 0);
+        let mut w = BatchWriter::new(64);
+        w.append(NOW, Some(b"k"), Some(b"v"), &[]);
+        w.append(NOW, None, Some(b"v"), &[]);
+        let mut b = w.finish();
+        stamp_producer(&mut b, -1, -1, -1);
+        let r = s.append("c", 0, lc, Some(b.freeze()), 13, NOW);
+        assert_eq!(r.code, ErrorCode::INVALID_RECORD);
+        assert_eq!(r.record_errors.len(), 1);
+        assert_eq!(r.record_errors[0].0, 1);
+        assert_eq!(s.topics["c"].partitions[0].next_offset, 0, "nothing refused was stored");
+        // With every record valid, the batch is written.
+        let r = s.append("t", 0, l, Some(batch(&[("a", NOW), ("b", NOW + 1)], -1, -1, -1)), 13, NOW);
+        assert_eq!((r.code, r.base_offset), (ErrorCode::NONE, 0));
     }
 
     #[test]

@@ -164,29 +164,81 @@ pub(crate) fn records_section(h: &BatchHeader, data: &Bytes) -> Result<Bytes, Ba
 }
 
 /// Decodes the record section `body` of batch `h` (already decompressed).
-pub(crate) fn decode_records(h: &BatchHeader, mut body: Bytes) -> Result<Vec<ReadRecord>, BatchError> {
+pub(crate) fn decode_records(h: &BatchHeader, body: Bytes) -> Result<Vec<ReadRecord>, BatchError> {
+    // Sized by the count only as far as the bytes there could hold it.
+    let mut out = Vec::with_capacity(usize::try_from(h.record_count).unwrap_or(0).min(body.len() / 7 + 1));
+    walk_records(h, &body, |r| {
+        let mut headers = Vec::with_capacity(r.header_count);
+        r.for_each_header(|key, value| {
+            headers.push(Header { key: key.to_owned(), value: value.map(|v| body.slice_ref(v)) });
+        });
+        out.push(ReadRecord {
+            offset: r.offset,
+            timestamp: r.timestamp,
+            key: r.key.map(|k| body.slice_ref(k)),
+            value: r.value.map(|v| body.slice_ref(v)),
+            headers,
+        });
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// One record as it lies in a batch's records section: borrowed, every length
+/// checked, header keys checked to be UTF-8.
+pub(crate) struct RecordView<'a> {
+    /// Absolute offset and timestamp (the batch's, for LogAppendTime).
+    pub(crate) offset: i64,
+    pub(crate) timestamp: i64,
+    pub(crate) key: Option<&'a [u8]>,
+    pub(crate) value: Option<&'a [u8]>,
+    header_count: usize,
+    /// The headers after their count, already read through once.
+    headers: &'a [u8],
+}
+
+impl<'a> RecordView<'a> {
+    /// Calls `f` with each header's key and value, in order.
+    pub(crate) fn for_each_header(&self, mut f: impl FnMut(&'a str, Option<&'a [u8]>)) {
+        let mut r = self.headers;
+        for _ in 0..self.header_count {
+            // Checked by `walk_records` already: cannot fail here.
+            let Ok((k, v)) = header(&mut r, 0) else { return };
+            f(k, v);
+        }
+    }
+}
+
+/// Walks the record section `body` of batch `h` (already decompressed), calling
+/// `each` with every record in order, without copying any of it out: the checks
+/// of [`decode_records`] (every length against the bytes there, offset deltas 0,
+/// 1, 2, …, the count the header declares) for the embedded cluster's produce
+/// path, which stores the batch as it came. The first error — `each`'s or the
+/// batch's — ends the walk.
+pub(crate) fn walk_records<'a>(
+    h: &BatchHeader,
+    mut body: &'a [u8],
+    mut each: impl FnMut(RecordView<'a>) -> Result<(), BatchError>,
+) -> Result<(), BatchError> {
     if h.record_count < 0 {
         return Err(BatchError::Invalid(format!("negative record count {}", h.record_count)));
     }
-    // Each record takes at least 7 bytes; a count beyond that is corrupt, and must
-    // not size an allocation.
+    // Each record takes at least 7 bytes; a count beyond that is corrupt.
     let count = h.record_count as usize;
     if count > body.len() / 7 + 1 {
         return Err(BatchError::Corrupt(format!("record count {count} cannot fit in {} bytes", body.len())));
     }
-    let mut out = Vec::with_capacity(count);
     for i in 0..count {
         let len = varint(&mut body)?;
         let len = usize::try_from(len)
             .map_err(|_| BatchError::Corrupt(format!("record {i} has negative length")))?;
-        if len > body.len() {
-            return Err(BatchError::Corrupt(format!("record {i} claims {len} bytes, {} remain", body.len())));
-        }
-        let mut r = body.split_to(len);
-        if r.is_empty() {
+        let mut r = take(&mut body, len).ok_or_else(|| {
+            BatchError::Corrupt(format!("record {i} claims {len} bytes, {} remain", body.len()))
+        })?;
+        let Some((_attributes, rest)) = r.split_first() else {
             return Err(BatchError::Corrupt(format!("record {i} is empty")));
-        }
-        let _attributes = r.get_i8();
+        };
+        r = rest;
         let ts_delta = varlong(&mut r)?;
         let offset_delta = varint(&mut r)?;
         if offset_delta != i as i32 {
@@ -198,19 +250,14 @@ pub(crate) fn decode_records(h: &BatchHeader, mut body: Bytes) -> Result<Vec<Rea
         if header_count < 0 || header_count as usize > r.len() / 2 + 1 {
             return Err(BatchError::Corrupt(format!("record {i} claims {header_count} headers")));
         }
-        let mut headers = Vec::with_capacity(header_count as usize);
+        let headers = r;
         for _ in 0..header_count {
-            let k = bytes_field(&mut r, "header key")?
-                .ok_or_else(|| BatchError::Invalid(format!("record {i} has a null header key")))?;
-            let key = String::from_utf8(k.to_vec())
-                .map_err(|_| BatchError::Invalid(format!("record {i} has a header key that is not UTF-8")))?;
-            let value = bytes_field(&mut r, "header value")?;
-            headers.push(Header { key, value });
+            header(&mut r, i)?;
         }
         if !r.is_empty() {
             return Err(BatchError::Corrupt(format!("record {i} has {} bytes beyond its fields", r.len())));
         }
-        out.push(ReadRecord {
+        each(RecordView {
             offset: h.base_offset.wrapping_add(i64::from(offset_delta)),
             timestamp: if h.log_append_time() {
                 h.max_timestamp
@@ -219,8 +266,9 @@ pub(crate) fn decode_records(h: &BatchHeader, mut body: Bytes) -> Result<Vec<Rea
             },
             key,
             value,
+            header_count: header_count as usize,
             headers,
-        });
+        })?;
     }
     if !body.is_empty() {
         return Err(BatchError::Corrupt(format!("{} bytes after the last record", body.len())));
@@ -231,16 +279,35 @@ pub(crate) fn decode_records(h: &BatchHeader, mut body: Bytes) -> Result<Vec<Rea
             h.last_offset_delta, h.record_count
         )));
     }
-    Ok(out)
+    Ok(())
 }
 
-fn uvarint(b: &mut Bytes) -> Result<u64, BatchError> {
+/// One header of record `i`: a UTF-8 key (never null) and a value.
+fn header<'a>(r: &mut &'a [u8], i: usize) -> Result<(&'a str, Option<&'a [u8]>), BatchError> {
+    let k = bytes_field(r, "header key")?
+        .ok_or_else(|| BatchError::Invalid(format!("record {i} has a null header key")))?;
+    let key = std::str::from_utf8(k)
+        .map_err(|_| BatchError::Invalid(format!("record {i} has a header key that is not UTF-8")))?;
+    Ok((key, bytes_field(r, "header value")?))
+}
+
+/// The next `len` bytes of `b`, if there are that many.
+fn take<'a>(b: &mut &'a [u8], len: usize) -> Option<&'a [u8]> {
+    if len > b.len() {
+        return None;
+    }
+    let (head, tail) = b.split_at(len);
+    *b = tail;
+    Some(head)
+}
+
+fn uvarint(b: &mut &[u8]) -> Result<u64, BatchError> {
     let mut v: u64 = 0;
     for i in 0..10 {
-        if b.is_empty() {
+        let Some((&byte, rest)) = b.split_first() else {
             return Err(BatchError::Corrupt("truncated varint".to_owned()));
-        }
-        let byte = b.get_u8();
+        };
+        *b = rest;
         v |= u64::from(byte & 0x7f) << (7 * i);
         if byte & 0x80 == 0 {
             return Ok(v);
@@ -249,26 +316,26 @@ fn uvarint(b: &mut Bytes) -> Result<u64, BatchError> {
     Err(BatchError::Corrupt("varint longer than 10 bytes".to_owned()))
 }
 
-fn varlong(b: &mut Bytes) -> Result<i64, BatchError> {
+fn varlong(b: &mut &[u8]) -> Result<i64, BatchError> {
     let v = uvarint(b)?;
     Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
 }
 
-fn varint(b: &mut Bytes) -> Result<i32, BatchError> {
+fn varint(b: &mut &[u8]) -> Result<i32, BatchError> {
     let v = varlong(b)?;
     i32::try_from(v).map_err(|_| BatchError::Corrupt(format!("varint {v} out of 32-bit range")))
 }
 
-fn bytes_field(b: &mut Bytes, what: &str) -> Result<Option<Bytes>, BatchError> {
+fn bytes_field<'a>(b: &mut &'a [u8], what: &str) -> Result<Option<&'a [u8]>, BatchError> {
     let len = varint(b)?;
     if len < 0 {
         return Ok(None);
     }
     let len = len as usize;
-    if len > b.len() {
-        return Err(BatchError::Corrupt(format!("{what} claims {len} bytes, {} remain", b.len())));
-    }
-    Ok(Some(b.split_to(len)))
+    let remain = b.len();
+    take(b, len)
+        .map(Some)
+        .ok_or_else(|| BatchError::Corrupt(format!("{what} claims {len} bytes, {remain} remain")))
 }
 
 #[cfg(test)]
