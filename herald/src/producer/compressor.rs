@@ -25,6 +25,8 @@ pub(crate) struct Job {
     pub(crate) order: Order,
     pub(crate) queue: Arc<PartitionQueue>,
     pub(crate) raw: BytesMut,
+    /// The sender's group of batches sealed together for one broker, if any.
+    pub(crate) group: Option<u64>,
 }
 
 impl Job {
@@ -33,7 +35,13 @@ impl Job {
         queue: &Arc<PartitionQueue>,
         taken: Vec<(Instant, Order, BytesMut)>,
     ) -> impl Iterator<Item = Job> + '_ {
-        taken.into_iter().map(|(created, order, raw)| Job { created, order, queue: queue.clone(), raw })
+        taken.into_iter().map(|(created, order, raw)| Job {
+            created,
+            order,
+            queue: queue.clone(),
+            raw,
+            group: None,
+        })
     }
 
     fn key(&self) -> (Instant, Order, usize) {
@@ -66,6 +74,8 @@ impl Ord for Job {
 pub(crate) struct Compressed {
     pub(crate) queue: Arc<PartitionQueue>,
     pub(crate) order: Order,
+    /// The job's group.
+    pub(crate) group: Option<u64>,
     pub(crate) result: Result<(BytesMut, f32), String>,
 }
 
@@ -134,7 +144,7 @@ fn work(state: &Mutex<State>, results: &mpsc::UnboundedSender<Compressed>, codec
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| compress_batch(&raw, codec)))
             .map_err(|_| "the codec panicked".to_owned())
             .and_then(|r| r.map_err(|e| e.to_string()));
-        let _ = results.send(Compressed { queue: job.queue, order: job.order, result });
+        let _ = results.send(Compressed { queue: job.queue, order: job.order, group: job.group, result });
     }
 }
 
@@ -161,6 +171,7 @@ mod tests {
                 order: Order::from(i),
                 queue: q.clone(),
                 raw: raw_batch(i),
+                group: None,
             })
             .collect();
         c.submit(jobs);
@@ -182,7 +193,7 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         assert_eq!(c.running(), 0);
-        c.submit(vec![Job { created: now, order: 99, queue: q.clone(), raw: raw_batch(9) }]);
+        c.submit(vec![Job { created: now, order: 99, queue: q.clone(), raw: raw_batch(9), group: None }]);
         let done =
             tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
         assert_eq!(done.order, 99);
@@ -199,6 +210,7 @@ mod tests {
                 order: i,
                 queue: q.clone(),
                 raw: BytesMut::new(),
+                group: None,
             });
         }
         let order: Vec<Order> = std::iter::from_fn(|| heap.pop().map(|j| j.order)).collect();

@@ -458,6 +458,15 @@ async fn close_waits_for_what_is_in_flight_then_fails_the_rest_at_its_deadline()
 /// A producer over a scripted broker leading all `partitions` partitions of "t",
 /// answering every request after `rtt`, with `linger.ms` 5 and `batch.size` 1200.
 fn spread_producer(partitions: usize, rtt: Duration) -> (Producer, Scripted) {
+    spread_producer_with(partitions, rtt, |b| b)
+}
+
+/// [`spread_producer`] with more settings.
+fn spread_producer_with(
+    partitions: usize,
+    rtt: Duration,
+    more: impl FnOnce(ProducerBuilder) -> ProducerBuilder,
+) -> (Producer, Scripted) {
     let script = Scripted::default();
     {
         let mut s = script.0.lock();
@@ -466,13 +475,12 @@ fn spread_producer(partitions: usize, rtt: Duration) -> (Producer, Scripted) {
         s.replies = vec![Reply::After(rtt, Box::new(Reply::Ok)); 1000].into();
     }
     let transport = script.clone();
-    let p = Producer::builder()
+    let b = Producer::builder()
         .bootstrap_servers("127.0.0.1:1")
         .linger(Duration::from_millis(5))
         .batch_size(1200)
-        .idempotence(false)
-        .build_with(move |_| Ok(Box::new(transport)))
-        .unwrap();
+        .idempotence(false);
+    let p = more(b).build_with(move |_| Ok(Box::new(transport))).unwrap();
     (p, script)
 }
 
@@ -507,6 +515,25 @@ async fn an_idle_broker_takes_its_partitions_batches_once_they_hold_a_batch_betw
     let first = &sent[1]; // sent[0] is the warm-up record
     assert!(first.batches.len() >= 6, "every partition's batch in one request: {sent:?}");
     assert!(first.at - start <= Duration::from_millis(2), "before linger.ms: {:?}", first.at - start);
+}
+
+#[tokio::test(start_paused = true)]
+async fn compressed_batches_sealed_together_leave_together() {
+    // As above with zstd: the idle broker's six batches are compressed apart, and
+    // would leave one request each as each compression ends; they wait for each
+    // other and leave in one request, still before linger.ms.
+    for _ in 0..5 {
+        let (p, s) =
+            spread_producer_with(6, Duration::from_micros(100), |b| b.set("compression.type", "zstd"));
+        let (start, futures) = spread(&p, 12, 4).await;
+        for f in futures {
+            f.await.unwrap();
+        }
+        let sent = sent(&s);
+        let first = &sent[1]; // sent[0] is the warm-up record
+        assert!(first.batches.len() >= 6, "every partition's batch in one request: {sent:?}");
+        assert!(first.at - start <= Duration::from_millis(3), "before linger.ms: {:?}", first.at - start);
+    }
 }
 
 #[tokio::test(start_paused = true)]

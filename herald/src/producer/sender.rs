@@ -114,8 +114,54 @@ pub(crate) struct Sender {
     node_partitions: HashMap<i32, usize>,
     /// Brokers that asked for no requests until then (KIP-219 throttling).
     throttled: HashMap<i32, Instant>,
+    /// Brokers waiting for a group of batches being compressed.
+    holds: Holds,
     /// With `enable.metrics.push`: client telemetry (KIP-714).
     telemetry: Option<Telemetry>,
+}
+
+/// The longest a broker's ready batches wait for the rest of their group.
+const MAX_HOLD: Duration = Duration::from_millis(1);
+
+/// Brokers whose open batches were sealed together (an idle broker's sweep) and
+/// are being compressed. Compressed one by one, they would leave one request per
+/// batch as each compression ends; until the whole group is back, or its
+/// deadline passes, the broker's ready batches wait, and the group leaves in one
+/// request.
+#[derive(Default)]
+struct Holds {
+    /// Per broker: its group, how many of its batches are not back, the deadline.
+    by_node: HashMap<i32, (u64, usize, Instant)>,
+    next_group: u64,
+}
+
+impl Holds {
+    /// Holds `node` for `batches` batches being compressed, until `until` at the
+    /// latest; returns the group their compression jobs carry.
+    fn start(&mut self, node: i32, batches: usize, until: Instant) -> u64 {
+        let group = self.next_group;
+        self.next_group += 1;
+        self.by_node.insert(node, (group, batches, until));
+        group
+    }
+
+    /// A batch of `group` is compressed (or failed to be).
+    fn returned(&mut self, group: u64) {
+        if let Some((_, remaining, _)) = self.by_node.values_mut().find(|(g, ..)| *g == group) {
+            *remaining = remaining.saturating_sub(1);
+        }
+    }
+
+    /// Until when `node` waits, if it does at `now`; a finished or expired hold
+    /// is forgotten.
+    fn until(&mut self, node: i32, now: Instant) -> Option<Instant> {
+        let (_, remaining, until) = *self.by_node.get(&node)?;
+        if remaining > 0 && now < until {
+            return Some(until);
+        }
+        self.by_node.remove(&node);
+        None
+    }
 }
 
 /// One broker's part of a `drain`.
@@ -179,6 +225,7 @@ impl Sender {
             compressed,
             node_partitions: HashMap::new(),
             throttled: HashMap::new(),
+            holds: Holds::default(),
             telemetry,
         }
     }
@@ -625,17 +672,35 @@ impl Sender {
                 && (!w.due.is_empty() || w.open_bytes >= cfg.batch_size)
                 && self.transport.node_ready(node)
             {
+                let mut group = Vec::new();
                 for q in w.open {
                     let mut st = q.state.lock();
                     // Unless a sealed batch of it waits: it could not go now. (The
                     // clock read under the lock: a batch opened since `now` too.)
                     st.seal_if_lingered(Instant::now(), Duration::ZERO, false);
                     if compressing {
-                        compress.extend(Job::all_of(&q, st.take_for_compression()));
+                        group.extend(Job::all_of(&q, st.take_for_compression()));
                     } else if st.front(now) == Front::Due {
                         drop(st);
                         w.due.push(q);
                     }
+                }
+                // Compressed one by one, they would leave one per request as each
+                // compression ends: they wait for each other (briefly), unless
+                // `linger.ms` is 0 or the producer is closing.
+                let hold = cfg.linger.min(MAX_HOLD);
+                if group.len() > 1 && !hold.is_zero() && !force {
+                    let id = self.holds.start(node, group.len(), now + hold);
+                    for j in &mut group {
+                        j.group = Some(id);
+                    }
+                }
+                compress.extend(group);
+            }
+            if let Some(until) = self.holds.until(node, now) {
+                if !force {
+                    *next = (*next).min(until);
+                    continue;
                 }
             }
             if !w.due.is_empty() {
@@ -809,6 +874,9 @@ impl Sender {
     /// A compression worker's result: the compressed bytes take the batch's place;
     /// a batch whose compression failed fails, not written.
     fn handle_compressed(&mut self, c: Compressed) {
+        if let Some(g) = c.group {
+            self.holds.returned(g);
+        }
         let failed = c.queue.state.lock().compressed(c.order, c.result);
         if let Some((b, e)) = failed {
             b.fail(
@@ -961,6 +1029,31 @@ mod tests {
         s.shared.accumulator.deliveries().run_pending();
     }
 
+    #[test]
+    fn a_broker_waits_for_its_group_until_every_batch_is_back_or_the_deadline() {
+        let mut h = Holds::default();
+        let now = Instant::now();
+        let until = now + MAX_HOLD;
+        let g1 = h.start(1, 3, until);
+        let g2 = h.start(2, 1, until);
+        assert_ne!(g1, g2);
+        assert_eq!(h.until(1, now), Some(until));
+        assert_eq!(h.until(3, now), None, "a broker without a group does not wait");
+        h.returned(g1);
+        h.returned(g2);
+        assert_eq!(h.until(2, now), None, "its one batch is back");
+        h.returned(g1);
+        assert_eq!(h.until(1, now), Some(until), "one of three is still compressing");
+        assert_eq!(h.until(1, until), None, "the deadline has passed");
+        let g3 = h.start(1, 2, until);
+        h.returned(g1); // a late batch of a group already over changes nothing
+        assert_eq!(h.until(1, now), Some(until));
+        h.returned(g3);
+        h.returned(g3);
+        assert_eq!(h.until(1, now), None);
+        assert!(h.by_node.is_empty(), "finished holds are forgotten");
+    }
+
     #[tokio::test]
     async fn a_batch_whose_compression_failed_fails_and_its_callbacks_may_send_again() {
         let mut config = ProducerConfig::default();
@@ -977,7 +1070,12 @@ mod tests {
             st.take_for_compression()
         };
         assert_eq!(jobs.len(), 1);
-        s.handle_compressed(Compressed { queue: q.clone(), order: jobs[0].1, result: Err("boom".into()) });
+        s.handle_compressed(Compressed {
+            queue: q.clone(),
+            order: jobs[0].1,
+            group: None,
+            result: Err("boom".into()),
+        });
         callbacks_done(&s);
         assert_eq!(r.failed.load(Ordering::SeqCst), 3);
         assert_eq!(r.resent.load(Ordering::SeqCst), 3, "each callback appended to the same partition");
