@@ -509,7 +509,7 @@ impl State {
         let mut computed_max = None::<i64>;
         let walked = records::walk_records(&header, &body, |r| {
             if let Some(e) = check_record(&r, &config, now_ms) {
-                record_errors.push(((r.offset - header.base_offset) as i32, e));
+                record_errors.push((r.offset_delta, e));
             }
             computed_max = Some(computed_max.map_or(r.timestamp, |m| m.max(r.timestamp)));
             Ok(())
@@ -871,6 +871,12 @@ mod tests {
         assert_eq!(r.code, ErrorCode::INVALID_TIMESTAMP);
         assert_eq!(r.record_errors.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [1, 3]);
         assert!(r.record_errors[0].1.starts_with(&format!("Timestamp {future} ")), "{:?}", r.record_errors);
+        // A producer's base offset is anything it likes (the broker assigns the
+        // real one): records are named by their place, not by offsets that wrap.
+        let mut b = BytesMut::from(&batch(&[("a", NOW), ("b", future)], -1, -1, -1)[..]);
+        b[0..8].copy_from_slice(&i64::MAX.to_be_bytes());
+        let r = s.append("t", 0, l, Some(b.freeze()), 13, NOW);
+        assert_eq!(r.record_errors.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [1]);
         // A compacted topic refuses a record without a key, and only that one.
         let cfg = TopicConfig::parse(&[("cleanup.policy".into(), Some("compact".into()))]).unwrap();
         s.create_topic("c", 1, 1, cfg).unwrap();

@@ -187,7 +187,9 @@ pub(crate) fn decode_records(h: &BatchHeader, body: Bytes) -> Result<Vec<ReadRec
 /// One record as it lies in a batch's records section: borrowed, every length
 /// checked, header keys checked to be UTF-8.
 pub(crate) struct RecordView<'a> {
-    /// Absolute offset and timestamp (the batch's, for LogAppendTime).
+    /// Its place in the batch (0, 1, 2, …), and its absolute offset and
+    /// timestamp (the batch's, for LogAppendTime).
+    pub(crate) offset_delta: i32,
     pub(crate) offset: i64,
     pub(crate) timestamp: i64,
     pub(crate) key: Option<&'a [u8]>,
@@ -258,6 +260,7 @@ pub(crate) fn walk_records<'a>(
             return Err(BatchError::Corrupt(format!("record {i} has {} bytes beyond its fields", r.len())));
         }
         each(RecordView {
+            offset_delta,
             offset: h.base_offset.wrapping_add(i64::from(offset_delta)),
             timestamp: if h.log_append_time() {
                 h.max_timestamp
