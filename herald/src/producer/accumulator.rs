@@ -714,8 +714,9 @@ impl Accumulator {
     /// batch, then, uncompressed, the recent batches' size (`last_len`: up at once,
     /// down by an eighth per batch) and an eighth more (at most `batch.size`).
     /// Batches sealed early by `linger.ms` or an idle broker then take what they
-    /// hold rather than `batch.size` each until the broker answers, which `buffer.memory` (counting record bytes) would not bound; a
-    /// batch that grows past its buffer reallocates once or twice. A compressed
+    /// hold rather than `batch.size` each until the broker answers, which
+    /// `buffer.memory` (counting record bytes) would not bound; a batch that grows
+    /// past its buffer reallocates once or twice. A compressed
     /// producer's raw batches are freed once compressed (the compressed copy is
     /// exactly its size), so they start at `batch.size` as before.
     fn first_capacity(&self, last_len: usize, compress: bool) -> usize {
